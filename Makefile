@@ -1,0 +1,32 @@
+# The two commands a new user needs: `make train` and `make test`. Both install first when needed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install train test test-full clean
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(INSTALLED)
+
+install: $(INSTALLED)  ## Create .venv and install trainlab (editable) with its dev extras
+
+train: $(INSTALLED)  ## Train the default experiment (CNN on synthetic images); pass ARGS="key=value ..."
+	$(BIN)/trainlab-train $(ARGS)
+
+test: $(INSTALLED)  ## Run the fast test suite
+	$(BIN)/pytest $(ARGS)
+
+test-full: $(INSTALLED)  ## Run every test, slow ones included
+	$(BIN)/pytest -m "" $(ARGS)
+
+clean:  ## Remove caches (keeps logs/ and data/)
+	rm -rf .pytest_cache build dist src/*.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

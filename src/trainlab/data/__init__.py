@@ -1,0 +1,1 @@
+"""LightningDataModules that keep their tensors in memory and hand out batches by slicing."""

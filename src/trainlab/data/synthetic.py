@@ -1,0 +1,128 @@
+"""Synthetic datasets made from a seed: nothing to download, every run can use them."""
+
+from collections.abc import Sequence
+
+import torch
+
+from trainlab.data.glyphs import render_digits
+from trainlab.data.tensor_datamodule import Split, TensorDataModule
+
+
+class SyntheticImagesDataModule(TensorDataModule):
+    """MNIST-shaped digit-like glyphs drawn with random shift, rotation, scale, stroke width and noise."""
+
+    def __init__(
+        self,
+        input_shape: Sequence[int] = (1, 28, 28),
+        num_classes: int = 10,
+        num_train: int = 20000,
+        num_val: int = 2000,
+        num_test: int = 4000,
+        **kwargs,
+    ) -> None:
+        super().__init__(input_shape, num_val=num_val, **kwargs)
+        channels, height, width = self.input_shape
+        if num_classes != 10 or channels != 1 or height != width:
+            raise ValueError(
+                f"synthetic_images draws 10 digit classes on one square channel, got num_classes={num_classes} "
+                f"and input_shape={list(self.input_shape)}."
+            )
+        self.num_classes = num_classes
+        self.num_train = num_train
+        self.num_test = num_test
+        self._mean_std: tuple[float, float] | None = None
+
+    def _draw(self, count: int, generator: torch.Generator) -> Split:
+        labels = torch.randint(0, self.num_classes, (count,), generator=generator)
+        images = render_digits(labels, generator, image_size=self.input_shape[-1])
+        return images, labels
+
+    def load_train_pool(self) -> Split:
+        images, labels = self._draw(self.num_train + self.num_val, torch.Generator().manual_seed(self.seed))
+        # Standardise with the pool's statistics, as one would with MNIST's mean and std.
+        self._mean_std = (images.mean().item(), images.std().item())
+        return self._standardise(images), labels
+
+    def load_test(self) -> Split:
+        # The test set has a seed of its own, so changing num_train leaves it unchanged.
+        images, labels = self._draw(self.num_test, torch.Generator().manual_seed(self.seed + 1))
+        return self._standardise(images), labels
+
+    def _standardise(self, images: torch.Tensor) -> torch.Tensor:
+        mean, std = self._mean_std
+        return (images - mean) / std
+
+
+class SyntheticClassificationDataModule(TensorDataModule):
+    """Gaussian clusters in feature space, one per class, with centres ``separation`` apart from the origin."""
+
+    def __init__(
+        self,
+        input_shape: Sequence[int] = (20,),
+        num_classes: int = 4,
+        num_train: int = 5000,
+        num_val: int = 1000,
+        num_test: int = 1000,
+        separation: float = 3.0,
+        cluster_spread: float = 1.0,
+        **kwargs,
+    ) -> None:
+        super().__init__(input_shape, num_val=num_val, **kwargs)
+        if len(self.input_shape) != 1:
+            raise ValueError(f"synthetic_classification makes feature vectors; input_shape must be [num_features], got {list(self.input_shape)}.")
+        self.num_classes = num_classes
+        self.num_train = num_train
+        self.num_test = num_test
+        self.separation = separation
+        self.cluster_spread = cluster_spread
+        generator = torch.Generator().manual_seed(self.seed)
+        directions = torch.randn(num_classes, self.input_shape[0], generator=generator)
+        self.centres = separation * directions / directions.norm(dim=1, keepdim=True)
+
+    def _draw(self, count: int, generator: torch.Generator) -> Split:
+        labels = torch.randint(0, self.num_classes, (count,), generator=generator)
+        noise = torch.randn(count, self.input_shape[0], generator=generator)
+        return self.centres[labels] + self.cluster_spread * noise, labels
+
+    def load_train_pool(self) -> Split:
+        return self._draw(self.num_train + self.num_val, torch.Generator().manual_seed(self.seed + 1))
+
+    def load_test(self) -> Split:
+        return self._draw(self.num_test, torch.Generator().manual_seed(self.seed + 2))
+
+
+class SyntheticRegressionDataModule(TensorDataModule):
+    """y = X w* + b* + noise, with the true weights ``true_weight`` (w*) and ``true_bias`` (b*) kept for checking."""
+
+    task = "regression"
+
+    def __init__(
+        self,
+        input_shape: Sequence[int] = (8,),
+        num_train: int = 2000,
+        num_val: int = 500,
+        num_test: int = 500,
+        noise_std: float = 0.1,
+        **kwargs,
+    ) -> None:
+        super().__init__(input_shape, num_val=num_val, **kwargs)
+        if len(self.input_shape) != 1:
+            raise ValueError(f"synthetic_regression makes feature vectors; input_shape must be [num_features], got {list(self.input_shape)}.")
+        self.num_train = num_train
+        self.num_test = num_test
+        self.noise_std = noise_std
+        generator = torch.Generator().manual_seed(self.seed)
+        self.true_weight = torch.randn(self.input_shape[0], generator=generator)
+        self.true_bias = torch.randn((), generator=generator)
+
+    def _draw(self, count: int, generator: torch.Generator) -> Split:
+        inputs = torch.randn(count, self.input_shape[0], generator=generator)
+        noise = self.noise_std * torch.randn(count, generator=generator)
+        targets = inputs @ self.true_weight + self.true_bias + noise
+        return inputs, targets.unsqueeze(1)  # (N, 1), like the model's output
+
+    def load_train_pool(self) -> Split:
+        return self._draw(self.num_train + self.num_val, torch.Generator().manual_seed(self.seed + 1))
+
+    def load_test(self) -> Split:
+        return self._draw(self.num_test, torch.Generator().manual_seed(self.seed + 2))

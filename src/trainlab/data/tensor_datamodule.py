@@ -1,0 +1,114 @@
+"""The base of every trainlab datamodule: tensors in memory, seeded splits, batches by slicing."""
+
+import logging
+from collections.abc import Sequence
+
+import lightning.pytorch as pl
+import torch
+
+from trainlab.data.loader import EpochOrder, TensorLoader
+
+log = logging.getLogger(__name__)
+
+Split = tuple[torch.Tensor, torch.Tensor]
+
+
+class TensorDataModule(pl.LightningDataModule):
+    """Holds (inputs, targets) tensors for train, val and test and hands out batches from memory.
+
+    A subclass says how to get its data: ``load_train_pool`` returns the data that training and
+    validation are cut from, ``load_test`` the held-out test set. This class cuts the validation
+    set from the pool with a seeded permutation and serves all three splits.
+    """
+
+    task = "classification"  # or "regression"; a model must be made for the same task
+
+    def __init__(
+        self,
+        input_shape: Sequence[int],
+        batch_size: int = 128,
+        num_val: int = 1000,
+        seed: int | None = 0,
+        eval_batch_size: int | None = None,
+    ) -> None:
+        super().__init__()
+        if batch_size < 1:
+            raise ValueError(f"data.batch_size must be a positive integer, got {batch_size}.")
+        self.input_shape = tuple(input_shape)
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size or batch_size
+        self.num_val = num_val
+        self.seed = seed if seed is not None else int(torch.seed() % 2**31)
+        self.splits: dict[str, Split] = {}
+
+    # --- what a subclass provides -------------------------------------------------------------
+    def load_train_pool(self) -> Split:
+        raise NotImplementedError
+
+    def load_test(self) -> Split:
+        raise NotImplementedError
+
+    # --- Lightning hooks ----------------------------------------------------------------------
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:  # every stage shares one copy of the data
+            return
+        self.splits["train"], self.splits["val"] = self.split_pool(*self.load_train_pool())
+        self.splits["test"] = self.load_test()
+        for name, (inputs, _) in self.splits.items():
+            self.check_shape(name, inputs)
+        log.info("Data: %s", ", ".join(f"{name} {len(t)}" for name, (t, _) in self.splits.items()))
+
+    def train_dataloader(self) -> TensorLoader:
+        return self.loader("train", self.per_device_batch_size(self.batch_size), shuffle=True)
+
+    def val_dataloader(self) -> TensorLoader:
+        return self.loader("val", self.eval_batch_size, shuffle=False)
+
+    def test_dataloader(self) -> TensorLoader:
+        return self.loader("test", self.eval_batch_size, shuffle=False)
+
+    def predict_dataloader(self) -> TensorLoader:
+        return self.test_dataloader()
+
+    # --- helpers ------------------------------------------------------------------------------
+    def split_pool(self, inputs: torch.Tensor, targets: torch.Tensor) -> tuple[Split, Split]:
+        """Cut ``num_val`` samples for validation from the pool, by a permutation seeded with ``seed``."""
+        if not 0 < self.num_val < len(inputs):
+            raise ValueError(
+                f"data.num_val={self.num_val} must be between 1 and the pool size minus one ({len(inputs) - 1})."
+            )
+        order = torch.randperm(len(inputs), generator=torch.Generator().manual_seed(self.seed))
+        val, train = order[: self.num_val], order[self.num_val :]
+        return (inputs[train], targets[train]), (inputs[val], targets[val])
+
+    def check_shape(self, split: str, inputs: torch.Tensor) -> None:
+        if tuple(inputs.shape[1:]) != self.input_shape:
+            raise ValueError(
+                f"{type(self).__name__} {split} inputs have shape {list(inputs.shape[1:])} "
+                f"but data.input_shape is {list(self.input_shape)}."
+            )
+
+    def world(self) -> tuple[int, int]:
+        """(rank, world size) of this process; (0, 1) outside distributed training."""
+        trainer = self.trainer
+        if trainer is None:
+            return 0, 1
+        return trainer.global_rank, trainer.world_size
+
+    def per_device_batch_size(self, batch_size: int) -> int:
+        """data.batch_size is the global batch: each of N processes takes batch_size / N."""
+        _, world_size = self.world()
+        if batch_size % world_size:
+            raise ValueError(
+                f"data.batch_size={batch_size} does not divide evenly across {world_size} devices; "
+                f"use a multiple of {world_size}."
+            )
+        return batch_size // world_size
+
+    def loader(self, split: str, batch_size: int, shuffle: bool) -> TensorLoader:
+        if not self.splits:
+            self.setup()
+        inputs, targets = self.splits[split]
+        rank, world_size = self.world()
+        order = EpochOrder(len(inputs), shuffle, self.seed, rank, world_size, equal_shards=shuffle)
+        return TensorLoader((inputs, targets), batch_size, order)

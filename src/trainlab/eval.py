@@ -1,0 +1,43 @@
+"""Test a saved checkpoint: `trainlab-eval ckpt_path=PATH [data=...]`.
+
+The model (and, unless `data=...` is given, the data) is rebuilt from the run config stored in the
+checkpoint, so the test set is the one the model was trained against.
+"""
+
+import logging
+
+import hydra
+import lightning.pytorch as pl
+from omegaconf import DictConfig, OmegaConf
+
+from trainlab.paths import CONFIG_DIR
+from trainlab.utils.checkpoint import CONFIG_KEY, load_checkpoint
+from trainlab.utils.cli import exit_on_user_error
+from trainlab.utils.instantiate import build_datamodule, build_loggers, build_model, build_trainer
+
+log = logging.getLogger(__name__)
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    """Test the checkpoint at cfg.ckpt_path and return its test metrics."""
+    checkpoint = load_checkpoint(cfg.ckpt_path)
+    run_cfg = OmegaConf.create(checkpoint[CONFIG_KEY])
+    if cfg.get("seed") is not None:
+        pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule = build_datamodule(cfg.data if cfg.get("data") else run_cfg.data)
+    model = build_model(run_cfg, datamodule)
+    model.load_state_dict(checkpoint["state_dict"])
+    trainer = build_trainer(cfg.trainer, callbacks=[], loggers=build_loggers(cfg.get("logger")))
+    trainer.test(model, datamodule=datamodule)
+    return {name: float(value) for name, value in trainer.callback_metrics.items()}
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
+@exit_on_user_error
+def main(cfg: DictConfig) -> None:
+    metrics = evaluate(cfg)
+    log.info("Test metrics: %s", ", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())))
+
+
+if __name__ == "__main__":
+    main()

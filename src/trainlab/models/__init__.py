@@ -1,0 +1,1 @@
+"""LightningModules: a plain network plus its loss, metrics and optimisation."""

@@ -1,0 +1,79 @@
+"""What every trainlab LightningModule shares: optimizer and scheduler from config, weight penalty, logging."""
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from torch import nn
+
+from trainlab.regularizers import WeightPenalty
+
+OptimizerFactory = Callable[..., torch.optim.Optimizer]
+
+
+class TrainlabModule(pl.LightningModule):
+    """Trains ``net`` on ``loss(net(x), y)`` plus an optional weight penalty.
+
+    ``optimizer`` is a partial waiting for the parameters (``configs/optimizer``); ``scheduler`` is
+    Lightning's lr-scheduler dict whose ``scheduler`` entry is a partial waiting for the optimizer
+    (``configs/scheduler``). Subclasses define the loss and the metrics.
+    """
+
+    task = "classification"
+
+    def __init__(
+        self,
+        net: nn.Module,
+        optimizer: OptimizerFactory,
+        scheduler: dict[str, Any] | None = None,
+        regularizer: WeightPenalty | None = None,
+    ) -> None:
+        super().__init__()
+        self.net = net
+        self.optimizer_factory = optimizer
+        self.scheduler_config = dict(scheduler) if scheduler else None
+        self.regularizer = regularizer
+        # The run's composed config (plain containers), saved in every checkpoint so that
+        # trainlab-eval can rebuild this model from the checkpoint alone.
+        self.run_config: dict[str, Any] | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        inputs, targets = batch
+        outputs = self(inputs)
+        data_loss = self.loss(outputs, targets)
+        self.log("train/loss", data_loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(targets))
+        self.update_train_metrics(outputs, targets)
+        if self.regularizer is None:
+            return data_loss
+        penalty = self.regularizer(self.net)
+        self.log("train/penalty", penalty, on_step=True, on_epoch=True, batch_size=len(targets))
+        return data_loss + penalty
+
+    def update_train_metrics(self, outputs: torch.Tensor, targets: torch.Tensor) -> None:
+        """Subclasses update and log their training metrics here."""
+
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer_factory(params=self.parameters())
+        if self.scheduler_config is None:
+            return optimizer
+        config = dict(self.scheduler_config)
+        config["scheduler"] = self.build_scheduler(config["scheduler"], optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": config}
+
+    def build_scheduler(self, factory: Callable[..., Any], optimizer: torch.optim.Optimizer) -> Any:
+        # Schedules stepped per batch (one-cycle) need the run's length; fill it in when left null.
+        if isinstance(factory, functools.partial) and factory.keywords.get("total_steps", 0) is None:
+            factory = functools.partial(factory, total_steps=int(self.trainer.estimated_stepping_batches))
+        return factory(optimizer=optimizer)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self.run_config is not None:
+            checkpoint["trainlab_config"] = self.run_config

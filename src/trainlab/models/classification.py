@@ -1,0 +1,60 @@
+"""Classification: cross entropy, accuracy, and the best validation accuracy so far."""
+
+import torch
+import torch.nn.functional as F
+from torchmetrics import MaxMetric, MeanMetric
+from torchmetrics.classification import MulticlassAccuracy
+
+from trainlab.models.base import TrainlabModule
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+class ClassificationModule(TrainlabModule):
+    """Logs train/loss, train/acc, val/loss, val/acc, val/acc_best, test/loss and test/acc."""
+
+    task = "classification"
+
+    def __init__(self, net: torch.nn.Module, *args, **kwargs) -> None:
+        super().__init__(net, *args, **kwargs)
+        num_classes = net.num_outputs
+        # Metric objects keep per-epoch sums and synchronise them across processes, so epoch
+        # values are those of the whole split even under DDP.
+        self.train_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.val_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.test_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.val_loss = MeanMetric()
+        self.test_loss = MeanMetric()
+        self.val_acc_best = MaxMetric()
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(outputs, targets)
+
+    def update_train_metrics(self, outputs: torch.Tensor, targets: torch.Tensor) -> None:
+        self.train_acc(outputs, targets)
+        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
+
+    def on_train_start(self) -> None:
+        # The sanity check's validation batches must not count towards the best accuracy.
+        self.val_acc_best.reset()
+
+    def _evaluate(self, batch: Batch, loss_metric: MeanMetric, acc_metric: MulticlassAccuracy, stage: str) -> None:
+        inputs, targets = batch
+        outputs = self(inputs)
+        loss_metric.update(self.loss(outputs, targets), weight=len(targets))
+        acc_metric.update(outputs, targets)
+        self.log(f"{stage}/loss", loss_metric, on_step=False, on_epoch=True, prog_bar=True)
+        self.log(f"{stage}/acc", acc_metric, on_step=False, on_epoch=True, prog_bar=True)
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        self._evaluate(batch, self.val_loss, self.val_acc, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        self.val_acc_best(self.val_acc.compute())
+        self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
+
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
+        self._evaluate(batch, self.test_loss, self.test_acc, "test")
+
+    def predict_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        return self(batch[0]).softmax(dim=1)

@@ -1,0 +1,32 @@
+"""Reads trainlab checkpoints safely: tensors and plain containers only, never code."""
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from trainlab.errors import ConfigError
+
+CONFIG_KEY = "trainlab_config"
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint written by trainlab-train, or raise a ConfigError that says what is wrong with it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"ckpt_path={path} does not exist; give the path of a .ckpt file from a run's checkpoints/ folder.")
+    try:
+        # weights_only refuses any pickled object that could run code when loaded.
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        reason = str(error).splitlines()[0]
+        raise ConfigError(f"ckpt_path={path} holds objects that are not plain data and was refused ({reason}).") from None
+    except Exception as error:  # a truncated or foreign file can fail anywhere inside the unpickler
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ConfigError(f"ckpt_path={path} is not a readable checkpoint ({reason}).") from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise ConfigError(f"ckpt_path={path} is not a Lightning checkpoint (it has no state_dict).")
+    if CONFIG_KEY not in checkpoint:
+        raise ConfigError(f"ckpt_path={path} was not written by trainlab-train (it carries no run config).")
+    return checkpoint

@@ -1,0 +1,74 @@
+"""Builds the run's objects from composed config: datamodule, model, callbacks, loggers, trainer."""
+
+import logging
+
+import lightning.pytorch as pl
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import get_class, instantiate
+from lightning.pytorch.callbacks import Callback, LearningRateMonitor
+from lightning.pytorch.loggers import Logger
+from omegaconf import DictConfig
+
+from trainlab.data.tensor_datamodule import TensorDataModule
+from trainlab.errors import ConfigError
+from trainlab.models.base import TrainlabModule
+
+log = logging.getLogger(__name__)
+
+
+def choice(group: str, cfg: DictConfig) -> str:
+    """The option chosen for a config group (e.g. 'cnn' for model), or the target's name outside Hydra."""
+    if HydraConfig.initialized():
+        chosen = HydraConfig.get().runtime.choices.get(group)
+        if chosen:
+            return chosen
+    return str(cfg.get("_target_", group)).rsplit(".", 1)[-1]
+
+
+def build_datamodule(data_cfg: DictConfig) -> TensorDataModule:
+    """The datamodule; no data is loaded until Lightning calls its setup."""
+    return instantiate(data_cfg)
+
+
+def check_model_fits_data(cfg: DictConfig, datamodule: TensorDataModule) -> None:
+    """Fail early, with the fix, when the chosen model cannot take the chosen data."""
+    model_class: type[TrainlabModule] = get_class(cfg.model._target_)
+    model_name, data_name = choice("model", cfg.model), choice("data", cfg.data)
+    if model_class.task != datamodule.task:
+        raise ConfigError(
+            f"model={model_name} is a {model_class.task} model but data={data_name} is a {datamodule.task} "
+            f"dataset; choose a {datamodule.task} model."
+        )
+    net_shape = cfg.model.net.get("input_shape")
+    if net_shape is not None and tuple(net_shape) != tuple(datamodule.input_shape):
+        raise ConfigError(
+            f"model={model_name} expects input_shape={list(net_shape)} but data={data_name} gives "
+            f"{list(datamodule.input_shape)}; leave model.net.input_shape as ${{data.input_shape}}."
+        )
+
+
+def build_model(cfg: DictConfig, datamodule: TensorDataModule) -> TrainlabModule:
+    """The LightningModule, with the optimizer, scheduler and regularizer configs as its parts."""
+    check_model_fits_data(cfg, datamodule)
+    return instantiate(
+        cfg.model,
+        optimizer=instantiate(cfg.optimizer),
+        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+        regularizer=instantiate(cfg.regularizer) if cfg.get("regularizer") else None,
+    )
+
+
+def build_loggers(logger_cfg: DictConfig | None) -> list[Logger]:
+    return [instantiate(entry) for entry in (logger_cfg or {}).values() if entry]
+
+
+def build_callbacks(callbacks_cfg: DictConfig | None, loggers: list[Logger]) -> list[Callback]:
+    callbacks = [instantiate(entry) for entry in (callbacks_cfg or {}).values() if entry]
+    if not loggers:
+        # LearningRateMonitor refuses to run without a logger; with none it has nothing to do.
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    return callbacks
+
+
+def build_trainer(trainer_cfg: DictConfig, callbacks: list[Callback], loggers: list[Logger]) -> pl.Trainer:
+    return instantiate(trainer_cfg, callbacks=callbacks, logger=loggers or False)

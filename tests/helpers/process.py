@@ -1,0 +1,23 @@
+"""Run the installed console scripts in real subprocesses."""
+
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_script(name: str, args: Sequence[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run `trainlab-<name> args...` from cwd and capture its output."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "HYDRA_FULL_ERROR": "0"}
+    return subprocess.run(
+        [str(BIN / f"trainlab-{name}"), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -1,0 +1,36 @@
+"""Read TensorBoard event files back with TensorBoard's own reader."""
+
+from pathlib import Path
+from typing import Any
+
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import plugin_data_pb2
+
+
+def _load(log_dir: Path) -> EventAccumulator:
+    accumulator = EventAccumulator(str(log_dir), size_guidance={"scalars": 0, "tensors": 0})
+    accumulator.Reload()
+    return accumulator
+
+
+def read_scalars(log_dir: Path) -> dict[str, list[float]]:
+    """Every scalar tag in a run folder's event files, with its values in step order."""
+    accumulator = _load(log_dir)
+    return {tag: [event.value for event in accumulator.Scalars(tag)] for tag in accumulator.Tags()["scalars"]}
+
+
+def read_hparams(log_dir: Path) -> tuple[dict[str, Any], list[str]]:
+    """The HPARAMS tab's data of a run: its hyperparameter values and the names of its metrics."""
+    accumulator = _load(log_dir)
+    contents = accumulator.PluginTagToContent("hparams")
+    hparams: dict[str, Any] = {}
+    metric_tags: list[str] = []
+    for content in contents.values():
+        data = plugin_data_pb2.HParamsPluginData.FromString(content)
+        if data.HasField("session_start_info"):
+            for name, value in data.session_start_info.hparams.items():
+                kind = value.WhichOneof("kind")
+                hparams[name] = getattr(value, kind)
+        if data.HasField("experiment"):
+            metric_tags = [info.name.tag for info in data.experiment.metric_infos]
+    return hparams, metric_tags

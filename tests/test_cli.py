@@ -1,0 +1,55 @@
+"""The console scripts as a user runs them: real subprocesses, real Hydra, real exit codes."""
+
+from pathlib import Path
+
+from tests.helpers.process import run_script
+from tests.helpers.tensorboard import read_scalars
+
+TINY = ["data=synthetic_classification", "model=mlp", "data.num_train=512", "data.num_val=128", "data.num_test=128",
+        "data.batch_size=64", "trainer.max_epochs=1", "extras.print_config=false"]
+
+
+def test_unknown_group_option_lists_the_available_ones(tmp_path: Path) -> None:
+    result = run_script("train", ["optimizer=adamm", f"paths.log_dir={tmp_path}"], cwd=tmp_path)
+    assert result.returncode != 0
+    assert "Could not find 'optimizer/adamm'" in result.stderr
+    assert "Available options in 'optimizer':" in result.stderr
+    for option in ("adam", "adamw", "gd", "momentum", "rmsprop", "sgd"):
+        assert f"\t{option}\n" in result.stderr
+
+
+def test_model_that_does_not_fit_the_data_exits_with_one_line(tmp_path: Path) -> None:
+    result = run_script("train", ["model=linear", f"paths.log_dir={tmp_path}"], cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "Error: model=linear is a regression model but data=synthetic_images is a classification dataset; "
+        "choose a classification model."
+    )
+
+
+def test_train_writes_one_run_folder_and_says_where(tmp_path: Path) -> None:
+    result = run_script("train", [*TINY, f"paths.log_dir={tmp_path / 'logs'}"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    runs = list((tmp_path / "logs" / "train" / "runs").iterdir())
+    assert len(runs) == 1
+    run = runs[0]
+    assert (run / ".hydra" / "config.yaml").is_file()
+    assert (run / "train.log").is_file()
+    assert (run / "checkpoints" / "last.ckpt").is_file()
+    assert "test/acc" in read_scalars(run / "tensorboard")
+    log = (run / "train.log").read_text()
+    assert f"Run folder: {run}" in log
+    assert f"tensorboard --logdir {tmp_path / 'logs'}" in log
+
+
+def test_ddp_cpu_trains_and_tests_with_two_processes(tmp_path: Path) -> None:
+    run = tmp_path / "ddp_run"
+    result = run_script("train", [*TINY, "trainer=ddp_cpu", f"hydra.run.dir={run}"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Initializing distributed: GLOBAL_RANK: 1, MEMBER: 2/2" in result.stdout + result.stderr
+    # One run folder and one set of event files, written by rank 0 only.
+    assert len(list((run / "tensorboard").glob("events.out.tfevents.*"))) >= 1
+    scalars = read_scalars(run / "tensorboard")
+    assert {"val/acc", "test/acc"} <= set(scalars)
+    assert len(scalars["test/acc"]) == 1
+    assert (run / "checkpoints" / "last.ckpt").is_file()

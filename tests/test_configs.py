@@ -1,0 +1,139 @@
+"""Every option of every config group composes, and what it describes can be built."""
+
+from pathlib import Path
+
+import lightning.pytorch as pl
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from tests.helpers.config import compose_config, group_options
+from trainlab.data.tensor_datamodule import TensorDataModule
+from trainlab.models.base import TrainlabModule
+from trainlab.utils.instantiate import build_callbacks, build_datamodule, build_loggers, build_model, build_trainer
+
+# The options each group must offer (more may be added).
+EXPECTED = {
+    "data": {"synthetic_images", "synthetic_classification", "synthetic_regression"},
+    "model": {"cnn", "mlp", "logistic", "linear"},
+    "optimizer": {"gd", "sgd", "momentum", "adam", "adamw", "rmsprop"},
+    "scheduler": {"none", "step", "cosine", "onecycle", "plateau"},
+    "regularizer": {"none", "l1", "l2", "elastic_net"},
+    "trainer": {"default", "cpu", "gpu", "mps", "ddp", "ddp_cpu"},
+    "callbacks": {"default", "none"},
+    "logger": {"tensorboard", "csv", "none"},
+    "debug": {"fdr", "overfit", "limit", "profiler"},
+}
+
+# A model that fits each data option.
+MODEL_FOR_DATA = {"synthetic_images": "cnn", "synthetic_classification": "mlp", "synthetic_regression": "linear"}
+
+
+@pytest.mark.parametrize("group", sorted(EXPECTED))
+def test_group_offers_expected_options(group: str) -> None:
+    assert EXPECTED[group] <= set(group_options(group))
+
+
+@pytest.mark.parametrize("option", group_options("data"))
+def test_data_option_builds_and_serves_batches(option: str, run_dir: Path) -> None:
+    cfg = compose_config("train", [f"data={option}", f"model={MODEL_FOR_DATA.get(option, 'cnn')}",
+                                   "data.num_train=200", "data.num_val=50", "data.num_test=50"], run_dir)
+    datamodule = build_datamodule(cfg.data)
+    assert isinstance(datamodule, TensorDataModule)
+    datamodule.setup("fit")
+    inputs, targets = next(iter(datamodule.train_dataloader()))
+    assert tuple(inputs.shape[1:]) == tuple(cfg.data.input_shape)
+    assert len(inputs) == len(targets) == min(cfg.data.batch_size, 200)
+
+
+@pytest.mark.parametrize("option", group_options("model"))
+def test_model_option_builds_and_runs_forward(option: str, run_dir: Path) -> None:
+    data = {"linear": "synthetic_regression"}.get(option, "synthetic_images")
+    cfg = compose_config("train", [f"model={option}", f"data={data}"], run_dir)
+    model = build_model(cfg, build_datamodule(cfg.data))
+    assert isinstance(model, TrainlabModule)
+    out = model(torch.zeros(3, *cfg.data.input_shape))
+    assert out.shape == (3, cfg.data.get("num_classes", 1))
+
+
+@pytest.mark.parametrize("option", group_options("optimizer"))
+@pytest.mark.parametrize("scheduler", ["none", "step", "cosine", "plateau"])
+def test_optimizer_and_scheduler_options_build(option: str, scheduler: str, run_dir: Path) -> None:
+    cfg = compose_config("train", [f"optimizer={option}", f"scheduler={scheduler}", "model=mlp",
+                                   "data=synthetic_classification"], run_dir)
+    model = build_model(cfg, build_datamodule(cfg.data))
+    built = model.configure_optimizers()
+    optimizer = built["optimizer"] if isinstance(built, dict) else built
+    assert isinstance(optimizer, torch.optim.Optimizer)
+    assert optimizer.param_groups[0]["lr"] == cfg.optimizer.lr
+    if scheduler != "none":
+        assert built["lr_scheduler"]["scheduler"].optimizer is optimizer
+
+
+def test_onecycle_scheduler_fills_in_the_run_length(run_dir: Path) -> None:
+    cfg = compose_config("train", ["scheduler=onecycle", "model=mlp", "data=synthetic_classification",
+                                   "data.num_train=256", "data.batch_size=64", "trainer.max_epochs=3"], run_dir)
+    datamodule = build_datamodule(cfg.data)
+    model = build_model(cfg, datamodule)
+    trainer = build_trainer(cfg.trainer, callbacks=[], loggers=[])
+    trainer.fit(model, datamodule=datamodule)
+    scheduler = trainer.lr_scheduler_configs[0].scheduler
+    assert scheduler.total_steps == 3 * 4
+
+
+@pytest.mark.parametrize("option", group_options("regularizer"))
+def test_regularizer_option_builds(option: str, run_dir: Path) -> None:
+    cfg = compose_config("train", [f"regularizer={option}"], run_dir)
+    model = build_model(cfg, build_datamodule(cfg.data))
+    if option == "none":
+        assert model.regularizer is None
+    else:
+        assert float(model.regularizer(model.net)) > 0
+
+
+@pytest.mark.parametrize("option", group_options("trainer"))
+def test_trainer_option_builds(option: str, run_dir: Path) -> None:
+    # This machine has no GPU: GPU presets are built with the CPU accelerator, keeping everything else.
+    needs_gpu = option in {"gpu", "mps", "ddp"}
+    overrides = [f"trainer={option}"] + (["trainer.accelerator=cpu"] if needs_gpu else [])
+    cfg = compose_config("train", overrides, run_dir, quiet=False)
+    if needs_gpu:
+        assert compose_config("train", [f"trainer={option}"], run_dir, quiet=False).trainer.accelerator in {"gpu", "mps"}
+    trainer = build_trainer(cfg.trainer, callbacks=[], loggers=[])
+    assert isinstance(trainer, pl.Trainer)
+    if option.startswith("ddp"):
+        assert type(trainer.strategy).__name__ == "DDPStrategy"
+        assert trainer.num_devices == 2
+
+
+@pytest.mark.parametrize("callbacks", group_options("callbacks"))
+@pytest.mark.parametrize("logger", group_options("logger"))
+def test_callbacks_and_logger_options_build(callbacks: str, logger: str, run_dir: Path) -> None:
+    cfg = compose_config("train", [f"callbacks={callbacks}", f"logger={logger}"], run_dir)
+    loggers = build_loggers(cfg.get("logger"))
+    built = build_callbacks(cfg.get("callbacks"), loggers)
+    assert len(loggers) == (0 if logger == "none" else 1)
+    names = {type(c).__name__ for c in built}
+    if callbacks == "default":
+        assert {"ModelCheckpoint", "EarlyStopping", "RichProgressBar", "RichModelSummary"} <= names
+        assert ("LearningRateMonitor" in names) == (logger != "none")
+    build_trainer(cfg.trainer, built, loggers)
+
+
+@pytest.mark.parametrize("option", group_options("debug"))
+def test_debug_option_builds_a_trainer(option: str, run_dir: Path) -> None:
+    cfg = compose_config("train", [f"debug={option}"], run_dir)
+    trainer = instantiate(cfg.trainer)
+    assert isinstance(trainer, pl.Trainer)
+
+
+@pytest.mark.parametrize("option", group_options("experiment"))
+def test_experiment_option_builds(option: str, run_dir: Path) -> None:
+    cfg = compose_config("train", [f"experiment={option}"], run_dir)
+    build_model(cfg, build_datamodule(cfg.data))
+
+
+def test_eval_config_composes(run_dir: Path) -> None:
+    cfg = compose_config("eval", ["ckpt_path=some.ckpt"], run_dir)
+    assert cfg.ckpt_path == "some.ckpt"
+    assert cfg.get("data") is None  # taken from the checkpoint unless given

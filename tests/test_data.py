@@ -1,0 +1,92 @@
+"""Datamodules: seeded splits, batches by slicing, sharding across processes."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.helpers.config import compose_config
+from trainlab.data.loader import EpochOrder, TensorLoader
+from trainlab.data.synthetic import (
+    SyntheticClassificationDataModule,
+    SyntheticImagesDataModule,
+    SyntheticRegressionDataModule,
+)
+from trainlab.utils.instantiate import build_datamodule
+
+
+def test_loader_serves_every_sample_once_per_epoch_in_a_new_order() -> None:
+    inputs, targets = torch.arange(10).float().unsqueeze(1), torch.arange(10)
+    loader = TensorLoader((inputs, targets), batch_size=4, order=EpochOrder(10, shuffle=True, seed=0))
+    assert len(loader) == 3
+    epoch0 = torch.cat([y for _, y in loader])
+    loader.sampler.set_epoch(1)
+    epoch1 = torch.cat([y for _, y in loader])
+    assert sorted(epoch0.tolist()) == sorted(epoch1.tolist()) == list(range(10))
+    assert epoch0.tolist() != epoch1.tolist()
+    loader.sampler.set_epoch(0)
+    assert torch.cat([y for _, y in loader]).tolist() == epoch0.tolist()  # order depends only on (seed, epoch)
+
+
+def test_unshuffled_loader_keeps_inputs_and_targets_aligned() -> None:
+    inputs, targets = torch.arange(7).float().unsqueeze(1) * 10, torch.arange(7)
+    loader = TensorLoader((inputs, targets), batch_size=3, order=EpochOrder(7, shuffle=False, seed=0))
+    batches = list(loader)
+    assert [len(y) for _, y in batches] == [3, 3, 1]
+    for x, y in batches:
+        assert torch.equal(x.squeeze(1), y.float() * 10)
+
+
+def test_training_shards_are_disjoint_and_equal_across_ranks() -> None:
+    shards = [EpochOrder(11, shuffle=True, seed=3, rank=r, world_size=2, equal_shards=True).indices() for r in range(2)]
+    assert len(shards[0]) == len(shards[1]) == 5
+    assert not set(shards[0].tolist()) & set(shards[1].tolist())
+
+
+def test_evaluation_shards_cover_every_sample_exactly_once() -> None:
+    shards = [EpochOrder(11, shuffle=False, seed=0, rank=r, world_size=2).indices() for r in range(2)]
+    assert sorted(torch.cat(shards).tolist()) == list(range(11))
+
+
+def test_splits_have_the_configured_sizes_and_are_disjoint() -> None:
+    dm = SyntheticClassificationDataModule(num_train=300, num_val=100, num_test=50, seed=1)
+    dm.setup()
+    sizes = {name: len(y) for name, (_, y) in dm.splits.items()}
+    assert sizes == {"train": 300, "val": 100, "test": 50}
+    train_rows = {tuple(row.tolist()) for row in dm.splits["train"][0]}
+    assert not train_rows & {tuple(row.tolist()) for row in dm.splits["val"][0]}
+
+
+@pytest.mark.parametrize("cls", [SyntheticImagesDataModule, SyntheticClassificationDataModule,
+                                 SyntheticRegressionDataModule])
+def test_same_seed_same_data_other_seed_other_data(cls: type) -> None:
+    def train_inputs(seed: int) -> torch.Tensor:
+        dm = cls(num_train=64, num_val=16, num_test=16, seed=seed)
+        dm.setup()
+        return dm.splits["train"][0]
+
+    assert torch.equal(train_inputs(5), train_inputs(5))
+    assert not torch.equal(train_inputs(5), train_inputs(6))
+
+
+def test_synthetic_images_look_like_mnist() -> None:
+    dm = SyntheticImagesDataModule(num_train=500, num_val=100, num_test=100, seed=0)
+    dm.setup()
+    images, labels = dm.splits["train"]
+    assert images.shape == (500, 1, 28, 28) and images.dtype == torch.float32
+    assert labels.dtype == torch.int64 and set(labels.unique().tolist()) == set(range(10))
+    assert abs(images.mean().item()) < 0.1 and abs(images.std().item() - 1) < 0.1  # standardised
+
+
+def test_global_batch_size_is_split_across_processes(run_dir: Path) -> None:
+    dm = build_datamodule(compose_config("train", ["data.batch_size=64"], run_dir).data)
+    dm.world = lambda: (0, 4)
+    assert dm.per_device_batch_size(64) == 16
+    with pytest.raises(ValueError, match=r"data.batch_size=64 does not divide evenly across 3 devices; use a multiple of 3."):
+        dm.world = lambda: (0, 3)
+        dm.per_device_batch_size(64)
+
+
+def test_batch_size_zero_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"data.batch_size must be a positive integer, got 0."):
+        SyntheticClassificationDataModule(batch_size=0)
