@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-full clean
+.PHONY: help install train test test-full bench clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -30,3 +30,6 @@ test-full: $(INSTALLED)  ## Run every test, slow ones included
 clean:  ## Remove caches (keeps logs/ and data/)
 	rm -rf .pytest_cache build dist src/*.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+bench: $(INSTALLED)  ## Measure the template against a hand-written loop, start-up and data speed
+	$(BIN)/python scripts/benchmark.py $(ARGS)

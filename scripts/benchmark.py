@@ -1,0 +1,213 @@
+"""Measure what the template costs: `make bench` (or `.venv/bin/python scripts/benchmark.py`).
+
+Runs, in one process, side by side and alternating (A B A B ...), medians over repeats:
+  1. the same CNN on the same in-memory data for one epoch, by a hand-written PyTorch loop and
+     through trainlab's LightningModule + DataModule + Trainer as configured by default;
+  2. start-up: process start to first training step, and `trainlab-train debug=fdr` to exit;
+  3. data: building the synthetic_images training set and streaming one epoch of batches;
+  4. time to accuracy of `experiment=mnist_cnn` on synthetic images, where that experiment exists;
+  5. a 4-job multirun with the joblib launcher against the basic one, where joblib is installed.
+Writes benchmarks/results.json and benchmarks/results.md.
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT))
+
+from tests.helpers.config import compose_config  # noqa: E402  (the same composition the tests use)
+from trainlab.utils.instantiate import (  # noqa: E402
+    build_callbacks,
+    build_datamodule,
+    build_loggers,
+    build_model,
+    build_trainer,
+)
+
+
+def median_of(runs: list[float]) -> float:
+    return statistics.median(runs)
+
+
+def alternate(first: Callable[[], float], second: Callable[[], float], repeats: int) -> tuple[list[float], list[float]]:
+    """Time two contenders A B A B ..., so drifts in machine load hit both alike."""
+    a, b = [], []
+    for _ in range(repeats):
+        a.append(first())
+        b.append(second())
+    return a, b
+
+
+# --- 1. hand-written loop against the template -----------------------------------------------
+def template_setup(workdir: Path, num_train: int, batch_size: int):
+    cfg = compose_config("train", [f"data.num_train={num_train}", "data.num_val=2000", f"data.batch_size={batch_size}",
+                                   "trainer.max_epochs=1"],
+                         workdir / "template")
+    datamodule = build_datamodule(cfg.data)
+    datamodule.setup("fit")
+    return cfg, datamodule
+
+
+def hand_written_epoch(cfg, datamodule) -> float:
+    """One epoch of training plus one validation pass, the way one writes it by hand."""
+    model = build_model(cfg, datamodule).net
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.optimizer.lr)
+    (x_train, y_train), (x_val, y_val) = datamodule.splits["train"], datamodule.splits["val"]
+    batch = cfg.data.batch_size
+    start = time.perf_counter()
+    model.train()
+    order = torch.randperm(len(x_train))
+    for i in range(0, len(order), batch):
+        idx = order[i : i + batch]
+        loss = F.cross_entropy(model(x_train[idx]), y_train[idx])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    with torch.no_grad():
+        correct = sum((model(x_val[i : i + batch]).argmax(1) == y_val[i : i + batch]).sum().item()
+                      for i in range(0, len(x_val), batch))
+    assert correct >= 0
+    return time.perf_counter() - start
+
+
+def template_epoch(cfg, datamodule) -> float:
+    """The same epoch through trainlab's default callbacks, TensorBoard logger and checkpointing."""
+    model = build_model(cfg, datamodule)
+    loggers = build_loggers(cfg.logger)
+    trainer = build_trainer(cfg.trainer, build_callbacks(cfg.callbacks, loggers), loggers)
+    start = time.perf_counter()
+    trainer.fit(model, datamodule=datamodule)
+    return time.perf_counter() - start
+
+
+# --- 2. start-up ------------------------------------------------------------------------------
+def process_time(args: list[str], cwd: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run([str(BIN / "trainlab-train"), *args, f"paths.log_dir={cwd}"], cwd=cwd, check=True,
+                   capture_output=True)
+    return time.perf_counter() - start
+
+
+def to_first_step(cwd: Path) -> float:
+    """Process start to the end of the first training step (one step, nothing after it)."""
+    return process_time(["trainer.max_steps=1", "+trainer.limit_val_batches=0", "test=false", "logger=none",
+                         "callbacks=none", "data.num_train=1000", "data.num_val=100", "data.num_test=100",
+                         "extras.print_config=false"], cwd)
+
+
+# --- 3. data ----------------------------------------------------------------------------------
+def build_synthetic_images(num_train: int) -> float:
+    from trainlab.data.synthetic import SyntheticImagesDataModule
+
+    start = time.perf_counter()
+    SyntheticImagesDataModule(num_train=num_train, num_val=1000, num_test=1000, seed=0).setup()
+    return time.perf_counter() - start
+
+
+def stream_epoch(datamodule) -> float:
+    start = time.perf_counter()
+    for _ in datamodule.train_dataloader():
+        pass
+    return time.perf_counter() - start
+
+
+# --- 4. time to accuracy ----------------------------------------------------------------------
+def time_to_accuracy(cwd: Path) -> dict | None:
+    if not (ROOT / "configs" / "experiment" / "mnist_cnn.yaml").exists():
+        return None
+    args = ["experiment=mnist_cnn", "data=synthetic_images", "data.num_train=55000", "data.num_val=5000",
+            "data.num_test=10000", "extras.print_config=false"]
+    start = time.perf_counter()
+    result = subprocess.run([str(BIN / "trainlab-train"), *args, f"paths.log_dir={cwd}"], cwd=cwd,
+                            capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    acc = next((line.split("test/acc=")[1].split(",")[0] for line in result.stdout.splitlines() + result.stderr.splitlines()
+                if "Final metrics" in line and "test/acc=" in line), None)
+    return {"seconds": round(seconds, 1), "test_acc": float(acc) if acc else None, "returncode": result.returncode}
+
+
+# --- 5. parallel multirun -----------------------------------------------------------------------
+def multirun(launcher: str, cwd: Path) -> float:
+    args = ["-m", f"hydra/launcher={launcher}", "seed=1,2,3,4", "data=synthetic_classification", "model=mlp",
+            "trainer.max_epochs=2", "logger=none", "extras.print_config=false"]
+    return process_time(args, cwd)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--num-train", type=int, default=20000)
+    parser.add_argument("--quick", action="store_true", help="fewer repeats and samples, to check the script works")
+    args = parser.parse_args()
+    if args.quick:
+        args.repeats, args.num_train = 1, 2000
+
+    results: dict = {"machine": {"cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                                 "processor": platform.processor() or platform.machine(),
+                                 "python": platform.python_version(), "torch": torch.__version__}}
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        cfg, datamodule = template_setup(workdir, args.num_train, batch_size=128)
+        hand, template = alternate(lambda: hand_written_epoch(cfg, datamodule),
+                                   lambda: template_epoch(cfg, datamodule), args.repeats)
+        images = len(datamodule.splits["train"][0])
+        results["epoch"] = {
+            "images": images,
+            "hand_written_s": round(median_of(hand), 3),
+            "template_s": round(median_of(template), 3),
+            "hand_written_images_per_s": round(images / median_of(hand)),
+            "template_images_per_s": round(images / median_of(template)),
+            "ratio_template_over_hand": round(median_of(template) / median_of(hand), 3),
+        }
+        first, fdr = alternate(lambda: to_first_step(workdir), lambda: process_time(["debug=fdr"], workdir),
+                               args.repeats)
+        results["startup"] = {"to_first_step_s": round(median_of(first), 2), "debug_fdr_s": round(median_of(fdr), 2)}
+        results["data"] = {
+            "build_synthetic_images_60k_s": round(median_of([build_synthetic_images(60000 if not args.quick else 6000)
+                                                             for _ in range(args.repeats)]), 2),
+            "stream_epoch_s": round(median_of([stream_epoch(datamodule) for _ in range(args.repeats)]), 4),
+        }
+        results["time_to_accuracy"] = time_to_accuracy(workdir) if not args.quick else None
+        try:
+            import hydra_plugins.hydra_joblib_launcher  # noqa: F401
+
+            joblib_s, basic_s = alternate(lambda: multirun("joblib", workdir), lambda: multirun("basic", workdir), 1)
+            results["multirun_4_jobs"] = {"joblib_s": round(joblib_s[0], 1), "basic_s": round(basic_s[0], 1)}
+        except ImportError:
+            results["multirun_4_jobs"] = None
+
+    out = ROOT / "benchmarks"
+    out.mkdir(exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / "results.md").write_text(markdown(results))
+    print(markdown(results))
+
+
+def markdown(results: dict) -> str:
+    lines = ["| measure | value |", "|---|---|"]
+    for section, values in results.items():
+        if values is None:
+            lines.append(f"| {section} | not measured |")
+            continue
+        for key, value in values.items():
+            lines.append(f"| {section}.{key} | {value} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
