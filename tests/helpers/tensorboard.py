@@ -34,3 +34,13 @@ def read_hparams(log_dir: Path) -> tuple[dict[str, Any], list[str]]:
         if data.HasField("experiment"):
             metric_tags = [info.name.tag for info in data.experiment.metric_infos]
     return hparams, metric_tags
+
+
+def read_images(log_dir: Path) -> dict[str, list[tuple[int, bytes]]]:
+    """Every image tag in a run folder's event files, with (step, encoded PNG) per event."""
+    accumulator = EventAccumulator(str(log_dir), size_guidance={"images": 0})
+    accumulator.Reload()
+    return {
+        tag: [(event.step, event.encoded_image_string) for event in accumulator.Images(tag)]
+        for tag in accumulator.Tags()["images"]
+    }
