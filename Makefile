@@ -35,10 +35,11 @@ format: $(INSTALLED)  ## Fix what ruff can fix and format the code
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+LOGDIR ?= logs
 TB_HOST ?= 127.0.0.1
 TB_PORT ?= 6006
-tensorboard: $(INSTALLED)  ## Serve logs/ with TensorBoard at http://$(TB_HOST):$(TB_PORT) (TB_HOST=, TB_PORT= to change)
-	$(BIN)/tensorboard --logdir logs --host $(TB_HOST) --port $(TB_PORT)
+tensorboard: $(INSTALLED)  ## Serve logs/ with TensorBoard on http://127.0.0.1:6006 (LOGDIR=, TB_HOST=, TB_PORT= to change)
+	$(BIN)/tensorboard --logdir $(LOGDIR) --host $(TB_HOST) --port $(TB_PORT)
 
 rename: $(INSTALLED)  ## Rename the package trainlab to NAME everywhere: make rename NAME=mypkg
 	$(BIN)/python scripts/rename.py $(NAME)

@@ -44,3 +44,8 @@ def read_images(log_dir: Path) -> dict[str, list[tuple[int, bytes]]]:
         tag: [(event.step, event.encoded_image_string) for event in accumulator.Images(tag)]
         for tag in accumulator.Tags()["images"]
     }
+
+
+def read_scalar_points(log_dir: Path, tag: str) -> list[tuple[int, float]]:
+    """One scalar tag's (step, value) points, in step order."""
+    return [(event.step, event.value) for event in _load(log_dir).Scalars(tag)]
