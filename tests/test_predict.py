@@ -1,4 +1,4 @@
-"""trainlab-predict writes predictions.csv for a data split or a folder of image files, and refuses bad paths clearly."""
+"""trainlab-predict writes predictions.csv for a data split or a folder of images, and refuses bad paths clearly."""
 
 import csv
 from pathlib import Path
@@ -14,8 +14,15 @@ from trainlab.eval import evaluate
 from trainlab.predict import predict
 from trainlab.train import train
 
-SMALL = ["data.num_train=256", "data.num_val=64", "data.num_test=48", "data.batch_size=32", "trainer.max_epochs=2",
-         "logger=none", "callbacks.progress_bar=null"]
+SMALL = [
+    "data.num_train=256",
+    "data.num_val=64",
+    "data.num_test=48",
+    "data.batch_size=32",
+    "trainer.max_epochs=2",
+    "logger=none",
+    "callbacks.progress_bar=null",
+]
 
 
 def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
@@ -90,8 +97,17 @@ def test_image_files_are_converted_like_the_training_data(classifier_run: Path, 
 
 def test_regression_predictions_match_the_test_error(tmp_path: Path) -> None:
     run_dir = tmp_path / "logs" / "run"
-    overrides = ["data=synthetic_regression", "model=linear", "optimizer=gd", "data.num_train=256", "data.num_val=64",
-                 "data.num_test=40", "trainer.max_epochs=2", "logger=none", "callbacks.progress_bar=null"]
+    overrides = [
+        "data=synthetic_regression",
+        "model=linear",
+        "optimizer=gd",
+        "data.num_train=256",
+        "data.num_val=64",
+        "data.num_test=40",
+        "trainer.max_epochs=2",
+        "logger=none",
+        "callbacks.progress_bar=null",
+    ]
     train(compose_config("train", overrides, run_dir))
     ckpt = run_dir / "checkpoints" / "last.ckpt"
     header, rows = read_csv(predict_dir(tmp_path, [f"ckpt_path={ckpt}"]))
@@ -104,8 +120,16 @@ def test_regression_predictions_match_the_test_error(tmp_path: Path) -> None:
 
 def test_image_folder_for_a_feature_vector_model_is_a_clear_error(tmp_path: Path) -> None:
     run_dir = tmp_path / "logs" / "run"
-    overrides = ["data=synthetic_classification", "model=logistic", "data.num_train=128", "data.num_val=32",
-                 "data.num_test=32", "trainer.max_epochs=1", "logger=none", "callbacks.progress_bar=null"]
+    overrides = [
+        "data=synthetic_classification",
+        "model=logistic",
+        "data.num_train=128",
+        "data.num_val=32",
+        "data.num_test=32",
+        "trainer.max_epochs=1",
+        "logger=none",
+        "callbacks.progress_bar=null",
+    ]
     train(compose_config("train", overrides, run_dir))
     folder = tmp_path / "images"
     folder.mkdir()
@@ -114,10 +138,14 @@ def test_image_folder_for_a_feature_vector_model_is_a_clear_error(tmp_path: Path
         predict_dir(tmp_path, [f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}", f"input={folder}"])
 
 
-def test_missing_input_folder_is_a_clear_error(classifier_run: Path, tmp_path: Path) -> None:
+def test_bad_input_folders_are_clear_errors(classifier_run: Path, tmp_path: Path) -> None:
     ckpt = classifier_run / "checkpoints" / "last.ckpt"
     with pytest.raises(ConfigError, match=r"input=.*no_such_dir is not a folder"):
         predict_dir(tmp_path, [f"ckpt_path={ckpt}", f"input={tmp_path / 'no_such_dir'}"])
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "truncated.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    with pytest.raises(ConfigError, match=r"input image .*truncated.png could not be decoded"):
+        predict_dir(tmp_path, [f"ckpt_path={ckpt}", f"input={tmp_path / 'broken'}"])
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConfigError, match=r"input=.*empty holds no .png, .jpg or .jpeg files"):
         predict_dir(tmp_path, [f"ckpt_path={ckpt}", f"input={tmp_path / 'empty'}"])
@@ -130,8 +158,9 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_cli_bad_input_exits_with_one_line(classifier_run: Path, tmp_path: Path) -> None:
     ckpt = classifier_run / "checkpoints" / "last.ckpt"
-    result = run_script("predict", [f"ckpt_path={ckpt}", "input=missing_folder", f"paths.log_dir={tmp_path}"],
-                        cwd=tmp_path)
+    result = run_script(
+        "predict", [f"ckpt_path={ckpt}", "input=missing_folder", f"paths.log_dir={tmp_path}"], cwd=tmp_path
+    )
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().splitlines()[-1] == (
         "Error: input=missing_folder is not a folder; give a folder of PNG or JPEG images, or leave input unset."

@@ -87,7 +87,7 @@ def read_images(paths: Sequence[Path], datamodule: TensorDataModule) -> torch.Te
     shape = tuple(datamodule.input_shape)
     if len(shape) != 3 or shape[0] not in (1, 3):
         raise ConfigError(
-            f"input= gives images, but the model takes inputs of shape {list(shape)}; "
+            f"input={paths[0].parent} holds images, but the model takes inputs of shape {list(shape)}; "
             "predict on images only with a model trained on 1- or 3-channel images."
         )
     images = torch.stack([read_image(path, shape) for path in paths])
@@ -108,7 +108,8 @@ def read_image(path: Path, shape: tuple[int, int, int]) -> torch.Tensor:
     try:
         image = decode_image(str(path), mode=mode)
     except RuntimeError as error:
-        raise ConfigError(f"input image {path} could not be decoded ({error}); give PNG or JPEG files.") from None
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ConfigError(f"input image {path} could not be decoded ({reason}); give PNG or JPEG files.") from None
     if tuple(image.shape[1:]) != (height, width):
         image = resize(image, [height, width], antialias=True)
     return image.float() / 255.0
