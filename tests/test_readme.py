@@ -21,6 +21,7 @@ from trainlab.train import train
 
 README = (ROOT / "README.md").read_text()
 MAKEFILE = (ROOT / "Makefile").read_text()
+PYPROJECT = (ROOT / "pyproject.toml").read_text()
 CODE_BLOCK = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 PLACEHOLDER = re.compile(r"<[^<>\s]+>")  # <run>, <timestamp>: stand for a user's own value
 ENTRY_POINT = re.compile(r"(?:^|/)trainlab-(\w+)$")
@@ -35,6 +36,7 @@ class Command:
     config: str  # train, eval or predict
     overrides: list[str] = field(default_factory=list)
     multirun: bool = False
+    console_script: bool = True  # trainlab-NAME; False for python -m trainlab.NAME
 
 
 def code_blocks(*languages: str) -> list[str]:
@@ -60,14 +62,20 @@ def words(line: str) -> list[str]:
 
 
 def entry_point_command(line: str, tokens: list[str]) -> Command | None:
-    """`trainlab-NAME args` or `python -m trainlab.NAME args` as a Command, or None for other programs."""
-    if match := ENTRY_POINT.search(tokens[0]):
-        name, args = match.group(1), tokens[1:]
-    elif len(tokens) > 2 and tokens[1] == "-m" and tokens[2].startswith("trainlab."):
-        name, args = tokens[2].split(".")[1], tokens[3:]
+    """`trainlab-NAME args` or `python -m trainlab.NAME args` as a Command, or None for other programs.
+
+    The entry point may follow a launcher (`srun`, `nohup`, `torchrun ...`): it is looked for in every word.
+    """
+    for index, token in enumerate(tokens):
+        if match := ENTRY_POINT.search(token):
+            command, args = Command(line, match.group(1)), tokens[index + 1 :]
+            break
+        if token == "-m" and index + 1 < len(tokens) and tokens[index + 1].startswith("trainlab."):
+            name = tokens[index + 1].split(".")[1]
+            command, args = Command(line, name, console_script=False), tokens[index + 2 :]
+            break
     else:
         return None
-    command = Command(line, name)
     args = iter(args)
     for arg in args:
         if arg in ("-m", "--multirun"):
@@ -143,6 +151,12 @@ def test_the_readme_shows_every_entry_point_and_the_set_up_commands() -> None:
 
 @pytest.mark.parametrize("command", COMMANDS, ids=[command.line for command in COMMANDS])
 def test_readme_command_composes(command: Command, configs_with_examples: Path, tmp_path: Path) -> None:
+    if command.console_script:
+        assert f'trainlab-{command.config} = "' in PYPROJECT, f"no console script trainlab-{command.config}"
+    else:
+        assert importlib.util.find_spec(f"trainlab.{command.config}"), f"no module trainlab.{command.config}"
+    if not (configs_with_examples / f"{command.config}.yaml").is_file():
+        return  # an entry point without a Hydra config (plain arguments): its console script exists, checked above
     for overrides in jobs(command):
         cfg = compose_config(command.config, overrides, tmp_path / "run", config_dir=configs_with_examples)
         assert cfg.task_name  # composed, with every interpolation of the run's identity resolvable
