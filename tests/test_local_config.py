@@ -17,6 +17,7 @@ paths:
   data_dir: /scratch/datasets
 trainer:
   max_epochs: 7
+  accelerator: gpu
 """
 
 
@@ -40,13 +41,15 @@ def test_local_default_is_picked_up(configs_with_local: Path, name: str) -> None
     cfg = compose_from(configs_with_local, name, ["ckpt_path=x.ckpt"] if name != "train" else [])
     assert cfg.paths.data_dir == "/scratch/datasets"
     assert cfg.trainer.max_epochs == 7
+    assert cfg.trainer.accelerator == "gpu"
 
 
 def test_command_line_and_debug_still_win_over_local(configs_with_local: Path) -> None:
     cfg = compose_from(configs_with_local, "train", ["trainer.max_epochs=2"])
     assert cfg.trainer.max_epochs == 2
     cfg = compose_from(configs_with_local, "train", ["debug=fdr"])
-    assert cfg.trainer.fast_dev_run is True and cfg.task_name == "debug"
+    assert cfg.trainer.accelerator == "cpu"  # debug configs come after local ones
+    assert cfg.trainer.max_epochs == 7 and cfg.task_name == "debug"
 
 
 def test_without_a_local_file_the_defaults_stand(tmp_path: Path) -> None:
