@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-full bench clean
+.PHONY: help install train test test-full bench clean lint format tensorboard rename
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -26,6 +26,23 @@ test: $(INSTALLED)  ## Run the fast test suite
 
 test-full: $(INSTALLED)  ## Run every test, slow ones included
 	$(BIN)/pytest -m "" $(ARGS)
+
+lint: $(INSTALLED)  ## Check style with ruff (lint rules and formatting), changing nothing
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(INSTALLED)  ## Fix what ruff can fix and format the code
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+LOGDIR ?= logs
+TB_HOST ?= 127.0.0.1
+TB_PORT ?= 6006
+tensorboard: $(INSTALLED)  ## Serve logs/ with TensorBoard on http://127.0.0.1:6006 (LOGDIR=, TB_HOST=, TB_PORT= to change)
+	$(BIN)/tensorboard --logdir $(LOGDIR) --host $(TB_HOST) --port $(TB_PORT)
+
+rename: $(INSTALLED)  ## Rename the package trainlab to NAME everywhere: make rename NAME=mypkg
+	$(BIN)/python scripts/rename.py $(NAME)
 
 clean:  ## Remove caches (keeps logs/ and data/)
 	rm -rf .pytest_cache build dist src/*.egg-info

@@ -8,25 +8,23 @@ import logging
 
 import hydra
 import lightning.pytorch as pl
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from trainlab.paths import CONFIG_DIR
-from trainlab.utils.checkpoint import CONFIG_KEY, load_checkpoint
 from trainlab.utils.cli import exit_on_user_error
-from trainlab.utils.instantiate import build_datamodule, build_loggers, build_model, build_trainer
+from trainlab.utils.instantiate import build_datamodule, build_loggers, build_trainer
+from trainlab.utils.restore import load_run, restore_model
 
 log = logging.getLogger(__name__)
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Test the checkpoint at cfg.ckpt_path and return its test metrics."""
-    checkpoint = load_checkpoint(cfg.ckpt_path)
-    run_cfg = OmegaConf.create(checkpoint[CONFIG_KEY])
+    checkpoint, run_cfg = load_run(cfg.ckpt_path)
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = build_datamodule(cfg.data if cfg.get("data") else run_cfg.data)
-    model = build_model(run_cfg, datamodule)
-    model.load_state_dict(checkpoint["state_dict"])
+    model = restore_model(checkpoint, run_cfg, datamodule)
     trainer = build_trainer(cfg.trainer, callbacks=[], loggers=build_loggers(cfg.get("logger")))
     trainer.test(model, datamodule=datamodule)
     return {name: float(value) for name, value in trainer.callback_metrics.items()}

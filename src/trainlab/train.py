@@ -18,6 +18,7 @@ from trainlab.utils.cli import exit_on_user_error
 from trainlab.utils.config_tree import print_config_tree
 from trainlab.utils.hparams import collect_hyperparameters, log_hyperparameters
 from trainlab.utils.instantiate import build_callbacks, build_datamodule, build_loggers, build_model, build_trainer
+from trainlab.utils.run_metadata import write_run_info
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,8 @@ def to_floats(metrics: dict) -> dict[str, float]:
 
 @rank_zero_only
 def start_run(cfg: DictConfig) -> None:
-    """What happens once per run before training: warnings filter, config print-out."""
+    """What happens once per run before training: warnings filter, config print-out, run metadata."""
+    write_run_info(cfg, Path(cfg.paths.output_dir))
     extras = cfg.get("extras") or {}
     if extras.get("ignore_warnings"):
         warnings.filterwarnings("ignore")

@@ -16,16 +16,21 @@ QUIET = ["extras.print_config=false", "trainer.accelerator=cpu", "trainer.device
 
 
 @contextmanager
-def hydra_context() -> Iterator[None]:
+def hydra_context(config_dir: str | Path = CONFIG_DIR) -> Iterator[None]:
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+    with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
         yield
 
 
-def compose_config(name: str, overrides: Sequence[str], output_dir: Path, quiet: bool = True) -> DictConfig:
-    """Compose configs/<name>.yaml with overrides, as `trainlab-<name>` would, writing into output_dir."""
+def compose_config(
+    name: str, overrides: Sequence[str], output_dir: Path, quiet: bool = True, config_dir: str | Path = CONFIG_DIR
+) -> DictConfig:
+    """Compose configs/<name>.yaml with overrides, as `trainlab-<name>` would, writing into output_dir.
+
+    config_dir: another configs folder, e.g. a copy with extra files, so the repository stays untouched.
+    """
     extra = QUIET if quiet else []
-    with hydra_context():
+    with hydra_context(config_dir):
         cfg = compose(name, overrides=[*extra, *overrides], return_hydra_config=True)
     with open_dict(cfg):
         cfg.paths.output_dir = str(output_dir)

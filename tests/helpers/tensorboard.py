@@ -34,3 +34,18 @@ def read_hparams(log_dir: Path) -> tuple[dict[str, Any], list[str]]:
         if data.HasField("experiment"):
             metric_tags = [info.name.tag for info in data.experiment.metric_infos]
     return hparams, metric_tags
+
+
+def read_images(log_dir: Path) -> dict[str, list[tuple[int, bytes]]]:
+    """Every image tag in a run folder's event files, with (step, encoded PNG) per event."""
+    accumulator = EventAccumulator(str(log_dir), size_guidance={"images": 0})
+    accumulator.Reload()
+    return {
+        tag: [(event.step, event.encoded_image_string) for event in accumulator.Images(tag)]
+        for tag in accumulator.Tags()["images"]
+    }
+
+
+def read_scalar_points(log_dir: Path, tag: str) -> list[tuple[int, float]]:
+    """One scalar tag's (step, value) points, in step order."""
+    return [(event.step, event.value) for event in _load(log_dir).Scalars(tag)]

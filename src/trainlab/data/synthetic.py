@@ -52,6 +52,19 @@ class SyntheticImagesDataModule(TensorDataModule):
         mean, std = self._mean_std
         return (images - mean) / std
 
+    def pixel_normalization(self) -> tuple[float, float]:
+        if self._mean_std is None:
+            self.setup()  # the statistics are those of the training pool
+        return self._mean_std
+
+    # Lightning stores these in every checkpoint, so prediction needs no data to standardise images.
+    def state_dict(self) -> dict[str, list[float]]:
+        return {"pixel_mean_std": list(self._mean_std)} if self._mean_std is not None else {}
+
+    def load_state_dict(self, state_dict: dict[str, list[float]]) -> None:
+        if "pixel_mean_std" in state_dict:
+            self._mean_std = tuple(state_dict["pixel_mean_std"])
+
 
 class SyntheticClassificationDataModule(TensorDataModule):
     """Gaussian clusters in feature space, one per class, with centres ``separation`` apart from the origin."""

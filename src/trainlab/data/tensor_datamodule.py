@@ -70,6 +70,14 @@ class TensorDataModule(pl.LightningDataModule):
     def predict_dataloader(self) -> TensorLoader:
         return self.test_dataloader()
 
+    def pixel_normalization(self) -> tuple[float, float] | None:
+        """(mean, std) that images scaled to [0, 1] are standardised with before the model sees them.
+
+        None: inputs are used as loaded. trainlab-predict applies the same to image files, so a
+        subclass that standardises its images says how here.
+        """
+        return None
+
     # --- helpers ------------------------------------------------------------------------------
     def split_pool(self, inputs: torch.Tensor, targets: torch.Tensor) -> tuple[Split, Split]:
         """Cut ``num_val`` samples for validation from the pool, by a permutation seeded with ``seed``."""

@@ -1,0 +1,164 @@
+"""Run a saved checkpoint on new inputs: `trainlab-predict ckpt_path=PATH [input=DIR]`.
+
+The model is rebuilt from the run config stored in the checkpoint (as trainlab-eval does). Without
+`input`, it predicts the datamodule's predict split (the test split); with `input=DIR`, it predicts
+every PNG/JPEG image in DIR, converted to what the model was trained on. Either way the run folder
+gets predictions.csv: one row per sample with its id, the prediction and, for classifiers, the
+probability of every class.
+"""
+
+import csv
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import hydra
+import lightning.pytorch as pl
+import torch
+from omegaconf import DictConfig
+
+from trainlab.data.tensor_datamodule import TensorDataModule
+from trainlab.errors import ConfigError
+from trainlab.paths import CONFIG_DIR
+from trainlab.utils.cli import exit_on_user_error
+from trainlab.utils.instantiate import build_datamodule, build_loggers, build_trainer
+from trainlab.utils.restore import load_run, restore_model
+
+log = logging.getLogger(__name__)
+
+PREDICTIONS_FILE = "predictions.csv"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def predict(cfg: DictConfig) -> Path:
+    """Predict with the checkpoint at cfg.ckpt_path and return the path of the predictions file."""
+    paths = list_images(Path(cfg.input)) if cfg.get("input") else None  # a wrong folder fails before any loading
+    checkpoint, run_cfg = load_run(cfg.ckpt_path)
+    datamodule = build_datamodule(cfg.data if cfg.get("data") else run_cfg.data)
+    # Lightning saved the datamodule's state (e.g. its pixel statistics) in the checkpoint.
+    datamodule.load_state_dict(checkpoint.get(type(datamodule).__qualname__) or {})
+    model = restore_model(checkpoint, run_cfg, datamodule)
+    trainer = build_trainer(cfg.trainer, callbacks=[], loggers=build_loggers(cfg.get("logger")))
+
+    if paths is None:
+        ids, outputs, targets = predict_split(trainer, model, datamodule)
+    else:
+        ids, outputs, targets = predict_files(trainer, model, datamodule, paths)
+    path = Path(cfg.paths.output_dir) / PREDICTIONS_FILE
+    write_predictions(path, ids, outputs, targets, classifier=model.task == "classification")
+    log.info("Wrote %d predictions to %s", len(ids), path)
+    return path
+
+
+def predict_split(
+    trainer: pl.Trainer, model: pl.LightningModule, datamodule: TensorDataModule
+) -> tuple[list[str], torch.Tensor, torch.Tensor]:
+    """Ids (the sample's index in the split), outputs and targets of the datamodule's predict split."""
+    outputs = torch.cat(trainer.predict(model, datamodule=datamodule))
+    targets = torch.cat([batch[1] for batch in datamodule.predict_dataloader()])
+    return [str(index) for index in range(len(targets))], outputs, targets
+
+
+def predict_files(
+    trainer: pl.Trainer, model: pl.LightningModule, datamodule: TensorDataModule, paths: Sequence[Path]
+) -> tuple[list[str], torch.Tensor, None]:
+    """Ids (file names) and outputs of image files; files come without targets."""
+    images = read_images(paths, datamodule)
+    outputs = torch.cat(trainer.predict(model, dataloaders=image_loader(images, datamodule.eval_batch_size)))
+    return [path.name for path in paths], outputs, None
+
+
+# --- image folders ------------------------------------------------------------------------------
+def list_images(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        raise ConfigError(f"input={folder} is not a folder; give a folder of PNG or JPEG images, or leave input unset.")
+    paths = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise ConfigError(f"input={folder} holds no .png, .jpg or .jpeg files; put the images to predict there.")
+    return paths
+
+
+def read_images(paths: Sequence[Path], datamodule: TensorDataModule) -> torch.Tensor:
+    """Decode, resize and standardise images into the model's input shape (channels, height, width).
+
+    The shape comes from the data config stored in the checkpoint; the standardisation from the
+    datamodule (its pixel statistics are saved in the checkpoint), so files look like training data.
+    """
+    shape = tuple(datamodule.input_shape)
+    if len(shape) != 3 or shape[0] not in (1, 3):
+        raise ConfigError(
+            f"input={paths[0].parent} holds images, but the model takes inputs of shape {list(shape)}; "
+            "predict on images only with a model trained on 1- or 3-channel images."
+        )
+    images = torch.stack([read_image(path, shape) for path in paths])
+    normalization = datamodule.pixel_normalization()
+    if normalization is not None:
+        mean, std = normalization
+        images = (images - mean) / std
+    return images
+
+
+def read_image(path: Path, shape: tuple[int, int, int]) -> torch.Tensor:
+    """One image file as floats in [0, 1] with the given (channels, height, width)."""
+    from torchvision.io import ImageReadMode, decode_image  # torchvision only when images are read
+    from torchvision.transforms.v2.functional import resize
+
+    channels, height, width = shape
+    mode = ImageReadMode.GRAY if channels == 1 else ImageReadMode.RGB
+    try:
+        image = decode_image(str(path), mode=mode)
+    except RuntimeError as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ConfigError(f"input image {path} could not be decoded ({reason}); give PNG or JPEG files.") from None
+    if tuple(image.shape[1:]) != (height, width):
+        image = resize(image, [height, width], antialias=True)
+    return image.float() / 255.0
+
+
+def image_loader(images: torch.Tensor, batch_size: int) -> torch.utils.data.DataLoader:
+    # A one-element tuple per batch, so the models' predict_step reads batch[0] as for any split.
+    return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(images), batch_size=batch_size)
+
+
+# --- output -------------------------------------------------------------------------------------
+def write_predictions(
+    path: Path, ids: Sequence[str], outputs: torch.Tensor, targets: torch.Tensor | None, classifier: bool
+) -> None:
+    """Columns: id, target (data splits only), prediction, and prob_<class> for each class of a classifier."""
+    names, rows = prediction_columns(outputs, classifier)
+    if targets is not None:
+        target_names, target_rows = columns("target", targets.reshape(len(targets), -1))
+        names = target_names + names
+        rows = [target + row for target, row in zip(target_rows, rows, strict=True)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "x", newline="") as file:  # "x": an existing predictions file is never overwritten
+        writer = csv.writer(file)
+        writer.writerow(["id", *names])
+        writer.writerows([sample_id, *row] for sample_id, row in zip(ids, rows, strict=True))
+
+
+def prediction_columns(outputs: torch.Tensor, classifier: bool) -> tuple[list[str], list[list]]:
+    if not classifier:
+        return columns("prediction", outputs.reshape(len(outputs), -1))
+    probabilities = outputs.tolist()
+    names = ["prediction", *(f"prob_{k}" for k in range(outputs.shape[1]))]
+    labels = outputs.argmax(dim=1).tolist()
+    return names, [[label, *probs] for label, probs in zip(labels, probabilities, strict=True)]
+
+
+def columns(name: str, values: torch.Tensor) -> tuple[list[str], list[list]]:
+    """One column `name` for one value per sample, else `name_0`, `name_1`, ..."""
+    names = [name] if values.shape[1] == 1 else [f"{name}_{k}" for k in range(values.shape[1])]
+    return names, values.tolist()
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="predict")
+@exit_on_user_error
+def main(cfg: DictConfig) -> None:
+    if cfg.get("seed") is not None:
+        pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    predict(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""Records in each run folder what is needed to reproduce the run: code version, library versions, command."""
+
+import platform
+import shlex
+import subprocess
+import sys
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+RUN_INFO_FILE = "run_info.yaml"
+# The distributions whose versions change what a run computes or how it is configured.
+TRACKED_PACKAGES = ("torch", "lightning", "hydra-core", "torchmetrics", "omegaconf", "torchvision")
+# The repository the code was installed from (editable install): src/trainlab/utils -> root.
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+def git(*args: str) -> str | None:
+    """Output of a git command in the repository, or None where git or the repository is missing."""
+    try:
+        result = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip()
+
+
+def git_state() -> dict[str, Any]:
+    """The commit the code is at, and whether files differ from it (a dirty tree is not fully reproducible)."""
+    commit = git("rev-parse", "HEAD")
+    if not commit:
+        return {"commit": None, "dirty": None}
+    changes = git("status", "--porcelain")
+    return {"commit": commit, "dirty": bool(changes) if changes is not None else None}
+
+
+def package_versions(names: tuple[str, ...] = TRACKED_PACKAGES) -> dict[str, str | None]:
+    versions: dict[str, str | None] = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def collect_run_info(cfg: DictConfig) -> dict[str, Any]:
+    tags = cfg.get("tags")
+    return {
+        "task_name": cfg.get("task_name"),
+        "tags": list(tags) if tags is not None else [],
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": shlex.join(sys.argv),
+        "cwd": str(Path.cwd()),
+        "git": git_state(),
+        "python": platform.python_version(),
+        "packages": package_versions(),
+    }
+
+
+def free_path(run_dir: Path) -> Path:
+    """run_info.yaml, or run_info_1.yaml, ... when a run was started again in the same folder."""
+    path = run_dir / RUN_INFO_FILE
+    number = 0
+    while path.exists():
+        number += 1
+        path = run_dir / f"{Path(RUN_INFO_FILE).stem}_{number}.yaml"
+    return path
+
+
+def write_run_info(cfg: DictConfig, run_dir: Path) -> Path:
+    """Write the run's metadata into its folder, next to any earlier record, and return the file's path."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = free_path(run_dir)
+    path.write_text(OmegaConf.to_yaml(OmegaConf.create(collect_run_info(cfg))))
+    return path

@@ -1,0 +1,79 @@
+"""Each run folder records its tags, code version, library versions and command line, and keeps the config tree."""
+
+import platform
+import shlex
+import subprocess
+from pathlib import Path
+
+import lightning
+import torch
+from omegaconf import OmegaConf
+
+from tests.helpers.config import compose_config
+from tests.helpers.process import ROOT, run_script
+from tests.helpers.tensorboard import read_hparams
+from trainlab.train import start_run, train
+from trainlab.utils.run_metadata import RUN_INFO_FILE, write_run_info
+
+SMALL = [
+    "data.num_train=256",
+    "data.num_val=64",
+    "data.num_test=64",
+    "data.batch_size=32",
+    "trainer.max_epochs=1",
+    "callbacks=none",
+]
+
+
+def git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_start_run_writes_run_info_and_the_config_tree(run_dir: Path) -> None:
+    cfg = compose_config("train", ["tags=[baseline,cnn]", "extras.print_config=true"], run_dir)
+    start_run(cfg)
+    info = OmegaConf.to_container(OmegaConf.load(run_dir / RUN_INFO_FILE))
+    assert info["tags"] == ["baseline", "cnn"]
+    assert info["git"] == {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
+    assert info["packages"]["torch"] == torch.__version__.split("+")[0]  # the distribution version, no local tag
+    assert info["packages"]["lightning"] == lightning.__version__
+    assert info["packages"]["hydra-core"] and info["packages"]["torchmetrics"]
+    assert info["python"] == platform.python_version()
+    assert "pytest" in info["command"]
+    tree = (run_dir / "config_tree.log").read_text()
+    assert "CONFIG" in tree and "baseline" in tree
+
+
+def test_a_second_record_never_replaces_the_first(run_dir: Path) -> None:
+    first = write_run_info(compose_config("train", ["tags=[first]"], run_dir), run_dir)
+    second = write_run_info(compose_config("train", ["tags=[second]"], run_dir), run_dir)
+    assert (first.name, second.name) == (RUN_INFO_FILE, "run_info_1.yaml")
+    assert OmegaConf.load(first).tags == ["first"]
+    assert OmegaConf.load(second).tags == ["second"]
+
+
+def test_tags_are_in_the_hyperparameters_tab(run_dir: Path) -> None:
+    train(compose_config("train", [*SMALL, "tags=[alpha,beta]"], run_dir))
+    hparams, _ = read_hparams(run_dir / "tensorboard")
+    assert hparams["tags"] == "['alpha', 'beta']"
+
+
+def test_cli_run_folder_has_run_info_with_the_command_line(tmp_path: Path) -> None:
+    args = [
+        "debug=fdr",
+        "tags=[cli,smoke]",
+        "extras.print_config=true",
+        f"paths.log_dir={tmp_path / 'logs'}",
+        "data.num_train=128",
+        "data.num_val=32",
+        "data.num_test=32",
+    ]
+    result = run_script("train", args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    [run_folder] = (tmp_path / "logs" / "debug" / "runs").iterdir()
+    info = OmegaConf.load(run_folder / RUN_INFO_FILE)
+    program, *given = shlex.split(info.command)
+    assert Path(program).name == "trainlab-train" and given == args
+    assert list(info.tags) == ["cli", "smoke"]
+    assert info.cwd == str(tmp_path)
+    assert (run_folder / "config_tree.log").is_file()

@@ -1,0 +1,103 @@
+"""`make tensorboard` serves a run's curves: read them back through TensorBoard's HTTP API, as the browser does."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.config import compose_config
+from tests.helpers.process import ROOT
+from tests.helpers.tensorboard import read_scalar_points
+from trainlab.train import train
+
+SMALL = [
+    "data.num_train=192",
+    "data.num_val=64",
+    "data.num_test=32",
+    "data.batch_size=32",
+    "trainer.max_epochs=3",
+    "callbacks=none",
+]
+STARTUP_LIMIT_S = 120  # TensorBoard starts in seconds; the bound only keeps a broken server from hanging the suite
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def get_json(url: str) -> object | None:
+    """The JSON at url, or None while the server is not answering (yet)."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return json.loads(response.read())
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return None
+
+
+def wait_for_scalars(server: subprocess.Popen, url: str, log: Path) -> list[list[float]]:
+    deadline = time.monotonic() + STARTUP_LIMIT_S
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"TensorBoard exited with code {server.returncode}:\n{log.read_text()[-2000:]}")
+        points = get_json(url)
+        if points:  # an empty list: the server is up but has not loaded the run yet
+            return points
+        time.sleep(0.5)
+    pytest.fail(f"TensorBoard did not serve {url} within {STARTUP_LIMIT_S} s:\n{log.read_text()[-2000:]}")
+
+
+def stop(server: subprocess.Popen) -> None:
+    """End make, TensorBoard and its data server: they share the session started for them."""
+    if server.poll() is None:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+
+
+def test_make_tensorboard_serves_the_runs_val_acc_curve(tmp_path: Path) -> None:
+    log_dir = tmp_path / "logs"
+    run_dir = log_dir / "train" / "runs" / "first"
+    train(compose_config("train", SMALL, run_dir))
+    expected = read_scalar_points(run_dir / "tensorboard", "val/acc")
+    assert len(expected) == 3
+
+    port = free_port()
+    query = urllib.parse.urlencode({"run": "train/runs/first/tensorboard", "tag": "val/acc"})
+    url = f"http://127.0.0.1:{port}/data/plugin/scalars/scalars?{query}"
+    log = tmp_path / "tensorboard.log"
+    # BIN: the environment running these tests; -o: use it as installed, never reinstall from the test.
+    command = [
+        "make",
+        "-s",
+        "-C",
+        str(ROOT),
+        "-o",
+        ".venv/.installed",
+        "tensorboard",
+        f"BIN={Path(sys.executable).parent}",
+        f"LOGDIR={log_dir}",
+        "TB_HOST=127.0.0.1",
+        f"TB_PORT={port}",
+    ]
+    with open(log, "w") as output:
+        server = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        points = wait_for_scalars(server, url, log)
+    finally:
+        stop(server)
+    # Each point is [wall_time, step, value]: the browser's curve is the event files' curve.
+    assert [(step, value) for _, step, value in points] == expected
