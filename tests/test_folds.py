@@ -7,6 +7,8 @@ import torch
 from hydra.errors import InstantiationException
 
 from tests.helpers.config import compose_config
+from tests.helpers.process import run_script
+from tests.helpers.tensorboard import read_hparams, read_scalars
 from trainlab.data.folds import assign_folds, fold_indices
 from trainlab.data.synthetic import SyntheticClassificationDataModule, SyntheticRegressionDataModule
 from trainlab.errors import ConfigError
@@ -136,3 +138,19 @@ def test_fold_error_reaches_the_user_through_instantiation(run_dir: Path) -> Non
     assert user_error_message(error.value) == (
         "data.fold=-1 is out of range for data.num_folds=3; use a fold from 0 to 2."
     )
+
+
+@pytest.mark.slow
+def test_k_fold_multirun_writes_one_job_per_fold(tmp_path: Path) -> None:
+    args = ["-m", "data=synthetic_classification", "model=mlp", "data.num_train=300", "data.num_val=60",
+            "data.num_test=60", "trainer.max_epochs=1", "extras.print_config=false", "data.num_folds=3",
+            "data.fold=range(3)", f"paths.log_dir={tmp_path / 'logs'}"]
+    result = run_script("train", args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (sweep,) = (tmp_path / "logs" / "train" / "multiruns").iterdir()
+    jobs = sorted(path for path in sweep.iterdir() if path.is_dir())
+    assert [job.name for job in jobs] == ["0", "1", "2"]
+    for fold, job in enumerate(jobs):
+        hparams, _ = read_hparams(job / "tensorboard")
+        assert (hparams["data.num_folds"], hparams["data.fold"]) == (3, fold)
+        assert {"val/acc", "test/acc"} <= set(read_scalars(job / "tensorboard"))
