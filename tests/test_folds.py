@@ -112,6 +112,9 @@ def test_train_size_applies_within_a_fold(run_dir: Path) -> None:
     ({"fold": 2},
      "data.fold=2 is set but data.num_folds is null; set data.num_folds to the number of folds (more than 2), "
      "or leave data.fold=0 for the plain validation split."),
+    ({"num_folds": 5, "fold": 0, "seed": None},
+     "data.num_folds=5 needs a fixed seed so that every fold's run cuts the same folds, but seed is null; "
+     "set seed to a number (e.g. seed=0)."),
     ({"train_size": 0},
      "data.train_size=0 must be a positive number of samples, or null for all."),
 ])

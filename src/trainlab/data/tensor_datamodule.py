@@ -47,8 +47,14 @@ class TensorDataModule(pl.LightningDataModule):
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.num_val = num_val
-        self.seed = seed if seed is not None else int(torch.seed() % 2**31)
         check_fold_settings(num_folds, fold)
+        if num_folds is not None and seed is None:
+            # Every fold job must cut the same folds; an unseeded run would draw its own permutation.
+            raise ConfigError(
+                f"data.num_folds={num_folds} needs a fixed seed so that every fold's run cuts the same folds, "
+                "but seed is null; set seed to a number (e.g. seed=0)."
+            )
+        self.seed = seed if seed is not None else int(torch.seed() % 2**31)
         if train_size is not None and train_size < 1:
             raise ConfigError(f"data.train_size={train_size} must be a positive number of samples, or null for all.")
         self.num_folds = num_folds

@@ -4,14 +4,17 @@ torchvision reads the IDX files into one uint8 tensor per split; this module tur
 normalised float images once, so batches are slices of a tensor (no per-sample PIL images).
 """
 
+import gzip
 import logging
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 from urllib.error import URLError
 
 import torch
 import torchvision
-from torchvision.datasets.utils import extract_archive
 
 from trainlab.data.tensor_datamodule import Split, TensorDataModule
 from trainlab.errors import ConfigError
@@ -89,7 +92,7 @@ class MNISTFamilyDataModule(TensorDataModule):
         for name in self.file_names():
             path, packed = self.raw_folder / name, self.raw_folder / f"{name}.gz"
             if not path.is_file() and packed.is_file():
-                extract_archive(str(packed))  # torchvision reads the unpacked file; the .gz is kept
+                unpack(packed, path)  # torchvision reads the unpacked file; the .gz is kept
             if not path.is_file():
                 missing.append(name)
         return missing
@@ -166,3 +169,15 @@ class MNISTFamilyDataModule(TensorDataModule):
             background = (0.0 - self.mean) / self.std  # the value of a black pixel after normalisation
             self._augmentation = v2.RandomAffine(degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1), fill=background)
         return self._augmentation
+
+
+def unpack(packed: Path, target: Path) -> None:
+    """Write the contents of a .gz file to ``target``, atomically, so parallel processes never see half a file."""
+    handle, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with gzip.open(packed, "rb") as source, os.fdopen(handle, "wb") as sink:
+            shutil.copyfileobj(source, sink)
+        os.replace(partial, target)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
