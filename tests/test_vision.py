@@ -7,6 +7,7 @@ import pytest
 import torch
 import torchvision
 from hydra.errors import InstantiationException
+from hydra.utils import instantiate
 
 from tests.helpers.config import compose_config
 from tests.helpers.idx import write_fake_dataset
@@ -197,6 +198,12 @@ def test_mnist_experiments_compose_and_build(experiment: str, tmp_path: Path, ru
         assert [lin.out_features for lin in linears] == [256, 10]
         assert cfg.data.batch_size == 256 and optimizer.defaults["betas"] == (0.7, 0.9)
         assert cfg.scheduler.scheduler.max_lr == cfg.optimizer.lr == 0.01
+        # The one-cycle schedule moves the learning rate only; beta1 stays at the recipe's 0.7.
+        scheduler = instantiate(cfg.scheduler).scheduler(optimizer=optimizer, total_steps=10)
+        optimizer.step()
+        scheduler.step()
+        assert optimizer.param_groups[0]["betas"] == (0.7, 0.9)
+        assert optimizer.param_groups[0]["lr"] > optimizer.param_groups[0]["initial_lr"]
         assert cfg.optimized_metric == cfg.monitor.metric == "val/acc"
     else:
         assert [(c.out_channels, c.kernel_size) for c in convs] == [(32, (3, 3)), (64, (3, 3))]
