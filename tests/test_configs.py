@@ -14,7 +14,8 @@ from trainlab.utils.instantiate import build_callbacks, build_datamodule, build_
 
 # The options each group must offer (more may be added).
 EXPECTED = {
-    "data": {"synthetic_images", "synthetic_classification", "synthetic_regression"},
+    "data": {"synthetic_images", "synthetic_classification", "synthetic_regression",
+             "mnist", "fashion_mnist", "kmnist"},
     "model": {"cnn", "mlp", "logistic", "linear"},
     "optimizer": {"gd", "sgd", "momentum", "adam", "adamw", "rmsprop"},
     "scheduler": {"none", "step", "cosine", "onecycle", "plateau"},
@@ -23,6 +24,7 @@ EXPECTED = {
     "callbacks": {"default", "none"},
     "logger": {"tensorboard", "csv", "none"},
     "debug": {"fdr", "overfit", "limit", "profiler"},
+    "experiment": {"example", "mnist_cnn", "seed_cnn"},
 }
 
 # A model that fits each data option.
@@ -34,7 +36,8 @@ def test_group_offers_expected_options(group: str) -> None:
     assert EXPECTED[group] <= set(group_options(group))
 
 
-@pytest.mark.parametrize("option", group_options("data"))
+# Synthetic data options draw their data; the MNIST family reads files (tests/test_vision.py writes them).
+@pytest.mark.parametrize("option", [o for o in group_options("data") if o.startswith("synthetic")])
 def test_data_option_builds_and_serves_batches(option: str, run_dir: Path) -> None:
     cfg = compose_config("train", [f"data={option}", f"model={MODEL_FOR_DATA.get(option, 'cnn')}",
                                    "data.num_train=200", "data.num_val=50", "data.num_test=50"], run_dir)

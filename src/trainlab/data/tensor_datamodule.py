@@ -6,7 +6,9 @@ from collections.abc import Sequence
 import lightning.pytorch as pl
 import torch
 
+from trainlab.data.folds import check_fold_settings, fold_indices
 from trainlab.data.loader import EpochOrder, TensorLoader
+from trainlab.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +21,10 @@ class TensorDataModule(pl.LightningDataModule):
     A subclass says how to get its data: ``load_train_pool`` returns the data that training and
     validation are cut from, ``load_test`` the held-out test set. This class cuts the validation
     set from the pool with a seeded permutation and serves all three splits.
+
+    With ``num_folds=K`` the pool is cut into K folds instead (stratified by class for
+    classification) and fold ``fold`` is the validation set; ``train_size=N`` then keeps only the
+    first N samples of the training split, for learning curves. The test set is never touched.
     """
 
     task = "classification"  # or "regression"; a model must be made for the same task
@@ -30,6 +36,9 @@ class TensorDataModule(pl.LightningDataModule):
         num_val: int = 1000,
         seed: int | None = 0,
         eval_batch_size: int | None = None,
+        num_folds: int | None = None,
+        fold: int = 0,
+        train_size: int | None = None,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -38,7 +47,19 @@ class TensorDataModule(pl.LightningDataModule):
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.num_val = num_val
+        check_fold_settings(num_folds, fold)
+        if num_folds is not None and seed is None:
+            # Every fold job must cut the same folds; an unseeded run would draw its own permutation.
+            raise ConfigError(
+                f"data.num_folds={num_folds} needs a fixed seed so that every fold's run cuts the same folds, "
+                "but seed is null; set seed to a number (e.g. seed=0)."
+            )
         self.seed = seed if seed is not None else int(torch.seed() % 2**31)
+        if train_size is not None and train_size < 1:
+            raise ConfigError(f"data.train_size={train_size} must be a positive number of samples, or null for all.")
+        self.num_folds = num_folds
+        self.fold = fold
+        self.train_size = train_size
         self.splits: dict[str, Split] = {}
 
     # --- what a subclass provides -------------------------------------------------------------
@@ -80,14 +101,34 @@ class TensorDataModule(pl.LightningDataModule):
 
     # --- helpers ------------------------------------------------------------------------------
     def split_pool(self, inputs: torch.Tensor, targets: torch.Tensor) -> tuple[Split, Split]:
-        """Cut ``num_val`` samples for validation from the pool, by a permutation seeded with ``seed``."""
-        if not 0 < self.num_val < len(inputs):
-            raise ValueError(
-                f"data.num_val={self.num_val} must be between 1 and the pool size minus one ({len(inputs) - 1})."
-            )
-        order = torch.randperm(len(inputs), generator=torch.Generator().manual_seed(self.seed))
-        val, train = order[: self.num_val], order[self.num_val :]
+        """The (train, val) splits of the pool: a seeded carve or one of K folds, then ``train_size``."""
+        if self.num_folds is None:
+            train, val = self.carve_validation(len(inputs))
+        else:
+            stratify_by = targets if self.task == "classification" else None
+            train, val = fold_indices(len(inputs), self.num_folds, self.fold, self.seed, stratify_by)
+        train = train[: self.check_train_size(len(train))]
         return (inputs[train], targets[train]), (inputs[val], targets[val])
+
+    def check_train_size(self, available: int) -> int:
+        """How many training samples to keep: ``train_size``, or all when it is null."""
+        if self.train_size is None:
+            return available
+        if self.train_size > available:
+            raise ConfigError(
+                f"data.train_size={self.train_size} is more than the {available} training samples left after the "
+                f"validation split; use at most {available}, or null for all."
+            )
+        return self.train_size
+
+    def carve_validation(self, pool_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(train, val) indices: ``num_val`` samples for validation, by a permutation seeded with ``seed``."""
+        if not 0 < self.num_val < pool_size:
+            raise ValueError(
+                f"data.num_val={self.num_val} must be between 1 and the pool size minus one ({pool_size - 1})."
+            )
+        order = torch.randperm(pool_size, generator=torch.Generator().manual_seed(self.seed))
+        return order[self.num_val :], order[: self.num_val]
 
     def check_shape(self, split: str, inputs: torch.Tensor) -> None:
         if tuple(inputs.shape[1:]) != self.input_shape:

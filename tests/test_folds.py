@@ -1,0 +1,159 @@
+"""k-fold cross-validation and train_size in the base datamodule: every datamodule gets them."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.errors import InstantiationException
+
+from tests.helpers.config import compose_config
+from tests.helpers.process import run_script
+from tests.helpers.tensorboard import read_hparams, read_scalars
+from trainlab.data.folds import assign_folds, fold_indices
+from trainlab.data.synthetic import SyntheticClassificationDataModule, SyntheticRegressionDataModule
+from trainlab.errors import ConfigError
+from trainlab.utils.cli import user_error_message
+from trainlab.utils.instantiate import build_datamodule
+
+
+def rows(inputs: torch.Tensor) -> set[tuple[float, ...]]:
+    """Samples as hashable rows, to compare splits by content."""
+    return {tuple(row.tolist()) for row in inputs}
+
+
+def fold_datamodules(num_folds: int, seed: int = 3, cls: type = SyntheticClassificationDataModule) -> list:
+    modules = []
+    for fold in range(num_folds):
+        dm = cls(num_train=230, num_val=20, num_test=40, seed=seed, num_folds=num_folds, fold=fold)
+        dm.setup()
+        modules.append(dm)
+    return modules
+
+
+def test_folds_are_disjoint_cover_the_pool_and_train_on_the_rest() -> None:
+    labels = torch.arange(103) % 7
+    vals = [fold_indices(103, 5, fold, seed=1, stratify_by=labels) for fold in range(5)]
+    all_val = torch.cat([val for _, val in vals])
+    assert sorted(all_val.tolist()) == list(range(103))  # disjoint and covering
+    for train, val in vals:
+        assert sorted(torch.cat([train, val]).tolist()) == list(range(103))
+        assert len(val) in (20, 21)  # folds of equal size, to within one sample
+
+
+def test_folds_keep_class_proportions_within_one_sample() -> None:
+    # Unbalanced classes: 50, 30, 17 and 6 samples.
+    labels = torch.cat([torch.full((n,), c) for c, n in enumerate([50, 30, 17, 6])])
+    labels = labels[torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))]
+    fold_of = assign_folds(len(labels), 4, seed=2, stratify_by=labels)
+    for cls in range(4):
+        per_fold = torch.bincount(fold_of[labels == cls], minlength=4)
+        assert per_fold.max() - per_fold.min() <= 1, (cls, per_fold.tolist())
+
+
+def test_same_seed_same_folds_other_seed_other_folds() -> None:
+    labels = torch.arange(60) % 3
+    assert torch.equal(assign_folds(60, 5, 7, labels), assign_folds(60, 5, 7, labels))
+    assert not torch.equal(assign_folds(60, 5, 7, labels), assign_folds(60, 5, 8, labels))
+
+
+def test_datamodule_folds_partition_the_pool_and_never_touch_the_test_set() -> None:
+    modules = fold_datamodules(5)
+    pool = rows(modules[0].splits["train"][0]) | rows(modules[0].splits["val"][0])
+    assert len(pool) == 250
+    val_folds = [rows(dm.splits["val"][0]) for dm in modules]
+    assert sum(len(fold) for fold in val_folds) == 250 and set().union(*val_folds) == pool
+    for dm, val in zip(modules, val_folds):
+        assert rows(dm.splits["train"][0]) == pool - val
+        assert torch.equal(dm.splits["test"][0], modules[0].splits["test"][0])
+        assert not rows(dm.splits["test"][0]) & pool
+        # Each class is spread evenly: a fold holds floor or ceil of (class count / 5) of it.
+        pool_counts = torch.bincount(torch.cat([dm.splits["train"][1], dm.splits["val"][1]]), minlength=4)
+        val_counts = torch.bincount(dm.splits["val"][1], minlength=4)
+        assert ((val_counts - pool_counts / 5).abs() < 1).all(), (val_counts.tolist(), pool_counts.tolist())
+
+
+def test_same_seed_gives_the_same_fold_data() -> None:
+    first, second = fold_datamodules(3)[1], fold_datamodules(3)[1]
+    assert torch.equal(first.splits["val"][0], second.splits["val"][0])
+    assert torch.equal(first.splits["train"][1], second.splits["train"][1])
+
+
+def test_regression_data_is_split_into_plain_folds() -> None:
+    modules = fold_datamodules(4, cls=SyntheticRegressionDataModule)
+    val_folds = [rows(dm.splits["val"][0]) for dm in modules]
+    assert sorted(len(fold) for fold in val_folds) == [62, 62, 63, 63]
+    assert len(set().union(*val_folds)) == 250
+
+
+def test_train_size_keeps_the_first_samples_of_the_training_split() -> None:
+    full = SyntheticClassificationDataModule(num_train=300, num_val=100, num_test=50, seed=1)
+    small = SyntheticClassificationDataModule(num_train=300, num_val=100, num_test=50, seed=1, train_size=64)
+    full.setup()
+    small.setup()
+    assert torch.equal(small.splits["train"][0], full.splits["train"][0][:64])
+    assert torch.equal(small.splits["val"][0], full.splits["val"][0])  # validation and test unchanged
+    assert torch.equal(small.splits["test"][0], full.splits["test"][0])
+
+
+def test_train_size_applies_within_a_fold(run_dir: Path) -> None:
+    cfg = compose_config("train", ["data=synthetic_classification", "model=mlp", "data.num_train=180",
+                                   "data.num_val=20", "data.num_folds=4", "data.fold=2", "data.train_size=100"],
+                         run_dir)
+    dm = build_datamodule(cfg.data)
+    dm.setup()
+    assert len(dm.splits["train"][1]) == 100 and len(dm.splits["val"][1]) == 50
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"num_folds": 5, "fold": 5},
+     "data.fold=5 is out of range for data.num_folds=5; use a fold from 0 to 4."),
+    ({"num_folds": 1, "fold": 0},
+     "data.num_folds=1 must be at least 2, or null for the plain validation split."),
+    ({"fold": 2},
+     "data.fold=2 is set but data.num_folds is null; set data.num_folds to the number of folds (more than 2), "
+     "or leave data.fold=0 for the plain validation split."),
+    ({"num_folds": 5, "fold": 0, "seed": None},
+     "data.num_folds=5 needs a fixed seed so that every fold's run cuts the same folds, but seed is null; "
+     "set seed to a number (e.g. seed=0)."),
+    ({"train_size": 0},
+     "data.train_size=0 must be a positive number of samples, or null for all."),
+])
+def test_settings_that_name_no_fold_are_refused(settings: dict, message: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        SyntheticClassificationDataModule(**settings)
+    assert str(error.value) == message
+
+
+def test_train_size_larger_than_the_training_split_is_refused_with_the_limit() -> None:
+    dm = SyntheticClassificationDataModule(num_train=100, num_val=20, train_size=500)
+    with pytest.raises(ConfigError) as error:
+        dm.setup()
+    assert str(error.value) == (
+        "data.train_size=500 is more than the 100 training samples left after the validation split; "
+        "use at most 100, or null for all."
+    )
+
+
+def test_fold_error_reaches_the_user_through_instantiation(run_dir: Path) -> None:
+    cfg = compose_config("train", ["data.num_folds=3", "data.fold=-1"], run_dir)
+    with pytest.raises(InstantiationException) as error:
+        build_datamodule(cfg.data)
+    assert user_error_message(error.value) == (
+        "data.fold=-1 is out of range for data.num_folds=3; use a fold from 0 to 2."
+    )
+
+
+@pytest.mark.slow
+def test_k_fold_multirun_writes_one_job_per_fold(tmp_path: Path) -> None:
+    args = ["-m", "data=synthetic_classification", "model=mlp", "data.num_train=300", "data.num_val=60",
+            "data.num_test=60", "trainer.max_epochs=1", "extras.print_config=false", "data.num_folds=3",
+            "data.fold=range(3)", f"paths.log_dir={tmp_path / 'logs'}"]
+    result = run_script("train", args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (sweep,) = (tmp_path / "logs" / "train" / "multiruns").iterdir()
+    jobs = sorted(path for path in sweep.iterdir() if path.is_dir())
+    assert [job.name for job in jobs] == ["0", "1", "2"]
+    for fold, job in enumerate(jobs):
+        hparams, _ = read_hparams(job / "tensorboard")
+        assert (hparams["data.num_folds"], hparams["data.fold"]) == (3, fold)
+        assert {"val/acc", "test/acc"} <= set(read_scalars(job / "tensorboard"))

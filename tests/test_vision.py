@@ -1,0 +1,212 @@
+"""torchvision's MNIST family read from IDX files that the tests write; nothing is downloaded."""
+
+from pathlib import Path
+
+import lightning.pytorch as pl
+import pytest
+import torch
+import torchvision
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+
+from tests.helpers.config import compose_config
+from tests.helpers.idx import write_fake_dataset
+from tests.helpers.process import run_script
+from trainlab.data.vision import MNISTFamilyDataModule
+from trainlab.errors import ConfigError
+from trainlab.train import train
+from trainlab.utils.cli import user_error_message
+from trainlab.utils.instantiate import build_datamodule, build_model, build_trainer
+
+# option -> (torchvision folder, file prefix, name of the test part, number of classes)
+LAYOUTS = {
+    "mnist": ("MNIST", "", "t10k", 10),
+    "fashion_mnist": ("FashionMNIST", "", "t10k", 10),
+    "kmnist": ("KMNIST", "", "t10k", 10),
+    "emnist": ("EMNIST", "emnist-balanced-", "test", 47),
+}
+STANDARD = {"mnist": (0.1307, 0.3081), "fashion_mnist": (0.2860, 0.3530), "kmnist": (0.1918, 0.3483),
+            "emnist": (0.1751, 0.3332)}
+
+
+def write_layout(root: Path, option: str, packed: bool = False) -> dict:
+    folder, prefix, test_part, num_classes = LAYOUTS[option]
+    written = write_fake_dataset(root, folder, num_train=200, num_test=60, num_classes=num_classes,
+                                 packed=packed, prefix=prefix, test_part=test_part)
+    return {"train": written["train"], "test": written[test_part]}
+
+
+def offline(data_dir: Path, *overrides: str) -> list[str]:
+    return [f"data.data_dir={data_dir}", "data.download=false", "data.num_val=40", *overrides]
+
+
+@pytest.mark.parametrize(("option", "packed"), [("mnist", False), ("mnist", True), ("fashion_mnist", False),
+                                                ("kmnist", True), ("emnist", False)])
+def test_idx_files_load_as_normalised_tensors(option: str, packed: bool, tmp_path: Path, run_dir: Path) -> None:
+    written = write_layout(tmp_path / "data", option, packed)
+    cfg = compose_config("train", [f"data={option}", *offline(tmp_path / "data")], run_dir)
+    dm = build_datamodule(cfg.data)
+    dm.setup()
+    num_classes = LAYOUTS[option][3]
+    assert {name: tuple(x.shape) for name, (x, _) in dm.splits.items()} == {
+        "train": (160, 1, 28, 28), "val": (40, 1, 28, 28), "test": (60, 1, 28, 28)}
+    for images, labels in dm.splits.values():
+        assert images.dtype == torch.float32 and labels.dtype == torch.int64
+    labels = torch.cat([dm.splits["train"][1], dm.splits["val"][1]])
+    assert sorted(labels.unique().tolist()) == list(range(num_classes))
+    # The test split is the official test file, in file order, normalised with the standard mean and std.
+    pixels, test_labels = written["test"]
+    if option == "emnist":
+        pixels = pixels.transpose(1, 2)  # EMNIST stores images transposed; the datamodule turns them upright
+    mean, std = STANDARD[option]
+    torch.testing.assert_close(dm.splits["test"][0], ((pixels.float() / 255 - mean) / std).unsqueeze(1))
+    assert torch.equal(dm.splits["test"][1], test_labels.long())
+
+
+def test_validation_is_a_seeded_carve_of_the_training_file(tmp_path: Path) -> None:
+    written = write_layout(tmp_path, "mnist")
+
+    def val_labels(seed: int) -> torch.Tensor:
+        dm = MNISTFamilyDataModule(data_dir=str(tmp_path), download=False, num_val=50, seed=seed)
+        dm.setup()
+        return dm.splits["val"][1]
+
+    assert torch.equal(val_labels(1), val_labels(1))
+    assert not torch.equal(val_labels(1), val_labels(2))
+    dm = MNISTFamilyDataModule(data_dir=str(tmp_path), download=False, num_val=50, seed=1)
+    dm.setup()
+    pool = torch.cat([dm.splits["train"][1], dm.splits["val"][1]])
+    assert torch.equal(pool.sort().values, written["train"][1].long().sort().values)
+
+
+def missing_message(data_dir: Path) -> str:
+    raw = data_dir / "MNIST" / "raw"
+    return (
+        f"MNIST files not found in {raw} (missing train-images-idx3-ubyte, train-labels-idx1-ubyte, "
+        f"t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte) and data.download=false: set data.download=true "
+        f"while online, or put the four IDX files (raw or .gz) in {raw}/."
+    )
+
+
+def test_missing_files_without_download_is_one_sentence(tmp_path: Path, run_dir: Path) -> None:
+    cfg = compose_config("train", ["data=mnist", *offline(tmp_path / "empty")], run_dir)
+    with pytest.raises(InstantiationException) as error:
+        build_datamodule(cfg.data)
+    assert user_error_message(error.value) == missing_message(tmp_path / "empty")
+
+
+def test_missing_files_stop_the_cli_before_training(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    result = run_script("train", ["data=mnist", f"data.data_dir={tmp_path / 'empty'}", "data.download=false",
+                                  f"paths.log_dir={logs}"], cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"Error: {missing_message(tmp_path / 'empty')}"]
+    # Nothing that looks like a result: Hydra's record of the command, but no checkpoints or curves.
+    (run,) = (logs / "train" / "runs").iterdir()
+    assert not (run / "checkpoints").exists() and not (run / "tensorboard").exists()
+
+
+def test_failed_download_is_one_sentence_with_the_fixes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A mirror that does not exist, on the local file system: the download fails without the network.
+    monkeypatch.setattr(torchvision.datasets.MNIST, "mirrors", [(tmp_path / "no_mirror").as_uri() + "/"])
+    dm = MNISTFamilyDataModule(data_dir=str(tmp_path / "data"), download=True)
+    with pytest.raises(ConfigError) as error:
+        dm.prepare_data()
+    message = str(error.value)
+    assert message.startswith(f"Downloading MNIST into {tmp_path / 'data' / 'MNIST' / 'raw'} failed (")
+    assert message.endswith("); check the internet connection, or put the four IDX files (raw or .gz) there "
+                            "and set data.download=false.")
+    assert "\n" not in message
+
+
+def test_download_with_the_files_present_reads_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_layout(tmp_path, "mnist", packed=True)
+    monkeypatch.setattr(torchvision.datasets.MNIST, "mirrors", [(tmp_path / "no_mirror").as_uri() + "/"])
+    dm = MNISTFamilyDataModule(data_dir=str(tmp_path), download=True, num_val=40)
+    dm.prepare_data()  # no download is tried: a try would fail on the missing mirror
+    dm.setup()
+    assert len(dm.splits["train"][1]) == 160
+
+
+def test_unknown_dataset_and_wrong_split_are_refused() -> None:
+    with pytest.raises(ConfigError, match=r"^data.dataset=CIFAR10 is not one of MNIST, FashionMNIST, KMNIST, "
+                                          r"EMNIST; pick one of them.$"):
+        MNISTFamilyDataModule(dataset="CIFAR10")
+    with pytest.raises(ConfigError, match=r"^data.split=None does not fit data.dataset=EMNIST"):
+        MNISTFamilyDataModule(dataset="EMNIST", download=False)
+
+
+class BatchRecorder(pl.Callback):
+    """Keeps the inputs of every batch as the model receives them, by stage."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, list[torch.Tensor]] = {"train": [], "val": []}
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.seen["train"].append(batch[0].clone())
+
+    def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None:
+        self.seen["val"].append(batch[0].clone())
+
+
+@pytest.mark.parametrize("augment", [False, True])
+def test_augmentation_moves_training_batches_only(augment: bool, tmp_path: Path, run_dir: Path) -> None:
+    write_layout(tmp_path / "data", "mnist")
+    cfg = compose_config("train", ["data=mnist", *offline(tmp_path / "data"), f"data.augment={augment}",
+                                   "data.batch_size=32", "trainer.max_epochs=1", "+trainer.limit_train_batches=2",
+                                   "+trainer.num_sanity_val_steps=0"], run_dir)
+    dm = build_datamodule(cfg.data)
+    recorder = BatchRecorder()
+    trainer = build_trainer(cfg.trainer, callbacks=[recorder], loggers=[])
+    trainer.fit(build_model(cfg, dm), datamodule=dm)
+    # The batches the loaders hand out, in the order of epoch 0.
+    loader = dm.train_dataloader()
+    loader.sampler.set_epoch(0)
+    served = [x for x, _ in loader][:2]
+    assert len(recorder.seen["train"]) == 2
+    same = [torch.equal(seen, batch) for seen, batch in zip(recorder.seen["train"], served)]
+    assert same == [not augment, not augment]
+    if augment:  # still images of the same size and value range, just moved
+        assert recorder.seen["train"][0].shape == served[0].shape
+        assert recorder.seen["train"][0].min() >= served[0].min() - 1e-5
+    assert torch.equal(torch.cat(recorder.seen["val"]), dm.splits["val"][0])
+
+
+def test_fast_dev_run_trains_on_idx_data(tmp_path: Path, run_dir: Path) -> None:
+    write_layout(tmp_path / "data", "mnist", packed=True)
+    cfg = compose_config("train", ["data=mnist", *offline(tmp_path / "data"), "debug=fdr", "data.batch_size=32"],
+                         run_dir)
+    metrics = train(cfg)
+    assert {"train/loss", "val/acc", "test/acc"} <= set(metrics)
+    assert torch.isfinite(torch.tensor(metrics["train/loss"]))
+
+
+@pytest.mark.parametrize("experiment", ["mnist_cnn", "seed_cnn"])
+def test_mnist_experiments_compose_and_build(experiment: str, tmp_path: Path, run_dir: Path) -> None:
+    write_layout(tmp_path / "data", "mnist")
+    cfg = compose_config("train", [f"experiment={experiment}", *offline(tmp_path / "data")], run_dir)
+    dm = build_datamodule(cfg.data)
+    model = build_model(cfg, dm)
+    dm.setup()
+    images, _ = next(iter(dm.train_dataloader()))
+    assert model(images).shape == (len(images), 10)
+    convs = [m for m in model.net.features if isinstance(m, torch.nn.Conv2d)]
+    linears = [m for m in model.net.head if isinstance(m, torch.nn.Linear)]
+    optimizer = model.optimizer_factory(params=model.parameters())
+    if experiment == "mnist_cnn":
+        assert [(c.out_channels, c.kernel_size) for c in convs] == [(24, (5, 5)), (32, (3, 3))]
+        assert [lin.out_features for lin in linears] == [256, 10]
+        assert cfg.data.batch_size == 256 and optimizer.defaults["betas"] == (0.7, 0.9)
+        assert cfg.scheduler.scheduler.max_lr == cfg.optimizer.lr == 0.01
+        # The one-cycle schedule moves the learning rate only; beta1 stays at the recipe's 0.7.
+        scheduler = instantiate(cfg.scheduler).scheduler(optimizer=optimizer, total_steps=10)
+        optimizer.step()
+        scheduler.step()
+        assert optimizer.param_groups[0]["betas"] == (0.7, 0.9)
+        assert optimizer.param_groups[0]["lr"] > optimizer.param_groups[0]["initial_lr"]
+        assert cfg.optimized_metric == cfg.monitor.metric == "val/acc"
+    else:
+        assert [(c.out_channels, c.kernel_size) for c in convs] == [(32, (3, 3)), (64, (3, 3))]
+        # 28 -> conv 26 -> pool 13 -> conv 11 -> pool 5: the net computes 64*5*5, not a hard-coded 64*6*6.
+        assert [(lin.in_features, lin.out_features) for lin in linears] == [(64 * 5 * 5, 128), (128, 10)]
+        assert optimizer.defaults["lr"] == 0.001
