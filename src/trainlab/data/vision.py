@@ -153,6 +153,9 @@ class MNISTFamilyDataModule(TensorDataModule):
         self.check_labels(labels, "training" if train else "test")
         return images, labels
 
+    def pixel_normalization(self) -> tuple[float, float]:
+        return self.mean, self.std
+
     def check_labels(self, labels: torch.Tensor, split: str) -> None:
         largest = int(labels.max()) if len(labels) else -1
         if largest >= self.num_classes:
