@@ -60,7 +60,9 @@ MAX_SHEAR = 0.3
 MAX_SHIFT = 0.18  # fraction of the image size; the main lever on linear accuracy
 HALF_WIDTH_PX = (0.6, 2.0)  # stroke half-width at 28x28, scaled with image size
 NOISE_STD = 0.05
-CHUNK = 256  # images per pass: temporaries stay cache-sized (~1 MB each at 28x28), which is also fastest
+# Images per pass at 28x28 (scaled down for larger images): the (n, S, 2, H*W)
+# projection is then ~26 MB; bigger chunks fall out of cache and run slower.
+CHUNK = 256
 
 
 def _pack_templates() -> tuple[torch.Tensor, torch.Tensor]:
@@ -117,7 +119,9 @@ def _segment_frames(starts: torch.Tensor, ends: torch.Tensor) -> tuple[torch.Ten
     """
     delta = ends - starts
     length = delta.norm(dim=-1, keepdim=True)
-    along = delta / length.clamp_min(1e-6)
+    # A zero-length segment gets an arbitrary unit axis so it still draws as a dot.
+    fallback = torch.tensor([1.0, 0.0]).expand_as(delta)
+    along = torch.where(length > 1e-6, delta / length.clamp_min(1e-6), fallback)
     across = torch.stack([-along[..., 1], along[..., 0]], dim=-1)
     axes = torch.stack([along, across], dim=-2)  # (n, S, 2, 2)
     mid = (starts + ends) / 2
@@ -146,8 +150,10 @@ def _nearest_distance(frames: torch.Tensor, half_len: torch.Tensor, pixels: torc
 
 def render_digits(labels: torch.Tensor, generator: torch.Generator, image_size: int = 28) -> torch.Tensor:
     """Render one digit-like glyph per label as a (N, 1, image_size, image_size) float32 tensor in [0, 1]."""
-    labels = labels.to(torch.long).cpu()
+    labels = labels.to(torch.long).cpu().flatten()
     n = labels.numel()
+    if n and (labels.min() < 0 or labels.max() > 9):
+        raise ValueError("labels must be in 0..9")
     # Draw every random parameter up front so the output does not depend on CHUNK.
     points = _POINTS[labels] + JITTER * torch.randn(n, *_POINTS.shape[1:], generator=generator)
     matrix, offset = _random_affine(n, image_size, generator)
@@ -161,8 +167,9 @@ def render_digits(labels: torch.Tensor, generator: torch.Generator, image_size: 
     frames, half_len = _segment_frames(starts, ends)
     pixels = _pixel_centres(image_size)
     flat = out.view(n, image_size * image_size)
-    for lo in range(0, n, CHUNK):
-        hi = min(lo + CHUNK, n)
+    chunk = max(1, CHUNK * 28 * 28 // (image_size * image_size))
+    for lo in range(0, n, chunk):
+        hi = min(lo + chunk, n)
         dist = _nearest_distance(frames[lo:hi], half_len[lo:hi], pixels)
         # Linear ramp one pixel wide around the stroke edge: a cheap box-filter antialias.
         flat[lo:hi].add_((half_width[lo:hi, None] + 0.5 - dist).clamp_(0.0, 1.0))
