@@ -14,7 +14,9 @@ from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from lightning.pytorch.utilities import rank_zero_only
+# Lightning's own rank_zero_only (Lightning re-exports this object and sets its rank), imported from
+# where it is defined so that trainlab-summarize can read status files without importing Lightning.
+from lightning_utilities.core.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from trainlab.utils.cli import user_error_message
