@@ -158,3 +158,34 @@ def test_submitit_local_runs_each_job_as_a_submitit_job(tmp_path: Path) -> None:
     for job in jobs:
         assert status_of(job)["status"] == "ok"
         assert "torch uses 1 thread(s) in this job" in (job / "train.log").read_text()
+
+
+# --- TensorBoard on a multirun folder -----------------------------------------------------------
+def test_tensorboard_on_the_multirun_folder_compares_jobs_by_their_hyperparameters(
+        seed_sweep: tuple[Path, str]) -> None:
+    from tensorboard.backend.event_processing.plugin_event_multiplexer import EventMultiplexer
+    from tensorboard.plugins.hparams import metadata
+    from tensorboard.util import tensor_util
+
+    sweep_dir, _ = seed_sweep
+    # What `tensorboard --logdir <multirun>` loads: one run per folder holding event files.
+    multiplexer = EventMultiplexer(size_guidance={"scalars": 0, "tensors": 0})
+    multiplexer.AddRunsFromDirectory(str(sweep_dir))
+    multiplexer.Reload()
+    hparams_runs = multiplexer.PluginRunToTagToContent(metadata.PLUGIN_NAME)
+    finished = [job for job in job_folders(sweep_dir) if status_of(job)["status"] == "ok"]
+    assert len(finished) == 4
+    assert {f"{job.name}/tensorboard" for job in finished} <= set(hparams_runs)
+    experiment = next(metadata.parse_experiment_plugin_data(tags[metadata.EXPERIMENT_TAG])
+                      for tags in hparams_runs.values() if metadata.EXPERIMENT_TAG in tags)
+    metric_tags = {info.name.tag for info in experiment.metric_infos}
+    assert {"val/loss", "test/acc"} <= metric_tags
+    for job in finished:
+        run = f"{job.name}/tensorboard"
+        start = metadata.parse_session_start_info_plugin_data(hparams_runs[run][metadata.SESSION_START_INFO_TAG])
+        overrides = job_overrides(job)
+        assert f"optimizer.lr={start.hparams['optimizer.lr'].number_value:g}" in overrides
+        assert f"seed={int(start.hparams['seed'].number_value)}" in overrides
+        # The HPARAMS tab shows each metric's last scalar in the same run: the job's real result.
+        last = multiplexer.Tensors(run, "val/loss")[-1]  # TensorBoard stores scalars as tensors
+        assert float(tensor_util.make_ndarray(last.tensor_proto)) == pytest.approx(status_of(job)["value"], abs=1e-6)
