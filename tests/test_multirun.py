@@ -1,5 +1,6 @@
 """Multiruns as a user launches them: failed jobs recorded while the sweep goes on, launchers, run folders."""
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -77,20 +78,37 @@ def test_successful_run_records_its_objective(run_dir: Path) -> None:
     assert status_of(run_dir) == {"status": "ok", "optimized_metric": "val/loss", "value": metrics["val/loss"]}
 
 
-# --- run folders never collide ------------------------------------------------------------------
-def test_two_runs_started_together_get_their_own_folders(tmp_path: Path) -> None:
-    command = [str(BIN / "trainlab-train"), *TINY_RUN, "debug=fdr", f"paths.log_dir={tmp_path / 'logs'}"]
-    # Started back to back, both processes reach Hydra's start-up (where the folder is named) within
-    # milliseconds of each other; only the microseconds in the folder name keep them apart.
-    processes = [subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-                 for _ in range(2)]
+# --- run folders never collide; a plain run loads no sweep plugin -------------------------------
+@pytest.fixture(scope="module")
+def two_runs_started_together(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    """Two `trainlab-train debug=fdr` processes started back to back, with Python's import timing on."""
+    root = tmp_path_factory.mktemp("together")
+    command = [str(BIN / "trainlab-train"), *TINY_RUN, "debug=fdr", f"paths.log_dir={root / 'logs'}"]
+    env = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1"}
+    processes = [subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  text=True) for _ in range(2)]
     outputs = [process.communicate(timeout=300)[0] for process in processes]
-    assert [process.returncode for process in processes] == [0, 0], outputs
-    runs = sorted((tmp_path / "logs" / "debug" / "runs").iterdir())
+    assert [process.returncode for process in processes] == [0, 0], [output[-3000:] for output in outputs]
+    return root / "logs" / "debug" / "runs", outputs
+
+
+def test_two_runs_started_together_get_their_own_folders(two_runs_started_together: tuple[Path, list[str]]) -> None:
+    # Both processes name their folder at Hydra's start-up, within milliseconds of each other; the
+    # microseconds in the folder name keep them apart.
+    runs_dir, _ = two_runs_started_together
+    runs = sorted(runs_dir.iterdir())
     assert len(runs) == 2
     for run in runs:
         assert status_of(run)["status"] == "ok"
-        assert len(list((run / ".hydra").glob("config.yaml"))) == 1
+        assert (run / ".hydra" / "config.yaml").is_file()
+
+
+def test_plain_run_imports_no_launcher_or_sweeper_package(two_runs_started_together: tuple[Path, list[str]]) -> None:
+    _, outputs = two_runs_started_together
+    imported = {line.rsplit("|", 1)[-1].strip() for line in outputs[0].splitlines() if line.startswith("import time:")}
+    assert "lightning.pytorch" in imported  # the timing is really on
+    optional = {"joblib", "submitit", "optuna", "sqlalchemy"}
+    assert not {module for module in imported if module.split(".")[0] in optional}
 
 
 # --- torch threads per job ----------------------------------------------------------------------
