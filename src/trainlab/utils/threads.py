@@ -60,6 +60,8 @@ def launcher_config() -> Mapping[str, Any]:
 def set_torch_threads(extras: Mapping[str, Any] | None) -> None:
     """Apply `extras.num_threads` to torch before any work starts."""
     threads = threads_per_job((extras or {}).get("num_threads", "auto"), launcher_config(), available_cores())
-    if threads is not None and threads != torch.get_num_threads():
+    if threads is not None:
+        # joblib's loky workers may already cap threads through environment variables; set it anyway,
+        # so the count is the same under every launcher and backend.
         torch.set_num_threads(threads)
         log.info("torch uses %d thread(s) in this job (extras.num_threads).", threads)
