@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 
 from tests.helpers.config import compose_config, hydra_context
 from tests.helpers.process import BIN, run_script
-from tests.helpers.sweeps import SEED_SWEEP, TINY_RUN, seed_sweep  # noqa: F401  (a shared fixture)
+from tests.helpers.sweeps import TINY_RUN
 from tests.helpers.tensorboard import read_scalars
 from trainlab.errors import ConfigError
 from trainlab.train import train

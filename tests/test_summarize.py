@@ -8,7 +8,6 @@ import pytest
 import yaml
 
 from tests.helpers.process import run_script
-from tests.helpers.sweeps import seed_sweep  # noqa: F401  (a shared fixture)
 from tests.helpers.tensorboard import read_scalars
 from trainlab.summarize import main
 

@@ -36,6 +36,7 @@ class Summary:
     rows: list[Row]
     grouped: list[Row]
     runs: dict[str, RunRecord]
+    group_keys: list[str]
 
 
 # --- what to show ---------------------------------------------------------------------------------
@@ -135,7 +136,8 @@ def summarize(root: Path, metric: str | None = None, mode: str | None = None,
     if any(key in varying for key in group_keys):
         grouped = group_rows(rows, varying, group_keys, metric_columns)
         grouped.sort(key=lambda row: sort_key(row, f"{metric} final mean", mode))
-    return Summary(metric, mode, varying, metric_columns, rows, grouped, {run.name: run for run in runs})
+    return Summary(metric, mode, varying, metric_columns, rows, grouped, {run.name: run for run in runs},
+                   list(group_keys))
 
 
 # --- output ---------------------------------------------------------------------------------------
@@ -171,7 +173,8 @@ def markdown(summary: Summary, root: Path) -> str:
     parts = [f"# Runs under {root}", "", f"Sorted by `{summary.metric}` (final value, {order} first).", "",
              markdown_table(summary.rows)]
     if summary.grouped:
-        parts += ["", "## Mean ± std over runs that differ only by seed or fold (sample std, n - 1)", "",
+        keys = ", ".join(f"`{key}`" for key in summary.group_keys)
+        parts += ["", f"## Mean ± std over runs that differ only by {keys} (sample std, n - 1)", "",
                   markdown_table(grouped_for_display(summary))]
     return "\n".join(parts) + "\n"
 
