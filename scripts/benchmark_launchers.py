@@ -22,13 +22,15 @@ JOB = ["data=synthetic_images", "model=cnn", "data.num_train=3000", "data.num_va
        "extras.print_config=false", "callbacks.progress_bar=null", "callbacks.model_summary=null"]
 
 
-def time_sweep(launcher: list[str], jobs: int, workdir: Path) -> float:
+def time_sweep(name: str, launcher: list[str], jobs: int, workdir: Path) -> float:
     """Seconds one `trainlab-train -m` of `jobs` seeds takes with these launcher overrides."""
     seeds = ",".join(str(seed) for seed in range(1, jobs + 1))
     command = [str(BIN / "trainlab-train"), "-m", *launcher, *JOB, f"seed={seeds}",
-               f"hydra.sweep.dir={workdir / '_'.join(launcher or ['basic']).replace('/', '-')}"]
+               f"hydra.sweep.dir={workdir / name}", f"paths.log_dir={workdir / 'logs'}"]
     start = time.perf_counter()
-    subprocess.run(command, cwd=workdir, check=True, capture_output=True)
+    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"The {name} sweep failed:\n{result.stderr[-3000:]}")
     return time.perf_counter() - start
 
 
@@ -59,9 +61,9 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as workdir:
         times = {
-            "basic (sequential)": time_sweep([], args.jobs, Path(workdir)),
+            "basic (sequential)": time_sweep("basic", [], args.jobs, Path(workdir)),
             f"joblib, n_jobs={args.n_jobs}": time_sweep(
-                ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={args.n_jobs}"], args.jobs, Path(workdir)),
+                "joblib", ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={args.n_jobs}"], args.jobs, Path(workdir)),
         }
     load_after = os.getloadavg()[0]
     note = f"{args.jobs} jobs on {cores} cores; 1-min load average {load_before:.1f} before, {load_after:.1f} after"

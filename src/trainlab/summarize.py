@@ -53,10 +53,10 @@ def optimised_metric(runs: Sequence[RunRecord]) -> str:
 
 
 def metric_mode(runs: Sequence[RunRecord], metric: str) -> str:
-    """min or max: an Optuna search's direction, else the monitor's mode for the same metric, else by name."""
+    """min or max: the Optuna search's direction or the monitor's mode for this metric, else by its name."""
     for run in runs:
         direction = str(run.sweeper.get("direction", ""))
-        if direction in ("minimize", "maximize"):
+        if run.config.get("optimized_metric") == metric and direction in ("minimize", "maximize"):
             return direction[:3]
         monitor = run.config.get("monitor") or {}
         if monitor.get("metric") == metric and monitor.get("mode") in ("min", "max"):
