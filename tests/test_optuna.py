@@ -95,3 +95,24 @@ def test_optuna_sweep_stopped_after_three_trials_resumes_to_five(tmp_path: Path)
         assert trial.value == pytest.approx(yaml.safe_load((job / "status.yaml").read_text())["value"])
     # The resumed trials explore new points instead of repeating the first ones.
     assert len({trial.params["optimizer.lr"] for trial in trials}) == 5
+
+
+@pytest.mark.slow
+def test_failed_trial_is_marked_failed_and_the_search_goes_on(tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "search"
+    # optimizer.lr=-1 makes SGD raise inside the job; with this seed trial 3 draws it.
+    result = run_script("train", ["-m", "hparams_search=optuna", "hydra.sweeper.n_trials=4", "optimizer=sgd",
+                                  "optimizer.lr=choice(0.01,-1)", f"hydra.sweep.dir={sweep_dir}", *TINY_RUN,
+                                  "trainer.max_epochs=1", f"paths.log_dir={tmp_path / 'logs'}"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    trials = optuna.load_study(study_name="train_optuna", storage=f"sqlite:///{sweep_dir / 'optuna.db'}").trials
+    assert len(trials) == 4
+    for trial in trials:
+        status = yaml.safe_load((sweep_dir / str(trial.number) / "status.yaml").read_text())
+        if trial.params["optimizer.lr"] == -1:
+            assert trial.state == optuna.trial.TrialState.FAIL
+            assert status == {"status": "failed", "error": "ValueError: Invalid learning rate: -1"}
+        else:
+            assert trial.state == optuna.trial.TrialState.COMPLETE
+            assert trial.value == pytest.approx(status["value"])
+    assert {trial.state for trial in trials} == {optuna.trial.TrialState.FAIL, optuna.trial.TrialState.COMPLETE}
