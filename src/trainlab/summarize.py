@@ -146,7 +146,18 @@ def cell(value: object) -> str:
         return "-"
     if isinstance(value, float):
         return f"{value:.4g}"
-    return str(value).replace("|", "\\|")
+    text = str(value)
+    if len(text) > 8 and looks_like_number(text):  # e.g. an Optuna trial's 0.0024899574574991
+        return f"{float(text):.4g}"
+    return text.replace("|", "\\|")
+
+
+def looks_like_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def markdown_table(rows: Sequence[Row]) -> str:
