@@ -19,6 +19,8 @@ from trainlab.utils.config_tree import print_config_tree
 from trainlab.utils.hparams import collect_hyperparameters, log_hyperparameters
 from trainlab.utils.instantiate import build_callbacks, build_datamodule, build_loggers, build_model, build_trainer
 from trainlab.utils.run_metadata import write_run_info
+from trainlab.utils.run_status import train_and_record
+from trainlab.utils.threads import set_torch_threads
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +88,11 @@ def report_run(cfg: DictConfig, metrics: dict[str, float]) -> None:
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 @exit_on_user_error
 def main(cfg: DictConfig) -> float | None:
+    set_torch_threads(cfg.get("extras"))
     start_run(cfg)
-    metrics = train(cfg)
+    metrics = train_and_record(train, cfg)  # writes status.yaml; None when a sweep's job failed
+    if metrics is None:
+        return None  # a sweeper takes None as a failed job and goes on
     report_run(cfg, metrics)
     return metrics.get(cfg.get("optimized_metric"))
 

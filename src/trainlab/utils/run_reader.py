@@ -1,0 +1,79 @@
+"""Reads finished runs back from their folders: overrides, config, status and TensorBoard scalars."""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from trainlab.utils.run_status import read_status
+
+Curve = list[tuple[int, float]]  # (step, value) in step order
+
+
+@dataclass
+class RunRecord:
+    """One run (a single run, or one job of a multirun) as it was left on disk."""
+
+    path: Path
+    name: str  # the folder relative to the summarised PATH
+    overrides: dict[str, str]
+    config: DictConfig
+    sweeper: DictConfig
+    status: str
+    error: str | None
+    scalars: dict[str, Curve] = field(default_factory=dict)
+
+    def final(self, tag: str) -> float | None:
+        curve = self.scalars.get(tag)
+        return curve[-1][1] if curve else None
+
+
+def find_run_folders(root: Path) -> list[Path]:
+    """Every run folder under root (root itself included): folders holding `.hydra/overrides.yaml`."""
+    folders = {path.parent.parent for path in root.rglob(".hydra/overrides.yaml")}
+    return sorted(folders, key=lambda folder: natural_key(folder.relative_to(root)))
+
+
+def natural_key(path: Path) -> tuple:
+    """Sort job folders 0, 1, 2, ..., 10 rather than 0, 1, 10, 2."""
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in path.parts)
+
+
+def parse_overrides(overrides: list[str]) -> dict[str, str]:
+    """['+x=1', 'optimizer.lr=0.1'] -> {'x': '1', 'optimizer.lr': '0.1'}; deletions (~key) are kept as such."""
+    parsed: dict[str, str] = {}
+    for override in overrides:
+        key, _, value = override.partition("=")
+        parsed[key.lstrip("+")] = value
+    return parsed
+
+
+def read_scalars(run_dir: Path) -> dict[str, Curve]:
+    """Every scalar tag in the run's TensorBoard event files, read with TensorBoard's own reader."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # slow to import
+
+    curves: dict[str, Curve] = {}
+    for log_dir in sorted({path.parent for path in run_dir.rglob("events.out.tfevents.*")}):
+        accumulator = EventAccumulator(str(log_dir), size_guidance={"scalars": 0})
+        accumulator.Reload()
+        for tag in accumulator.Tags()["scalars"]:
+            curves.setdefault(tag, []).extend((event.step, event.value) for event in accumulator.Scalars(tag))
+    return {tag: sorted(curve, key=lambda point: point[0]) for tag, curve in curves.items()}
+
+
+def read_run(run_dir: Path, root: Path) -> RunRecord:
+    hydra_dir = run_dir / ".hydra"
+    hydra_file = hydra_dir / "hydra.yaml"
+    hydra_cfg = OmegaConf.load(hydra_file).hydra if hydra_file.is_file() else OmegaConf.create({})
+    config_file = hydra_dir / "config.yaml"
+    status = read_status(run_dir)
+    return RunRecord(
+        path=run_dir,
+        name=str(run_dir.relative_to(root)) if run_dir != root else run_dir.name,
+        overrides=parse_overrides(list(OmegaConf.load(hydra_dir / "overrides.yaml"))),
+        config=OmegaConf.load(config_file) if config_file.is_file() else OmegaConf.create({}),
+        sweeper=hydra_cfg.get("sweeper") or OmegaConf.create({}),
+        status=str(status.get("status")),
+        error=status.get("error"),
+        scalars=read_scalars(run_dir),
+    )

@@ -1,0 +1,209 @@
+"""Multiruns as a user launches them: failed jobs recorded while the sweep goes on, launchers, run folders."""
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from hydra import compose
+from omegaconf import OmegaConf
+
+from tests.helpers.config import compose_config, hydra_context
+from tests.helpers.process import BIN, run_script
+from tests.helpers.sweeps import TINY_RUN
+from tests.helpers.tensorboard import read_scalars
+from trainlab.errors import ConfigError
+from trainlab.train import train
+from trainlab.utils.run_status import train_and_record
+from trainlab.utils.threads import threads_per_job
+
+
+def job_folders(sweep_dir: Path) -> list[Path]:
+    return sorted((path for path in sweep_dir.iterdir() if path.name.isdigit()), key=lambda path: int(path.name))
+
+
+def job_overrides(job: Path) -> list[str]:
+    return yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text())
+
+
+def status_of(job: Path) -> dict:
+    return yaml.safe_load((job / "status.yaml").read_text())
+
+
+# --- a failing job does not stop the sweep ------------------------------------------------------
+def test_sweep_records_the_failed_jobs_and_finishes_the_others(seed_sweep: tuple[Path, str]) -> None:
+    sweep_dir, output = seed_sweep
+    jobs = job_folders(sweep_dir)
+    assert len(jobs) == 6  # 3 learning rates x 2 seeds, all launched
+    for job in jobs:
+        status = status_of(job)
+        if "optimizer.lr=-1" in job_overrides(job):
+            assert status == {"status": "failed", "error": "ValueError: Invalid learning rate: -1"}
+            assert "Invalid learning rate: -1" in (job / "train.log").read_text()  # with its traceback
+        else:
+            assert status["status"] == "ok"
+            # The recorded objective is the final val/loss in the job's own event files.
+            assert status["value"] == pytest.approx(read_scalars(job / "tensorboard")["val/loss"][-1], abs=1e-6)
+    assert "This job failed, the sweep goes on: ValueError: Invalid learning rate: -1" in output
+
+
+def test_diverging_run_is_recorded_as_failed(run_dir: Path) -> None:
+    cfg = compose_config("train", [*TINY_RUN, "optimizer=sgd", "optimizer.lr=1e30", "trainer.max_epochs=1",
+                                   "logger=none"], run_dir)
+    assert train_and_record(train, cfg) is None  # a sweeper takes None as a failed trial
+    status = status_of(run_dir)
+    assert status["status"] == "failed"
+    assert status["error"] == "optimized_metric val/loss is nan: training diverged (try a smaller optimizer.lr)."
+
+
+def test_failing_single_run_is_recorded_and_still_raises(run_dir: Path) -> None:
+    cfg = compose_config("train", [*TINY_RUN, "optimizer=sgd", "optimizer.lr=-1", "debug=fdr"], run_dir)
+    with pytest.raises(ValueError, match="Invalid learning rate: -1"):
+        train_and_record(train, cfg)
+    assert status_of(run_dir) == {"status": "failed", "error": "ValueError: Invalid learning rate: -1"}
+
+
+def test_optimized_metric_the_run_does_not_log_fails_the_run(run_dir: Path) -> None:
+    cfg = compose_config("train", [*TINY_RUN, "optimized_metric=val/accuracy", "debug=fdr"], run_dir)
+    assert train_and_record(train, cfg) is None
+    error = status_of(run_dir)["error"]
+    assert error.startswith("optimized_metric=val/accuracy is not a metric this run logged (it logged: ")
+    assert "val/acc," in error
+
+
+def test_successful_run_records_its_objective(run_dir: Path) -> None:
+    cfg = compose_config("train", [*TINY_RUN, "debug=fdr"], run_dir)
+    metrics = train_and_record(train, cfg)
+    assert status_of(run_dir) == {"status": "ok", "optimized_metric": "val/loss", "value": metrics["val/loss"]}
+
+
+# --- run folders never collide; a plain run loads no sweep plugin -------------------------------
+@pytest.fixture(scope="module")
+def two_runs_started_together(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    """Two `trainlab-train debug=fdr` processes started back to back, with Python's import timing on."""
+    root = tmp_path_factory.mktemp("together")
+    command = [str(BIN / "trainlab-train"), *TINY_RUN, "debug=fdr", f"paths.log_dir={root / 'logs'}"]
+    env = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1"}
+    processes = [subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  text=True) for _ in range(2)]
+    outputs = [process.communicate(timeout=300)[0] for process in processes]
+    assert [process.returncode for process in processes] == [0, 0], [output[-3000:] for output in outputs]
+    return root / "logs" / "debug" / "runs", outputs
+
+
+def test_two_runs_started_together_get_their_own_folders(two_runs_started_together: tuple[Path, list[str]]) -> None:
+    # Both processes name their folder at Hydra's start-up, within milliseconds of each other; the
+    # microseconds in the folder name keep them apart.
+    runs_dir, _ = two_runs_started_together
+    runs = sorted(runs_dir.iterdir())
+    assert len(runs) == 2
+    for run in runs:
+        assert status_of(run)["status"] == "ok"
+        assert (run / ".hydra" / "config.yaml").is_file()
+
+
+def test_plain_run_imports_no_launcher_or_sweeper_package(two_runs_started_together: tuple[Path, list[str]]) -> None:
+    _, outputs = two_runs_started_together
+    imported = {line.rsplit("|", 1)[-1].strip() for line in outputs[0].splitlines() if line.startswith("import time:")}
+    assert "lightning.pytorch" in imported  # the timing is really on
+    optional = {"joblib", "submitit", "optuna", "sqlalchemy"}
+    assert not {module for module in imported if module.split(".")[0] in optional}
+
+
+# --- torch threads per job ----------------------------------------------------------------------
+def launcher(*overrides: str) -> dict:
+    """The launcher settings Hydra composes for these overrides (the plugins' own config schemas)."""
+    with hydra_context():
+        cfg = compose("train", overrides=list(overrides), return_hydra_config=True)
+    return OmegaConf.to_container(cfg.hydra.launcher)
+
+
+@pytest.mark.parametrize(("overrides", "cores", "threads"), [
+    ((), 2, None),                                                          # basic: torch's default
+    (("hydra/launcher=joblib", "hydra.launcher.n_jobs=2"), 2, 1),
+    (("hydra/launcher=joblib", "hydra.launcher.n_jobs=2"), 16, 8),
+    (("hydra/launcher=joblib",), 16, 1),                                    # n_jobs=-1: one job per core
+    (("hydra/launcher=joblib", "hydra.launcher.n_jobs=-2"), 16, 1),         # 15 jobs at once
+    (("hydra/launcher=joblib", "hydra.launcher.n_jobs=4"), 2, 1),           # never below one
+    (("hydra/launcher=submitit_local", "hydra.launcher.cpus_per_task=3"), 16, 3),
+])
+def test_parallel_jobs_share_the_cores(overrides: tuple[str, ...], cores: int, threads: int | None) -> None:
+    assert threads_per_job("auto", launcher(*overrides), cores) == threads
+
+
+def test_explicit_thread_count_wins_and_bad_values_are_refused() -> None:
+    joblib = launcher("hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
+    assert threads_per_job(4, joblib, 2) == 4
+    assert threads_per_job(None, joblib, 2) is None
+    with pytest.raises(ConfigError, match="extras.num_threads='many' is not a thread count"):
+        threads_per_job("many", joblib, 2)
+
+
+# --- launchers ----------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_joblib_runs_jobs_in_worker_processes_with_a_share_of_the_cores(tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "multirun"
+    result = run_script("train", ["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *TINY_RUN,
+                                  "trainer.max_epochs=1", "seed=1,2", f"hydra.sweep.dir={sweep_dir}",
+                                  f"paths.log_dir={tmp_path / 'logs'}"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Joblib.Parallel(n_jobs=2" in result.stdout + result.stderr
+    jobs = job_folders(sweep_dir)
+    assert ["seed=1" in job_overrides(job) for job in jobs] == [True, False]
+    assert ["seed=2" in job_overrides(job) for job in jobs] == [False, True]
+    from trainlab.utils.threads import available_cores
+
+    expected_threads = max(1, available_cores() // 2)
+    for job in jobs:
+        assert status_of(job)["status"] == "ok"
+        assert f"torch uses {expected_threads} thread(s) in this job" in (job / "train.log").read_text()
+        assert "test/acc" in read_scalars(job / "tensorboard")
+
+
+@pytest.mark.slow
+def test_submitit_local_runs_each_job_as_a_submitit_job(tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "multirun"
+    result = run_script("train", ["-m", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10",
+                                  "hydra.launcher.cpus_per_task=1", *TINY_RUN, "trainer.max_epochs=1",
+                                  "seed=1,2", f"hydra.sweep.dir={sweep_dir}",
+                                  f"paths.log_dir={tmp_path / 'logs'}"], cwd=tmp_path, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = job_folders(sweep_dir)
+    assert len(jobs) == 2
+    # submitit keeps each job's pickled call and its output under .submitit/<job id>/
+    assert len(list((sweep_dir / ".submitit").glob("*/*_result.pkl"))) == 2
+    for job in jobs:
+        assert status_of(job)["status"] == "ok"
+        assert "torch uses 1 thread(s) in this job" in (job / "train.log").read_text()
+
+
+# --- TensorBoard on a multirun folder -----------------------------------------------------------
+def test_tensorboard_on_the_multirun_folder_compares_jobs_by_their_hyperparameters(
+        seed_sweep: tuple[Path, str]) -> None:
+    from tensorboard.backend.event_processing.plugin_event_multiplexer import EventMultiplexer
+    from tensorboard.plugins.hparams import metadata
+    from tensorboard.util import tensor_util
+
+    sweep_dir, _ = seed_sweep
+    # What `tensorboard --logdir <multirun>` loads: one run per folder holding event files.
+    multiplexer = EventMultiplexer(size_guidance={"scalars": 0, "tensors": 0})
+    multiplexer.AddRunsFromDirectory(str(sweep_dir))
+    multiplexer.Reload()
+    hparams_runs = multiplexer.PluginRunToTagToContent(metadata.PLUGIN_NAME)
+    finished = [job for job in job_folders(sweep_dir) if status_of(job)["status"] == "ok"]
+    assert len(finished) == 4
+    assert {f"{job.name}/tensorboard" for job in finished} <= set(hparams_runs)
+    experiment = next(metadata.parse_experiment_plugin_data(tags[metadata.EXPERIMENT_TAG])
+                      for tags in hparams_runs.values() if metadata.EXPERIMENT_TAG in tags)
+    metric_tags = {info.name.tag for info in experiment.metric_infos}
+    assert {"val/loss", "test/acc"} <= metric_tags
+    for job in finished:
+        run = f"{job.name}/tensorboard"
+        start = metadata.parse_session_start_info_plugin_data(hparams_runs[run][metadata.SESSION_START_INFO_TAG])
+        overrides = job_overrides(job)
+        assert f"optimizer.lr={start.hparams['optimizer.lr'].number_value:g}" in overrides
+        assert f"seed={int(start.hparams['seed'].number_value)}" in overrides
+        # The HPARAMS tab shows each metric's last scalar in the same run: the job's real result.
+        last = multiplexer.Tensors(run, "val/loss")[-1]  # TensorBoard stores scalars as tensors
+        assert float(tensor_util.make_ndarray(last.tensor_proto)) == pytest.approx(status_of(job)["value"], abs=1e-6)
