@@ -14,12 +14,14 @@ from trainlab.paths import CONFIG_DIR
 from trainlab.utils.checkpoint import CONFIG_KEY, load_checkpoint
 from trainlab.utils.cli import exit_on_user_error
 from trainlab.utils.instantiate import build_datamodule, build_loggers, build_model, build_trainer
+from trainlab.utils.validate import validate_config
 
 log = logging.getLogger(__name__)
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Test the checkpoint at cfg.ckpt_path and return its test metrics."""
+    validate_config(cfg)
     checkpoint = load_checkpoint(cfg.ckpt_path)
     run_cfg = OmegaConf.create(checkpoint[CONFIG_KEY])
     if cfg.get("seed") is not None:

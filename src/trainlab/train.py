@@ -18,12 +18,14 @@ from trainlab.utils.cli import exit_on_user_error
 from trainlab.utils.config_tree import print_config_tree
 from trainlab.utils.hparams import collect_hyperparameters, log_hyperparameters
 from trainlab.utils.instantiate import build_callbacks, build_datamodule, build_loggers, build_model, build_trainer
+from trainlab.utils.validate import validate_config
 
 log = logging.getLogger(__name__)
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Run one experiment as configured and return its final metrics (train, val and test)."""
+    validate_config(cfg)
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = build_datamodule(cfg.data)
@@ -84,6 +86,7 @@ def report_run(cfg: DictConfig, metrics: dict[str, float]) -> None:
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 @exit_on_user_error
 def main(cfg: DictConfig) -> float | None:
+    validate_config(cfg)  # before the config is printed or anything is written
     start_run(cfg)
     metrics = train(cfg)
     report_run(cfg, metrics)
