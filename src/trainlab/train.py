@@ -14,10 +14,12 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from trainlab.paths import CONFIG_DIR
+from trainlab.utils.checkpoint import check_architecture, load_checkpoint
 from trainlab.utils.cli import exit_on_user_error
 from trainlab.utils.config_tree import print_config_tree
 from trainlab.utils.hparams import collect_hyperparameters, log_hyperparameters
 from trainlab.utils.instantiate import build_callbacks, build_datamodule, build_loggers, build_model, build_trainer
+from trainlab.utils.resume import resolve_checkpoint
 from trainlab.utils.validate import validate_config
 
 log = logging.getLogger(__name__)
@@ -26,17 +28,20 @@ log = logging.getLogger(__name__)
 def train(cfg: DictConfig) -> dict[str, float]:
     """Run one experiment as configured and return its final metrics (train, val and test)."""
     validate_config(cfg)
+    ckpt_path = resolve_checkpoint(cfg)
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = build_datamodule(cfg.data)
     model = build_model(cfg, datamodule)
+    if ckpt_path is not None:
+        check_architecture(load_checkpoint(ckpt_path), model, ckpt_path)
     model.run_config = OmegaConf.to_container(cfg, resolve=True)
     loggers = build_loggers(cfg.get("logger"))
     callbacks = build_callbacks(cfg.get("callbacks"), loggers)
     trainer = build_trainer(cfg.trainer, callbacks, loggers)
 
     if cfg.get("train", True):
-        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     metrics = to_floats(trainer.callback_metrics)
     if cfg.get("test", True):
         test(trainer, model, datamodule, cfg)

@@ -30,3 +30,19 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if CONFIG_KEY not in checkpoint:
         raise ConfigError(f"ckpt_path={path} was not written by trainlab-train (it carries no run config).")
     return checkpoint
+
+
+def check_architecture(checkpoint: dict[str, Any], model: torch.nn.Module, path: str | Path) -> None:
+    """Refuse a checkpoint whose weights do not fit the configured model, naming the first difference."""
+    saved = {name: tuple(value.shape) for name, value in checkpoint["state_dict"].items()}
+    for name, parameter in model.named_parameters():
+        if name not in saved:
+            difference = f"it has no {name}"
+        elif saved[name] != tuple(parameter.shape):
+            difference = f"{name} is {list(saved[name])} there but {list(parameter.shape)} in the model"
+        else:
+            continue
+        raise ConfigError(
+            f"ckpt_path={path} holds a different architecture than the configured model ({difference}); "
+            "use the model settings the checkpoint was trained with, or a checkpoint of this model."
+        )

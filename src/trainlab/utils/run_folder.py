@@ -1,10 +1,14 @@
 """Run folders: refuse to reuse one that holds results, and clean up one that a config error left empty."""
 
 import shutil
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
 
 from trainlab.errors import ConfigError
 
@@ -45,9 +49,31 @@ def discard_unstarted_run_folder() -> bool:
 
 def refuse_folder_with_checkpoints(checkpoint_dir: Path) -> None:
     """A fresh run must not write into a folder that already holds another run's checkpoints."""
+    from lightning.pytorch.utilities import rank_zero_only
+
+    if rank_zero_only.rank > 0:  # DDP's other processes join rank 0's run; rank 0 has checked the folder
+        return
     existing = sorted(checkpoint_dir.glob("*.ckpt")) if checkpoint_dir.is_dir() else []
     if existing:
         raise ConfigError(
             f"hydra.run.dir={checkpoint_dir.parent} already holds checkpoints ({existing[0].name}); "
             "start a fresh run in a new folder, or add ckpt_path=last to resume that run."
         )
+
+
+class GuardRunFolder(Callback):
+    """Hydra callback: refuse a fresh run in a folder holding checkpoints, before Hydra writes anything into it.
+
+    Hydra saves the run's config into `<run dir>/.hydra/` before the task starts, which would
+    overwrite the saved config of the run that already lives there.
+    """
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if config.get("ckpt_path") is not None or not config.get("train", True):
+            return
+        run_dir = Path(config.hydra.run.dir)
+        try:
+            refuse_folder_with_checkpoints(run_dir / "checkpoints")
+        except ConfigError as error:
+            print(f"Error: {error}", file=sys.stderr)
+            raise SystemExit(2) from None
