@@ -1,0 +1,1 @@
+"""Callbacks that Lightning lacks; everything else comes from lightning.pytorch.callbacks."""
