@@ -11,7 +11,7 @@ import lightning.pytorch as pl
 from omegaconf import DictConfig, OmegaConf
 
 from trainlab.paths import CONFIG_DIR
-from trainlab.utils.checkpoint import CONFIG_KEY, load_checkpoint
+from trainlab.utils.checkpoint import CONFIG_KEY, check_architecture, load_checkpoint
 from trainlab.utils.cli import exit_on_user_error
 from trainlab.utils.instantiate import build_datamodule, build_loggers, build_model, build_trainer
 from trainlab.utils.validate import validate_config
@@ -24,10 +24,13 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     validate_config(cfg)
     checkpoint = load_checkpoint(cfg.ckpt_path)
     run_cfg = OmegaConf.create(checkpoint[CONFIG_KEY])
+    if cfg.get("model"):  # `model=...` evaluates the weights as another model; its shapes must match
+        run_cfg.model = OmegaConf.to_container(cfg.model, resolve=False)
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = build_datamodule(cfg.data if cfg.get("data") else run_cfg.data)
     model = build_model(run_cfg, datamodule)
+    check_architecture(checkpoint, model, cfg.ckpt_path)
     model.load_state_dict(checkpoint["state_dict"])
     trainer = build_trainer(cfg.trainer, callbacks=[], loggers=build_loggers(cfg.get("logger")))
     trainer.test(model, datamodule=datamodule)

@@ -37,10 +37,18 @@ def validate_config(cfg: DictConfig) -> None:
         check_keys_are_parameters(path, node)
 
 
+def missing_keys(node: DictConfig, path: str = "") -> Iterator[str]:
+    """Keys left at `???`, without resolving interpolations (OmegaConf.missing_keys resolves them)."""
+    for key in node:
+        full_key = f"{path}.{key}" if path else str(key)
+        if OmegaConf.is_missing(node, key):
+            yield full_key
+        elif isinstance(child := node._get_node(key), DictConfig):
+            yield from missing_keys(child, full_key)
+
+
 def check_no_missing_values(cfg: DictConfig) -> None:
-    missing = sorted(OmegaConf.missing_keys(cfg))
-    if missing:
-        key = missing[0]
+    for key in missing_keys(cfg):
         raise ConfigError(f"{key}=??? has no value but the run needs one; set it on the command line, e.g. {key}=<value>.")
 
 
