@@ -17,6 +17,7 @@ from trainlab.paths import CONFIG_DIR
 from trainlab.utils.checkpoint import check_architecture, load_checkpoint
 from trainlab.utils.cli import exit_on_user_error
 from trainlab.utils.config_tree import print_config_tree
+from trainlab.utils.distributed import launch_ranks_as_this_job, quiet_other_ranks
 from trainlab.utils.hparams import collect_hyperparameters, log_hyperparameters
 from trainlab.utils.instantiate import build_callbacks, build_datamodule, build_loggers, build_model, build_trainer
 from trainlab.utils.resume import resolve_checkpoint
@@ -91,6 +92,8 @@ def report_run(cfg: DictConfig, metrics: dict[str, float]) -> None:
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 @exit_on_user_error
 def main(cfg: DictConfig) -> float | None:
+    quiet_other_ranks()
+    launch_ranks_as_this_job()
     validate_config(cfg)  # before the config is printed or anything is written
     start_run(cfg)
     metrics = train(cfg)
