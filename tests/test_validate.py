@@ -37,6 +37,9 @@ MISTAKES = [
     (["+callbacks.early_stopping.patiense=3"],
      "callbacks.early_stopping.patiense=3 is not a setting of lightning.pytorch.callbacks.EarlyStopping; "
      "did you mean callbacks.early_stopping.patience?"),
+    (["trainer=ddp_cpu", "trainer.devices=2", "data.batch_size=33"],
+     "data.batch_size=33 does not divide evenly across 2 processes (trainer.devices=2 x trainer.num_nodes=1); "
+     "use a multiple of 2, e.g. data.batch_size=32."),
     (["+data.colour=red"],
      "data.colour=red is not a setting of trainlab.data.synthetic.SyntheticImagesDataModule; remove it or check its spelling."),
 ]

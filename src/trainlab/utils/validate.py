@@ -35,6 +35,7 @@ def validate_config(cfg: DictConfig) -> None:
             check_against_schema(path, section, schema)
     for path, node in targeted_nodes(cfg):
         check_keys_are_parameters(path, node)
+    check_batch_divides_across_processes(cfg)
 
 
 def missing_keys(node: DictConfig, path: str = "") -> Iterator[str]:
@@ -133,3 +134,19 @@ def accepted_parameters(target: str) -> set[str] | None:
         if not any(p.kind is p.VAR_KEYWORD for p in parameters):
             return names - {"self"}
     return None
+
+
+def check_batch_divides_across_processes(cfg: DictConfig) -> None:
+    """data.batch_size is the global batch; under DDP each process takes an equal share of it."""
+    trainer, data = cfg.get("trainer") or {}, cfg.get("data") or {}
+    devices, nodes, batch_size = trainer.get("devices"), trainer.get("num_nodes") or 1, data.get("batch_size")
+    if "ddp" not in str(trainer.get("strategy", "")) or not isinstance(devices, int) or not isinstance(batch_size, int):
+        return  # with devices=auto or a list, the datamodule checks once Lightning knows the world size
+    processes = devices * nodes
+    if batch_size % processes:
+        nearest = max(processes, batch_size // processes * processes)
+        raise ConfigError(
+            f"data.batch_size={batch_size} does not divide evenly across {processes} processes "
+            f"(trainer.devices={devices} x trainer.num_nodes={nodes}); use a multiple of {processes}, "
+            f"e.g. data.batch_size={nearest}."
+        )
