@@ -72,7 +72,7 @@ def check_against_schema(path: str, section: DictConfig, schema: DictConfig) -> 
         typed = OmegaConf.merge(schema, known)
     except OmegaConfBaseException as error:
         name = re.split(r"[.\[]", str(error.full_key))[0]  # 'input_shape[1]' -> 'input_shape'
-        value = OmegaConf.to_container(section, resolve=True)[name]
+        value = known[name]
         expected = type_name(schema, name)
         raise ConfigError(
             f"{prefix}{name}={value} has the wrong type: expected {expected}; set {prefix}{name} to {expected}."
@@ -115,6 +115,13 @@ def check_keys_are_parameters(path: str, node: DictConfig) -> None:
         raise ConfigError(f"{path}.{key}={value} is not a setting of {target}; {fix}")
 
 
+def constructors(obj: Any) -> list[Any]:
+    """A class's __init__ methods from the class up to object (a function is its own constructor)."""
+    if not inspect.isclass(obj):
+        return [obj]
+    return [klass.__dict__["__init__"] for klass in obj.__mro__ if "__init__" in klass.__dict__]
+
+
 def accepted_parameters(target: str) -> set[str] | None:
     """The keyword arguments `target` takes, following **kwargs up the class hierarchy; None for any."""
     try:
@@ -123,9 +130,8 @@ def accepted_parameters(target: str) -> set[str] | None:
         return None
     if obj is None:
         return None
-    callables = [klass.__dict__["__init__"] for klass in obj.__mro__ if "__init__" in klass.__dict__] if inspect.isclass(obj) else [obj]
     names: set[str] = set()
-    for function in callables:
+    for function in constructors(obj):
         try:
             parameters = inspect.signature(function).parameters.values()
         except (TypeError, ValueError):
