@@ -34,7 +34,7 @@ def test_file_that_is_not_a_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
     garbage = tmp_path / "garbage.ckpt"
     garbage.write_bytes(b"this is not a checkpoint")
     cfg = compose_config("eval", [f"ckpt_path={garbage}"], tmp_path / "eval")
-    with pytest.raises(ConfigError, match=r"garbage.ckpt is not a readable checkpoint"):
+    with pytest.raises(ConfigError, match=r"garbage.ckpt is not a checkpoint \(torch.save did not write it\)"):
         evaluate(cfg)
 
 

@@ -14,17 +14,19 @@ from trainlab.paths import CONFIG_DIR
 from trainlab.utils.cli import exit_on_user_error
 from trainlab.utils.instantiate import build_datamodule, build_loggers, build_trainer
 from trainlab.utils.restore import load_run, restore_model
+from trainlab.utils.validate import validate_config
 
 log = logging.getLogger(__name__)
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Test the checkpoint at cfg.ckpt_path and return its test metrics."""
-    checkpoint, run_cfg = load_run(cfg.ckpt_path)
+    validate_config(cfg)
+    checkpoint, run_cfg = load_run(cfg.ckpt_path, cfg.get("model"))
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = build_datamodule(cfg.data if cfg.get("data") else run_cfg.data)
-    model = restore_model(checkpoint, run_cfg, datamodule)
+    model = restore_model(checkpoint, run_cfg, datamodule, cfg.ckpt_path)
     trainer = build_trainer(cfg.trainer, callbacks=[], loggers=build_loggers(cfg.get("logger")))
     trainer.test(model, datamodule=datamodule)
     return {name: float(value) for name, value in trainer.callback_metrics.items()}

@@ -37,7 +37,7 @@ def predict(cfg: DictConfig) -> Path:
     datamodule = build_datamodule(cfg.data if cfg.get("data") else run_cfg.data)
     # Lightning saved the datamodule's state (e.g. its pixel statistics) in the checkpoint.
     datamodule.load_state_dict(checkpoint.get(type(datamodule).__qualname__) or {})
-    model = restore_model(checkpoint, run_cfg, datamodule)
+    model = restore_model(checkpoint, run_cfg, datamodule, cfg.ckpt_path)
     trainer = build_trainer(cfg.trainer, callbacks=[], loggers=build_loggers(cfg.get("logger")))
 
     if paths is None:

@@ -14,30 +14,38 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from trainlab.paths import CONFIG_DIR
+from trainlab.utils.checkpoint import check_architecture, load_checkpoint
 from trainlab.utils.cli import exit_on_user_error
 from trainlab.utils.config_tree import print_config_tree
+from trainlab.utils.distributed import launch_ranks_as_this_job, quiet_other_ranks
 from trainlab.utils.hparams import collect_hyperparameters, log_hyperparameters
 from trainlab.utils.instantiate import build_callbacks, build_datamodule, build_loggers, build_model, build_trainer
+from trainlab.utils.resume import resolve_checkpoint
 from trainlab.utils.run_metadata import write_run_info
 from trainlab.utils.run_status import train_and_record
 from trainlab.utils.threads import set_torch_threads
+from trainlab.utils.validate import validate_config
 
 log = logging.getLogger(__name__)
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Run one experiment as configured and return its final metrics (train, val and test)."""
+    validate_config(cfg)
+    ckpt_path = resolve_checkpoint(cfg)
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = build_datamodule(cfg.data)
     model = build_model(cfg, datamodule)
+    if ckpt_path is not None:
+        check_architecture(load_checkpoint(ckpt_path), model, ckpt_path)
     model.run_config = OmegaConf.to_container(cfg, resolve=True)
     loggers = build_loggers(cfg.get("logger"))
     callbacks = build_callbacks(cfg.get("callbacks"), loggers)
     trainer = build_trainer(cfg.trainer, callbacks, loggers)
 
     if cfg.get("train", True):
-        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     metrics = to_floats(trainer.callback_metrics)
     if cfg.get("test", True):
         test(trainer, model, datamodule, cfg)
@@ -88,6 +96,9 @@ def report_run(cfg: DictConfig, metrics: dict[str, float]) -> None:
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 @exit_on_user_error
 def main(cfg: DictConfig) -> float | None:
+    quiet_other_ranks()
+    launch_ranks_as_this_job()
+    validate_config(cfg)  # before the config is printed or anything is written
     set_torch_threads(cfg.get("extras"))
     start_run(cfg)
     metrics = train_and_record(train, cfg)  # writes status.yaml; None when a sweep's job failed

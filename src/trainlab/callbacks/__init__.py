@@ -1,1 +1,1 @@
-"""Callbacks that Lightning lacks."""
+"""Callbacks that Lightning lacks; everything else comes from lightning.pytorch.callbacks."""

@@ -26,6 +26,7 @@ class ClassificationModule(TrainlabModule):
         self.val_loss = MeanMetric()
         self.test_loss = MeanMetric()
         self.val_acc_best = MaxMetric()
+        self.val_acc_best.persistent(True)  # saved in checkpoints, so a resumed run remembers its best epoch
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(outputs, targets)
@@ -33,10 +34,6 @@ class ClassificationModule(TrainlabModule):
     def update_train_metrics(self, outputs: torch.Tensor, targets: torch.Tensor) -> None:
         self.train_acc(outputs, targets)
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
-
-    def on_train_start(self) -> None:
-        # The sanity check's validation batches must not count towards the best accuracy.
-        self.val_acc_best.reset()
 
     def _evaluate(self, batch: Batch, loss_metric: MeanMetric, acc_metric: MulticlassAccuracy, stage: str) -> None:
         inputs, targets = batch
@@ -50,6 +47,8 @@ class ClassificationModule(TrainlabModule):
         self._evaluate(batch, self.val_loss, self.val_acc, "val")
 
     def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:  # the sanity check's few batches must not count towards the best
+            return
         self.val_acc_best(self.val_acc.compute())
         self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
 

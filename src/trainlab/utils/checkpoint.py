@@ -9,6 +9,22 @@ import torch
 from trainlab.errors import ConfigError
 
 CONFIG_KEY = "trainlab_config"
+ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip archive
+
+
+def is_torch_archive(path: Path) -> bool:
+    with open(path, "rb") as file:
+        return file.read(4) == ZIP_MAGIC
+
+
+def unreadable_message(path: Path) -> str:
+    """Why torch could not read the file: a damaged torch file, or something that never was one."""
+    if is_torch_archive(path):
+        return (
+            f"ckpt_path={path} is damaged or incomplete (a torch file cut short or corrupted, e.g. by a run killed "
+            "while saving); use another checkpoint from the same folder."
+        )
+    return f"ckpt_path={path} is not a checkpoint (torch.save did not write it); give the path of a .ckpt file from a run's checkpoints/ folder."
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -20,13 +36,34 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         # weights_only refuses any pickled object that could run code when loaded.
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
+        if not is_torch_archive(path):  # an arbitrary file is read as a legacy pickle and fails here too
+            raise ConfigError(unreadable_message(path)) from None
         reason = str(error).splitlines()[0]
         raise ConfigError(f"ckpt_path={path} holds objects that are not plain data and was refused ({reason}).") from None
-    except Exception as error:  # a truncated or foreign file can fail anywhere inside the unpickler
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise ConfigError(f"ckpt_path={path} is not a readable checkpoint ({reason}).") from None
+    except Exception:  # a truncated or foreign file can fail anywhere inside the unpickler
+        raise ConfigError(unreadable_message(path)) from None
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-        raise ConfigError(f"ckpt_path={path} is not a Lightning checkpoint (it has no state_dict).")
+        raise ConfigError(
+            f"ckpt_path={path} is not a Lightning checkpoint (it has no state_dict); give a .ckpt file written by trainlab-train."
+        )
     if CONFIG_KEY not in checkpoint:
-        raise ConfigError(f"ckpt_path={path} was not written by trainlab-train (it carries no run config).")
+        raise ConfigError(
+            f"ckpt_path={path} was not written by trainlab-train (it carries no run config); give a .ckpt file from a trainlab run."
+        )
     return checkpoint
+
+
+def check_architecture(checkpoint: dict[str, Any], model: torch.nn.Module, path: str | Path) -> None:
+    """Refuse a checkpoint whose weights do not fit the configured model, naming the first difference."""
+    saved = {name: tuple(value.shape) for name, value in checkpoint["state_dict"].items()}
+    for name, parameter in model.named_parameters():
+        if name not in saved:
+            difference = f"it has no {name}"
+        elif saved[name] != tuple(parameter.shape):
+            difference = f"{name} is {list(saved[name])} there but {list(parameter.shape)} in the model"
+        else:
+            continue
+        raise ConfigError(
+            f"ckpt_path={path} holds a different architecture than the configured model ({difference}); "
+            "use the model settings the checkpoint was trained with, or a checkpoint of this model."
+        )

@@ -8,6 +8,7 @@ from typing import TypeVar
 from hydra.errors import InstantiationException
 
 from trainlab.errors import ConfigError
+from trainlab.utils.run_folder import discard_unstarted_run_folder
 
 T = TypeVar("T")
 
@@ -37,6 +38,7 @@ def exit_on_user_error(task: Callable[..., T]) -> Callable[..., T]:
             if message is None:
                 raise
             print(f"Error: {message}", file=sys.stderr)
+            discard_unstarted_run_folder()  # nothing was trained: leave no folder that looks like a result
             raise SystemExit(USER_ERROR_EXIT_CODE) from None
 
     return wrapper

@@ -5,6 +5,7 @@ from typing import Any
 
 import torch
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard.summary import hparams
 
@@ -35,6 +36,7 @@ def collect_hyperparameters(cfg: DictConfig, model: torch.nn.Module) -> dict[str
     return params
 
 
+@rank_zero_only  # other DDP ranks hold a dummy TensorBoard writer
 def log_hyperparameters(loggers: list[Logger], params: dict[str, Any], metrics: dict[str, float]) -> None:
     """Record hyperparameters with the final metrics, so runs can be compared by real results."""
     for logger in loggers:

@@ -1,0 +1,28 @@
+"""Stops training at the first NaN or infinite loss, before its gradients reach the weights.
+
+Lightning's EarlyStopping(check_finite=True) looks only at the monitored validation metric,
+after a whole epoch of training on broken weights; this checks every training step.
+"""
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.callbacks import Callback
+
+from trainlab.errors import ConfigError
+
+
+class NonFiniteLossError(ConfigError):
+    """The training loss became NaN or infinite: a user-fixable problem (learning rate, data), not a crash."""
+
+
+class StopOnNonFiniteLoss(Callback):
+    def on_before_backward(self, trainer: pl.Trainer, pl_module: pl.LightningModule, loss: torch.Tensor) -> None:
+        if torch.isfinite(loss).all():
+            return
+        checkpoint = trainer.checkpoint_callback.last_model_path if trainer.checkpoint_callback else ""
+        kept = f"; the last good checkpoint {checkpoint} is untouched" if checkpoint else ""
+        raise NonFiniteLossError(
+            f"The training loss became {loss.item()} at step {trainer.global_step} (epoch {trainer.current_epoch}, "
+            f"batch {trainer.fit_loop.epoch_loop.batch_idx}): the learning rate is likely too high or the data hold "
+            f"NaN/inf values; lower optimizer.lr or check the data{kept}."
+        )

@@ -1,0 +1,109 @@
+"""Resuming a run: `ckpt_path=last` continues the run in its folder, with the same results as an unbroken run."""
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.helpers.config import compose_config
+from tests.helpers.process import BIN, run_script
+from tests.helpers.tensorboard import read_scalars
+from trainlab.errors import ConfigError
+from trainlab.train import train
+
+TINY = ["data=synthetic_classification", "model=mlp", "data.num_train=256", "data.num_val=64", "data.num_test=64",
+        "data.batch_size=32", "trainer.deterministic=true", "callbacks.progress_bar=null", "callbacks.model_summary=null"]
+FINAL = ("val/acc", "val/loss", "val/acc_best", "test/acc", "test/loss")
+
+
+def test_resumed_run_ends_like_an_unbroken_one(tmp_path: Path) -> None:
+    unbroken = train(compose_config("train", [*TINY, "trainer.max_epochs=3"], tmp_path / "logs" / "unbroken"))
+    resumed_dir = tmp_path / "logs" / "resumed"
+    train(compose_config("train", [*TINY, "trainer.max_epochs=2"], resumed_dir))
+    resumed = train(compose_config("train", [*TINY, "trainer.max_epochs=3", "ckpt_path=last"], resumed_dir))
+    assert {k: resumed[k] for k in FINAL} == {k: unbroken[k] for k in FINAL}
+    # One TensorBoard run, continued: the same curve, one point per epoch, as the unbroken run's.
+    scalars = read_scalars(resumed_dir / "tensorboard")
+    assert scalars["val/acc"] == read_scalars(tmp_path / "logs" / "unbroken" / "tensorboard")["val/acc"]
+    assert len(scalars["val/acc"]) == 3
+    assert list(resumed_dir.glob("tensorboard*")) == [resumed_dir / "tensorboard"]
+
+
+def test_resume_without_last_checkpoint_is_a_clear_error(run_dir: Path) -> None:
+    cfg = compose_config("train", [*TINY, "ckpt_path=last"], run_dir)
+    with pytest.raises(ConfigError) as error:
+        train(cfg)
+    assert str(error.value) == (
+        f"ckpt_path=last found no last.ckpt in {run_dir / 'checkpoints'}; set hydra.run.dir to the folder of the run "
+        "to resume (e.g. hydra.run.dir=logs/train/runs/<timestamp>) or give a checkpoint file as ckpt_path=<path>."
+    )
+
+
+def test_fresh_run_refuses_a_folder_with_checkpoints(run_dir: Path) -> None:
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "checkpoints" / "last.ckpt").write_bytes(b"another run's weights")
+    with pytest.raises(ConfigError) as error:
+        train(compose_config("train", [*TINY, "debug=fdr"], run_dir))
+    assert str(error.value) == (
+        f"hydra.run.dir={run_dir} already holds checkpoints (last.ckpt); start a fresh run in a new folder, "
+        "or add ckpt_path=last to resume that run."
+    )
+    assert (run_dir / "checkpoints" / "last.ckpt").read_bytes() == b"another run's weights"
+
+
+def test_cli_fresh_run_in_a_used_folder_touches_nothing(tmp_path: Path) -> None:
+    run = tmp_path / "used"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / ".hydra").mkdir()
+    (run / "checkpoints" / "last.ckpt").write_bytes(b"weights")
+    (run / ".hydra" / "config.yaml").write_text("the other run's config")
+    result = run_script("train", [*TINY, f"hydra.run.dir={run}"], cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"Error: hydra.run.dir={run} already holds checkpoints (last.ckpt); start a fresh run in a new folder, "
+        "or add ckpt_path=last to resume that run."
+    )
+    assert (run / ".hydra" / "config.yaml").read_text() == "the other run's config"
+    assert sorted(p.name for p in run.iterdir()) == [".hydra", "checkpoints"]
+
+
+def last_epoch(checkpoint: Path) -> int | None:
+    """The epoch of a complete last.ckpt, or None while it is missing or still being written."""
+    try:
+        return torch.load(checkpoint, map_location="cpu", weights_only=True)["epoch"]
+    except Exception:
+        return None
+
+
+@pytest.mark.slow
+def test_run_killed_mid_training_resumes_to_the_same_metrics(tmp_path: Path) -> None:
+    # Epochs long enough (128 steps) that the kill lands between two checkpoints.
+    args = [*TINY, "data.num_train=2048", "data.batch_size=16", "trainer.max_epochs=3", "extras.print_config=false"]
+    killed = tmp_path / "killed"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen([str(BIN / "trainlab-train"), *args, f"hydra.run.dir={killed}"], cwd=tmp_path, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    epoch = None
+    while epoch is None and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+        epoch = last_epoch(killed / "checkpoints" / "last.ckpt")
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    assert epoch is not None and epoch < 2, "no checkpoint to resume from before the run ended"
+
+    resumed = run_script("train", [*args, "ckpt_path=last", f"hydra.run.dir={killed}"], cwd=tmp_path, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    unbroken = run_script("train", [*args, f"hydra.run.dir={tmp_path / 'unbroken'}"], cwd=tmp_path, timeout=600)
+    assert unbroken.returncode == 0, unbroken.stderr[-3000:]
+
+    resumed_scalars = read_scalars(killed / "tensorboard")
+    unbroken_scalars = read_scalars(tmp_path / "unbroken" / "tensorboard")
+    for tag in FINAL:
+        assert resumed_scalars[tag][-1] == unbroken_scalars[tag][-1], tag
+    assert resumed_scalars["val/acc"] == unbroken_scalars["val/acc"]  # one point per epoch, no duplicates
