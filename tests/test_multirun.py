@@ -13,6 +13,7 @@ from tests.helpers.config import compose_config, hydra_context
 from tests.helpers.process import BIN, run_script
 from tests.helpers.sweeps import TINY_RUN
 from tests.helpers.tensorboard import read_scalars
+from trainlab.callbacks.finite_loss import NonFiniteLossError
 from trainlab.errors import ConfigError
 from trainlab.train import train
 from trainlab.utils.run_status import train_and_record
@@ -32,6 +33,9 @@ def status_of(job: Path) -> dict:
 
 
 # --- a failing job does not stop the sweep ------------------------------------------------------
+LR_ERROR = "optimizer.lr=-1.0 is out of range: expected a learning rate > 0; use a small positive value, e.g. optimizer.lr=0.001."
+
+
 def test_sweep_records_the_failed_jobs_and_finishes_the_others(seed_sweep: tuple[Path, str]) -> None:
     sweep_dir, output = seed_sweep
     jobs = job_folders(sweep_dir)
@@ -39,29 +43,32 @@ def test_sweep_records_the_failed_jobs_and_finishes_the_others(seed_sweep: tuple
     for job in jobs:
         status = status_of(job)
         if "optimizer.lr=-1" in job_overrides(job):
-            assert status == {"status": "failed", "error": "ValueError: Invalid learning rate: -1"}
-            assert "Invalid learning rate: -1" in (job / "train.log").read_text()  # with its traceback
+            assert status == {"status": "failed", "error": LR_ERROR}
+            assert LR_ERROR in (job / "train.log").read_text()  # with its traceback
         else:
             assert status["status"] == "ok"
             # The recorded objective is the final val/loss in the job's own event files.
             assert status["value"] == pytest.approx(read_scalars(job / "tensorboard")["val/loss"][-1], abs=1e-6)
-    assert "This job failed, the sweep goes on: ValueError: Invalid learning rate: -1" in output
+    assert f"This job failed, the sweep goes on: {LR_ERROR}" in output
 
 
 def test_diverging_run_is_recorded_as_failed(run_dir: Path) -> None:
+    # The NaN guard stops the run at the first non-finite loss; the status records its message.
     cfg = compose_config("train", [*TINY_RUN, "optimizer=sgd", "optimizer.lr=1e30", "trainer.max_epochs=1",
                                    "logger=none"], run_dir)
-    assert train_and_record(train, cfg) is None  # a sweeper takes None as a failed trial
+    with pytest.raises(NonFiniteLossError):
+        train_and_record(train, cfg)
     status = status_of(run_dir)
     assert status["status"] == "failed"
-    assert status["error"] == "optimized_metric val/loss is nan: training diverged (try a smaller optimizer.lr)."
+    assert status["error"].startswith("The training loss became ")
+    assert "the learning rate is likely too high" in status["error"]
 
 
 def test_failing_single_run_is_recorded_and_still_raises(run_dir: Path) -> None:
     cfg = compose_config("train", [*TINY_RUN, "optimizer=sgd", "optimizer.lr=-1", "debug=fdr"], run_dir)
-    with pytest.raises(ValueError, match="Invalid learning rate: -1"):
+    with pytest.raises(ConfigError, match="optimizer.lr=-1.0 is out of range"):
         train_and_record(train, cfg)
-    assert status_of(run_dir) == {"status": "failed", "error": "ValueError: Invalid learning rate: -1"}
+    assert status_of(run_dir) == {"status": "failed", "error": LR_ERROR}
 
 
 def test_optimized_metric_the_run_does_not_log_fails_the_run(run_dir: Path) -> None:

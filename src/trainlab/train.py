@@ -22,7 +22,7 @@ from trainlab.utils.hparams import collect_hyperparameters, log_hyperparameters
 from trainlab.utils.instantiate import build_callbacks, build_datamodule, build_loggers, build_model, build_trainer
 from trainlab.utils.resume import resolve_checkpoint
 from trainlab.utils.run_metadata import write_run_info
-from trainlab.utils.run_status import train_and_record
+from trainlab.utils.run_status import in_multirun, train_and_record
 from trainlab.utils.threads import set_torch_threads
 from trainlab.utils.validate import validate_config
 
@@ -98,7 +98,10 @@ def report_run(cfg: DictConfig, metrics: dict[str, float]) -> None:
 def main(cfg: DictConfig) -> float | None:
     quiet_other_ranks()
     launch_ranks_as_this_job()
-    validate_config(cfg)  # before the config is printed or anything is written
+    if not in_multirun():
+        # A single run stops here, before anything is written; in a sweep, train() validates
+        # and a bad job is recorded as failed while the others go on.
+        validate_config(cfg)
     set_torch_threads(cfg.get("extras"))
     start_run(cfg)
     metrics = train_and_record(train, cfg)  # writes status.yaml; None when a sweep's job failed

@@ -11,7 +11,7 @@ TINY_RUN = ["data=synthetic_classification", "model=mlp", "data.num_train=256", 
             "data.num_test=64", "data.batch_size=32", "extras.print_config=false",
             "callbacks.progress_bar=null", "callbacks.model_summary=null"]
 
-# optimizer.lr=-1 makes torch.optim.SGD raise inside the job: a deliberate failure.
+# optimizer.lr=-1 fails config validation inside the job: a deliberate failure.
 SEED_SWEEP = ["optimizer=sgd", "optimizer.lr=0.05,0.2,-1", "seed=1,2", "trainer.max_epochs=2"]
 
 
