@@ -100,7 +100,7 @@ def test_optuna_sweep_stopped_after_three_trials_resumes_to_five(tmp_path: Path)
 @pytest.mark.slow
 def test_failed_trial_is_marked_failed_and_the_search_goes_on(tmp_path: Path) -> None:
     sweep_dir = tmp_path / "search"
-    # optimizer.lr=-1 makes SGD raise inside the job; with this seed trial 3 draws it.
+    # optimizer.lr=-1 fails validation inside the job; with this seed trial 3 draws it.
     result = run_script("train", ["-m", "hparams_search=optuna", "hydra.sweeper.n_trials=4", "optimizer=sgd",
                                   "optimizer.lr=choice(0.01,-1)", f"hydra.sweep.dir={sweep_dir}", *TINY_RUN,
                                   "trainer.max_epochs=1", f"paths.log_dir={tmp_path / 'logs'}"], cwd=tmp_path)
@@ -111,7 +111,7 @@ def test_failed_trial_is_marked_failed_and_the_search_goes_on(tmp_path: Path) ->
         status = yaml.safe_load((sweep_dir / str(trial.number) / "status.yaml").read_text())
         if trial.params["optimizer.lr"] == -1:
             assert trial.state == optuna.trial.TrialState.FAIL
-            assert status == {"status": "failed", "error": "ValueError: Invalid learning rate: -1"}
+            assert status == {"status": "failed", "error": "optimizer.lr=-1.0 is out of range: expected a learning rate > 0; use a small positive value, e.g. optimizer.lr=0.001."}
         else:
             assert trial.state == optuna.trial.TrialState.COMPLETE
             assert trial.value == pytest.approx(status["value"])

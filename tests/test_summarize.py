@@ -38,7 +38,7 @@ def test_one_row_per_job_with_numbers_from_its_event_files(summarized: tuple[Pat
         assert f"optimizer.lr={row['optimizer.lr']}" in overrides and f"seed={row['seed']}" in overrides
         if row["optimizer.lr"] == "-1":
             assert row["status"] == "failed"
-            assert row["error"] == "ValueError: Invalid learning rate: -1"
+            assert row["error"] == "optimizer.lr=-1.0 is out of range: expected a learning rate > 0; use a small positive value, e.g. optimizer.lr=0.001."
             assert row["val/loss final"] == row["test/acc"] == ""
             continue
         scalars = read_scalars(job / "tensorboard")

@@ -14,7 +14,7 @@ MISTAKES = [
      "optimizer.lr=-1.0 is out of range: expected a learning rate > 0; use a small positive value, e.g. optimizer.lr=0.001."),
     (["data.batch_size=0"],
      "data.batch_size=0 is out of range: expected a value >= 1; use a positive batch size, e.g. data.batch_size=128."),
-    (["+data.num_folds=5", "+data.fold=5"],
+    (["data.num_folds=5", "data.fold=5"],
      "data.fold=5 is out of range: expected a fold from 0 to 4 because data.num_folds=5; choose data.fold between 0 and 4."),
     (["model.net.dropout=1.5"],
      "model.net.dropout=1.5 is out of range: expected a probability in [0, 1); use 0 for no dropout."),
