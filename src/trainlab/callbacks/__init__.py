@@ -1,0 +1,1 @@
+"""Callbacks Lightning does not have; everything else comes from lightning.pytorch.callbacks."""
