@@ -6,11 +6,14 @@ read in the code. With full-batch data (``data.batch_size`` at least the trainin
 exact gradient descent on the training objective J.
 """
 
+import logging
 from typing import Any
 
 import torch
 
 from trainlab.models.regression import Batch, RegressionModule
+
+log = logging.getLogger(__name__)
 
 
 class GradientDescentRegression(RegressionModule):
@@ -23,6 +26,12 @@ class GradientDescentRegression(RegressionModule):
         self.lr = lr
         # Lightning leaves backward and the update to training_step.
         self.automatic_optimization = False
+
+    def on_train_start(self) -> None:
+        steps = self.trainer.num_training_batches
+        if steps > 1:
+            log.warning("Gradient descent takes %d mini-batch steps per epoch, which makes it stochastic; "
+                        "set data.batch_size=${data.num_train} for full-batch steps.", steps)
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         objective = super().training_step(batch, batch_idx)  # J(theta): data loss (+ penalty), logged as usual
