@@ -51,7 +51,7 @@ def test_data_option_builds_and_serves_batches(option: str, run_dir: Path) -> No
 
 @pytest.mark.parametrize("option", group_options("model"))
 def test_model_option_builds_and_runs_forward(option: str, run_dir: Path) -> None:
-    data = {"linear": "synthetic_regression"}.get(option, "synthetic_images")
+    data = {"linear": "synthetic_regression", "linear_gd": "synthetic_regression"}.get(option, "synthetic_images")
     cfg = compose_config("train", [f"model={option}", f"data={data}"], run_dir)
     model = build_model(cfg, build_datamodule(cfg.data))
     assert isinstance(model, TrainlabModule)

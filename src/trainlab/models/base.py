@@ -61,7 +61,8 @@ class TrainlabModule(pl.LightningModule):
         """Subclasses update and log their training metrics here."""
 
     def configure_optimizers(self) -> Any:
-        optimizer = self.optimizer_factory(params=self.parameters())
+        # Frozen parameters stay out: fine-tuning callbacks add them as a new group when they unfreeze them.
+        optimizer = self.optimizer_factory(params=[p for p in self.parameters() if p.requires_grad])
         if self.scheduler_config is None:
             return optimizer
         config = dict(self.scheduler_config)

@@ -1,0 +1,49 @@
+"""callbacks=pruning: the scheduled fraction of weights ends up zero, sparsity is logged, and the model still works."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.helpers.config import compose_config
+from tests.helpers.tensorboard import read_scalars
+from trainlab.callbacks.pruning import SparsitySchedule, weight_sparsity
+from trainlab.train import train
+
+SMALL = ["data.num_train=256", "data.num_val=64", "data.num_test=64", "data.batch_size=64",
+         "model.net.channels=[8,16]", "model.net.hidden=32"]
+
+
+def test_schedule_reaches_the_final_sparsity_in_equal_steps() -> None:
+    schedule = SparsitySchedule(final_sparsity=0.6, num_epochs=3, start_epoch=1)
+    remaining = 1.0
+    sparsity = []
+    for epoch in range(6):
+        remaining *= 1.0 - schedule(epoch)  # each amount prunes a fraction of what is left
+        sparsity.append(1.0 - remaining)
+    assert sparsity == pytest.approx([0.0, 0.2, 0.4, 0.6, 0.6, 0.6])
+
+
+def test_pruning_run_ends_with_the_stated_fraction_of_zero_weights(run_dir: Path) -> None:
+    cfg = compose_config("train", ["callbacks=pruning", "callbacks.model_pruning.amount.final_sparsity=0.7",
+                                   "trainer.max_epochs=2", "callbacks.progress_bar=null", *SMALL], run_dir)
+    metrics = train(cfg)
+
+    scalars = read_scalars(run_dir / "tensorboard")
+    assert scalars["model/sparsity"] == pytest.approx([0.35, 0.7], abs=1e-3)  # one step per epoch
+    assert {"val/acc", "test/acc"} <= set(scalars)
+
+    # The tested (best = last) checkpoint holds plain weights with 70% exact zeros, and still classifies.
+    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    state = checkpoint["state_dict"]
+    assert not any(key.endswith(("_orig", "_mask")) for key in state)  # pruning made permanent
+    weights = [value for key, value in state.items() if key.endswith(".weight") and value.ndim > 1]
+    zeros = sum(int((w == 0).sum()) for w in weights) / sum(w.numel() for w in weights)
+    assert zeros == pytest.approx(0.7, abs=1e-3)
+    assert 0.0 <= metrics["test/acc"] <= 1.0 and torch.isfinite(torch.tensor(metrics["test/loss"]))
+
+
+def test_weight_sparsity_counts_masked_weights() -> None:
+    layer = torch.nn.Linear(4, 5)
+    torch.nn.utils.prune.l1_unstructured(layer, "weight", amount=0.25)
+    assert weight_sparsity(layer) == pytest.approx(5 / 20)
