@@ -54,9 +54,11 @@ def alternate(first: Callable[[], float], second: Callable[[], float], repeats: 
 
 # --- 1. hand-written loop against the template -----------------------------------------------
 def template_setup(workdir: Path, num_train: int, batch_size: int):
-    cfg = compose_config("train", [f"data.num_train={num_train}", "data.num_val=2000", f"data.batch_size={batch_size}",
-                                   "trainer.max_epochs=1"],
-                         workdir / "template")
+    cfg = compose_config(
+        "train",
+        [f"data.num_train={num_train}", "data.num_val=2000", f"data.batch_size={batch_size}", "trainer.max_epochs=1"],
+        workdir / "template",
+    )
     datamodule = build_datamodule(cfg.data)
     datamodule.setup("fit")
     return cfg, datamodule
@@ -79,8 +81,10 @@ def hand_written_epoch(cfg, datamodule) -> float:
         optimizer.step()
     model.eval()
     with torch.no_grad():
-        correct = sum((model(x_val[i : i + batch]).argmax(1) == y_val[i : i + batch]).sum().item()
-                      for i in range(0, len(x_val), batch))
+        correct = sum(
+            (model(x_val[i : i + batch]).argmax(1) == y_val[i : i + batch]).sum().item()
+            for i in range(0, len(x_val), batch)
+        )
     assert correct >= 0
     return time.perf_counter() - start
 
@@ -98,16 +102,28 @@ def template_epoch(cfg, datamodule) -> float:
 # --- 2. start-up ------------------------------------------------------------------------------
 def process_time(args: list[str], cwd: Path) -> float:
     start = time.perf_counter()
-    subprocess.run([str(BIN / "trainlab-train"), *args, f"paths.log_dir={cwd}"], cwd=cwd, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [str(BIN / "trainlab-train"), *args, f"paths.log_dir={cwd}"], cwd=cwd, check=True, capture_output=True
+    )
     return time.perf_counter() - start
 
 
 def to_first_step(cwd: Path) -> float:
     """Process start to the end of the first training step (one step, nothing after it)."""
-    return process_time(["trainer.max_steps=1", "+trainer.limit_val_batches=0", "test=false", "logger=none",
-                         "callbacks=none", "data.num_train=1000", "data.num_val=100", "data.num_test=100",
-                         "extras.print_config=false"], cwd)
+    return process_time(
+        [
+            "trainer.max_steps=1",
+            "+trainer.limit_val_batches=0",
+            "test=false",
+            "logger=none",
+            "callbacks=none",
+            "data.num_train=1000",
+            "data.num_val=100",
+            "data.num_test=100",
+            "extras.print_config=false",
+        ],
+        cwd,
+    )
 
 
 # --- 3. data ----------------------------------------------------------------------------------
@@ -130,21 +146,42 @@ def stream_epoch(datamodule) -> float:
 def time_to_accuracy(cwd: Path) -> dict | None:
     if not (ROOT / "configs" / "experiment" / "mnist_cnn.yaml").exists():
         return None
-    args = ["experiment=mnist_cnn", "data=synthetic_images", "data.num_train=55000", "data.num_val=5000",
-            "data.num_test=10000", "extras.print_config=false"]
+    args = [
+        "experiment=mnist_cnn",
+        "data=synthetic_images",
+        "data.num_train=55000",
+        "data.num_val=5000",
+        "data.num_test=10000",
+        "extras.print_config=false",
+    ]
     start = time.perf_counter()
-    result = subprocess.run([str(BIN / "trainlab-train"), *args, f"paths.log_dir={cwd}"], cwd=cwd,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [str(BIN / "trainlab-train"), *args, f"paths.log_dir={cwd}"], cwd=cwd, capture_output=True, text=True
+    )
     seconds = time.perf_counter() - start
-    acc = next((line.split("test/acc=")[1].split(",")[0] for line in result.stdout.splitlines() + result.stderr.splitlines()
-                if "Final metrics" in line and "test/acc=" in line), None)
+    acc = next(
+        (
+            line.split("test/acc=")[1].split(",")[0]
+            for line in result.stdout.splitlines() + result.stderr.splitlines()
+            if "Final metrics" in line and "test/acc=" in line
+        ),
+        None,
+    )
     return {"seconds": round(seconds, 1), "test_acc": float(acc) if acc else None, "returncode": result.returncode}
 
 
 # --- 5. parallel multirun -----------------------------------------------------------------------
 def multirun(launcher: str, cwd: Path) -> float:
-    args = ["-m", f"hydra/launcher={launcher}", "seed=1,2,3,4", "data=synthetic_classification", "model=mlp",
-            "trainer.max_epochs=2", "logger=none", "extras.print_config=false"]
+    args = [
+        "-m",
+        f"hydra/launcher={launcher}",
+        "seed=1,2,3,4",
+        "data=synthetic_classification",
+        "model=mlp",
+        "trainer.max_epochs=2",
+        "logger=none",
+        "extras.print_config=false",
+    ]
     return process_time(args, cwd)
 
 
@@ -157,14 +194,21 @@ def main() -> None:
     if args.quick:
         args.repeats, args.num_train = 1, 2000
 
-    results: dict = {"machine": {"cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                                 "processor": platform.processor() or platform.machine(),
-                                 "python": platform.python_version(), "torch": torch.__version__}}
+    results: dict = {
+        "machine": {
+            "cores": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "processor": platform.processor() or platform.machine(),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+        }
+    }
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         cfg, datamodule = template_setup(workdir, args.num_train, batch_size=128)
-        hand, template = alternate(lambda: hand_written_epoch(cfg, datamodule),
-                                   lambda: template_epoch(cfg, datamodule), args.repeats)
+        hand, template = alternate(
+            lambda: hand_written_epoch(cfg, datamodule), lambda: template_epoch(cfg, datamodule), args.repeats
+        )
         images = len(datamodule.splits["train"][0])
         results["epoch"] = {
             "images": images,
@@ -174,12 +218,14 @@ def main() -> None:
             "template_images_per_s": round(images / median_of(template)),
             "ratio_template_over_hand": round(median_of(template) / median_of(hand), 3),
         }
-        first, fdr = alternate(lambda: to_first_step(workdir), lambda: process_time(["debug=fdr"], workdir),
-                               args.repeats)
+        first, fdr = alternate(
+            lambda: to_first_step(workdir), lambda: process_time(["debug=fdr"], workdir), args.repeats
+        )
         results["startup"] = {"to_first_step_s": round(median_of(first), 2), "debug_fdr_s": round(median_of(fdr), 2)}
         results["data"] = {
-            "build_synthetic_images_60k_s": round(median_of([build_synthetic_images(60000 if not args.quick else 6000)
-                                                             for _ in range(args.repeats)]), 2),
+            "build_synthetic_images_60k_s": round(
+                median_of([build_synthetic_images(60000 if not args.quick else 6000) for _ in range(args.repeats)]), 2
+            ),
             "stream_epoch_s": round(median_of([stream_epoch(datamodule) for _ in range(args.repeats)]), 4),
         }
         results["time_to_accuracy"] = time_to_accuracy(workdir) if not args.quick else None

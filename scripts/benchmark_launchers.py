@@ -17,16 +17,34 @@ from pathlib import Path
 
 BIN = Path(sys.executable).parent
 # A small CNN on synthetic digits, long enough per job that start-up does not dominate.
-JOB = ["data=synthetic_images", "model=cnn", "data.num_train=3000", "data.num_val=500", "data.num_test=500",
-       "trainer.max_epochs=2", "trainer.accelerator=cpu", "trainer.devices=1", "logger=none",
-       "extras.print_config=false", "callbacks.progress_bar=null", "callbacks.model_summary=null"]
+JOB = [
+    "data=synthetic_images",
+    "model=cnn",
+    "data.num_train=3000",
+    "data.num_val=500",
+    "data.num_test=500",
+    "trainer.max_epochs=2",
+    "trainer.accelerator=cpu",
+    "trainer.devices=1",
+    "logger=none",
+    "extras.print_config=false",
+    "callbacks.progress_bar=null",
+    "callbacks.model_summary=null",
+]
 
 
 def time_sweep(name: str, launcher: list[str], jobs: int, workdir: Path) -> float:
     """Seconds one `trainlab-train -m` of `jobs` seeds takes with these launcher overrides."""
     seeds = ",".join(str(seed) for seed in range(1, jobs + 1))
-    command = [str(BIN / "trainlab-train"), "-m", *launcher, *JOB, f"seed={seeds}",
-               f"hydra.sweep.dir={workdir / name}", f"paths.log_dir={workdir / 'logs'}"]
+    command = [
+        str(BIN / "trainlab-train"),
+        "-m",
+        *launcher,
+        *JOB,
+        f"seed={seeds}",
+        f"hydra.sweep.dir={workdir / name}",
+        f"paths.log_dir={workdir / 'logs'}",
+    ]
     start = time.perf_counter()
     result = subprocess.run(command, cwd=workdir, capture_output=True, text=True)
     if result.returncode != 0:
@@ -63,12 +81,18 @@ def main() -> None:
         times = {
             "basic (sequential)": time_sweep("basic", [], args.jobs, Path(workdir)),
             f"joblib, n_jobs={args.n_jobs}": time_sweep(
-                "joblib", ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={args.n_jobs}"], args.jobs, Path(workdir)),
+                "joblib", ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={args.n_jobs}"], args.jobs, Path(workdir)
+            ),
         }
     load_after = os.getloadavg()[0]
     note = f"{args.jobs} jobs on {cores} cores; 1-min load average {load_before:.1f} before, {load_after:.1f} after"
-    lines = ["| launcher | seconds |", "|---|---|", *(f"| {name} | {value:.1f} |" for name, value in times.items()),
-             "", note]
+    lines = [
+        "| launcher | seconds |",
+        "|---|---|",
+        *(f"| {name} | {value:.1f} |" for name, value in times.items()),
+        "",
+        note,
+    ]
     print("\n".join(lines))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "launcher_benchmark.md").write_text("\n".join(lines) + "\n")

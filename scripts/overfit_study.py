@@ -33,9 +33,16 @@ COLUMNS = ["gap/train_loss", "gap/val_loss", "gap/loss", "gap/acc", "val/loss_mi
 def run_remedy(name: str, overrides: list[str], study_dir: Path) -> Path:
     """Train one remedy in its own process and return its run folder."""
     run_dir = study_dir / name
-    command = [str(Path(sys.executable).parent / "trainlab-train"), "experiment=overfit", *REMEDIES[name],
-               *overrides, f"hydra.run.dir={run_dir}", "extras.print_config=false", "callbacks.progress_bar=null",
-               f"tags=[overfit_study,{name}]"]
+    command = [
+        str(Path(sys.executable).parent / "trainlab-train"),
+        "experiment=overfit",
+        *REMEDIES[name],
+        *overrides,
+        f"hydra.run.dir={run_dir}",
+        "extras.print_config=false",
+        "callbacks.progress_bar=null",
+        f"tags=[overfit_study,{name}]",
+    ]
     print(f"[{name}] {' '.join(command[1:])}", flush=True)
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     return run_dir
@@ -57,8 +64,10 @@ def print_table(results: dict[str, dict[str, float]]) -> None:
     for name, numbers in results.items():
         cells = "".join(f"{numbers.get(column, float('nan')):>16.4g}" for column in COLUMNS)
         print(f"{name:<16}{cells}")
-    print("\ngap/loss = val loss - train loss and gap/acc = train acc - val acc, both at the last epoch with "
-          "dropout off; test/acc is that of the best checkpoint.")
+    print(
+        "\ngap/loss = val loss - train loss and gap/acc = train acc - val acc, both at the last epoch with "
+        "dropout off; test/acc is that of the best checkpoint."
+    )
 
 
 def main() -> None:

@@ -10,9 +10,18 @@ from trainlab.errors import ConfigError
 from trainlab.eval import evaluate
 from trainlab.train import train
 
-TINY = ["data=synthetic_classification", "model=mlp", "data.num_train=128", "data.num_val=32", "data.num_test=32",
-        "data.batch_size=32", "trainer.max_epochs=1", "logger=none", "callbacks.progress_bar=null",
-        "callbacks.model_summary=null"]
+TINY = [
+    "data=synthetic_classification",
+    "model=mlp",
+    "data.num_train=128",
+    "data.num_val=32",
+    "data.num_test=32",
+    "data.batch_size=32",
+    "trainer.max_epochs=1",
+    "logger=none",
+    "callbacks.progress_bar=null",
+    "callbacks.model_summary=null",
+]
 
 
 @pytest.fixture(scope="module")

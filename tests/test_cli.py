@@ -5,8 +5,16 @@ from pathlib import Path
 from tests.helpers.process import run_script
 from tests.helpers.tensorboard import read_scalars
 
-TINY = ["data=synthetic_classification", "model=mlp", "data.num_train=512", "data.num_val=128", "data.num_test=128",
-        "data.batch_size=64", "trainer.max_epochs=1", "extras.print_config=false"]
+TINY = [
+    "data=synthetic_classification",
+    "model=mlp",
+    "data.num_train=512",
+    "data.num_val=128",
+    "data.num_test=128",
+    "data.batch_size=64",
+    "trainer.max_epochs=1",
+    "extras.print_config=false",
+]
 
 
 def test_unknown_group_option_lists_the_available_ones(tmp_path: Path) -> None:

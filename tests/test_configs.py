@@ -14,8 +14,14 @@ from trainlab.utils.instantiate import build_callbacks, build_datamodule, build_
 
 # The options each group must offer (more may be added).
 EXPECTED = {
-    "data": {"synthetic_images", "synthetic_classification", "synthetic_regression",
-             "mnist", "fashion_mnist", "kmnist"},
+    "data": {
+        "synthetic_images",
+        "synthetic_classification",
+        "synthetic_regression",
+        "mnist",
+        "fashion_mnist",
+        "kmnist",
+    },
     "model": {"cnn", "mlp", "logistic", "linear"},
     "optimizer": {"gd", "sgd", "momentum", "adam", "adamw", "rmsprop"},
     "scheduler": {"none", "step", "cosine", "onecycle", "plateau"},
@@ -39,8 +45,17 @@ def test_group_offers_expected_options(group: str) -> None:
 # Synthetic data options draw their data; the MNIST family reads files (tests/test_vision.py writes them).
 @pytest.mark.parametrize("option", [o for o in group_options("data") if o.startswith("synthetic")])
 def test_data_option_builds_and_serves_batches(option: str, run_dir: Path) -> None:
-    cfg = compose_config("train", [f"data={option}", f"model={MODEL_FOR_DATA.get(option, 'cnn')}",
-                                   "data.num_train=200", "data.num_val=50", "data.num_test=50"], run_dir)
+    cfg = compose_config(
+        "train",
+        [
+            f"data={option}",
+            f"model={MODEL_FOR_DATA.get(option, 'cnn')}",
+            "data.num_train=200",
+            "data.num_val=50",
+            "data.num_test=50",
+        ],
+        run_dir,
+    )
     datamodule = build_datamodule(cfg.data)
     assert isinstance(datamodule, TensorDataModule)
     datamodule.setup("fit")
@@ -62,8 +77,11 @@ def test_model_option_builds_and_runs_forward(option: str, run_dir: Path) -> Non
 @pytest.mark.parametrize("option", group_options("optimizer"))
 @pytest.mark.parametrize("scheduler", ["none", "step", "cosine", "plateau"])
 def test_optimizer_and_scheduler_options_build(option: str, scheduler: str, run_dir: Path) -> None:
-    cfg = compose_config("train", [f"optimizer={option}", f"scheduler={scheduler}", "model=mlp",
-                                   "data=synthetic_classification"], run_dir)
+    cfg = compose_config(
+        "train",
+        [f"optimizer={option}", f"scheduler={scheduler}", "model=mlp", "data=synthetic_classification"],
+        run_dir,
+    )
     model = build_model(cfg, build_datamodule(cfg.data))
     built = model.configure_optimizers()
     optimizer = built["optimizer"] if isinstance(built, dict) else built
@@ -74,8 +92,18 @@ def test_optimizer_and_scheduler_options_build(option: str, scheduler: str, run_
 
 
 def test_onecycle_scheduler_fills_in_the_run_length(run_dir: Path) -> None:
-    cfg = compose_config("train", ["scheduler=onecycle", "model=mlp", "data=synthetic_classification",
-                                   "data.num_train=256", "data.batch_size=64", "trainer.max_epochs=3"], run_dir)
+    cfg = compose_config(
+        "train",
+        [
+            "scheduler=onecycle",
+            "model=mlp",
+            "data=synthetic_classification",
+            "data.num_train=256",
+            "data.batch_size=64",
+            "trainer.max_epochs=3",
+        ],
+        run_dir,
+    )
     datamodule = build_datamodule(cfg.data)
     model = build_model(cfg, datamodule)
     trainer = build_trainer(cfg.trainer, callbacks=[], loggers=[])
@@ -101,7 +129,10 @@ def test_trainer_option_builds(option: str, run_dir: Path) -> None:
     overrides = [f"trainer={option}"] + (["trainer.accelerator=cpu"] if needs_gpu else [])
     cfg = compose_config("train", overrides, run_dir, quiet=False)
     if needs_gpu:
-        assert compose_config("train", [f"trainer={option}"], run_dir, quiet=False).trainer.accelerator in {"gpu", "mps"}
+        assert compose_config("train", [f"trainer={option}"], run_dir, quiet=False).trainer.accelerator in {
+            "gpu",
+            "mps",
+        }
     trainer = build_trainer(cfg.trainer, callbacks=[], loggers=[])
     assert isinstance(trainer, pl.Trainer)
     if option.startswith("ddp"):

@@ -57,8 +57,9 @@ def test_splits_have_the_configured_sizes_and_are_disjoint() -> None:
     assert not train_rows & {tuple(row.tolist()) for row in dm.splits["val"][0]}
 
 
-@pytest.mark.parametrize("cls", [SyntheticImagesDataModule, SyntheticClassificationDataModule,
-                                 SyntheticRegressionDataModule])
+@pytest.mark.parametrize(
+    "cls", [SyntheticImagesDataModule, SyntheticClassificationDataModule, SyntheticRegressionDataModule]
+)
 def test_same_seed_same_data_other_seed_other_data(cls: type) -> None:
     def train_inputs(seed: int) -> torch.Tensor:
         dm = cls(num_train=64, num_val=16, num_test=16, seed=seed)
@@ -82,7 +83,9 @@ def test_global_batch_size_is_split_across_processes(run_dir: Path) -> None:
     dm = build_datamodule(compose_config("train", ["data.batch_size=64"], run_dir).data)
     dm.world = lambda: (0, 4)
     assert dm.per_device_batch_size(64) == 16
-    with pytest.raises(ValueError, match=r"data.batch_size=64 does not divide evenly across 3 devices; use a multiple of 3."):
+    with pytest.raises(
+        ValueError, match=r"data.batch_size=64 does not divide evenly across 3 devices; use a multiple of 3."
+    ):
         dm.world = lambda: (0, 3)
         dm.per_device_batch_size(64)
 

@@ -13,9 +13,19 @@ from trainlab.utils.checkpoint import CONFIG_KEY, load_checkpoint
 from trainlab.utils.instantiate import build_datamodule, build_model, build_trainer
 
 # Odd split sizes: the two ranks get shards of different lengths, which must still add up to the whole split.
-TINY = ["data=synthetic_classification", "model=mlp", "data.num_train=256", "data.num_val=67", "data.num_test=101",
-        "data.batch_size=32", "+data.eval_batch_size=16", "trainer.max_epochs=2", "extras.print_config=false",
-        "callbacks.progress_bar=null", "callbacks.model_summary=null"]
+TINY = [
+    "data=synthetic_classification",
+    "model=mlp",
+    "data.num_train=256",
+    "data.num_val=67",
+    "data.num_test=101",
+    "data.batch_size=32",
+    "+data.eval_batch_size=16",
+    "trainer.max_epochs=2",
+    "extras.print_config=false",
+    "callbacks.progress_bar=null",
+    "callbacks.model_summary=null",
+]
 
 
 def single_process_val_acc(checkpoint_path: Path, tmp_path: Path) -> float:
@@ -26,8 +36,13 @@ def single_process_val_acc(checkpoint_path: Path, tmp_path: Path) -> float:
     datamodule = build_datamodule(run_cfg.data)
     model = build_model(run_cfg, datamodule)
     model.load_state_dict(checkpoint["state_dict"])
-    trainer = build_trainer(OmegaConf.create({"_target_": "lightning.pytorch.Trainer", "accelerator": "cpu",
-                                              "devices": 1, "enable_progress_bar": False}), [], [])
+    trainer = build_trainer(
+        OmegaConf.create(
+            {"_target_": "lightning.pytorch.Trainer", "accelerator": "cpu", "devices": 1, "enable_progress_bar": False}
+        ),
+        [],
+        [],
+    )
     return trainer.validate(model, datamodule=datamodule, verbose=False)[0]["val/acc"]
 
 
@@ -50,8 +65,15 @@ def test_ddp_metrics_equal_a_single_process_evaluation(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_ddp_inside_a_multirun_gives_one_folder_per_job(tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
-    args = ["-m", *TINY, "trainer=ddp_cpu", "trainer.max_epochs=1", "seed=1,2", f"hydra.sweep.dir={sweep}",
-            f"paths.log_dir={tmp_path / 'logs'}"]
+    args = [
+        "-m",
+        *TINY,
+        "trainer=ddp_cpu",
+        "trainer.max_epochs=1",
+        "seed=1,2",
+        f"hydra.sweep.dir={sweep}",
+        f"paths.log_dir={tmp_path / 'logs'}",
+    ]
     result = run_script("train", args, cwd=tmp_path, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert sorted(p.name for p in sweep.iterdir()) == ["0", "1", "multirun.yaml"]
@@ -60,5 +82,8 @@ def test_ddp_inside_a_multirun_gives_one_folder_per_job(tmp_path: Path) -> None:
         assert OmegaConf.load(sweep / job / ".hydra" / "config.yaml").seed == seed
         assert len(read_scalars(sweep / job / "tensorboard")["test/acc"]) == 1
         assert (sweep / job / "train.log").read_text().count("Final metrics:") == 1
-    assert result.stdout.count("Initializing distributed: GLOBAL_RANK: 1, MEMBER: 2/2") + \
-        result.stderr.count("Initializing distributed: GLOBAL_RANK: 1, MEMBER: 2/2") == 2
+    assert (
+        result.stdout.count("Initializing distributed: GLOBAL_RANK: 1, MEMBER: 2/2")
+        + result.stderr.count("Initializing distributed: GLOBAL_RANK: 1, MEMBER: 2/2")
+        == 2
+    )

@@ -11,8 +11,14 @@ from trainlab.errors import ConfigError
 from trainlab.eval import evaluate
 from trainlab.train import train
 
-SMALL = ["data.num_train=256", "data.num_val=64", "data.num_test=128", "data.batch_size=32", "trainer.max_epochs=2",
-         "logger=none"]
+SMALL = [
+    "data.num_train=256",
+    "data.num_val=64",
+    "data.num_test=128",
+    "data.batch_size=32",
+    "trainer.max_epochs=2",
+    "logger=none",
+]
 
 
 def test_eval_reproduces_the_runs_test_accuracy(tmp_path: Path) -> None:

@@ -12,15 +12,23 @@ from trainlab.errors import ConfigError
 from trainlab.train import train
 from trainlab.utils.instantiate import build_callbacks, build_datamodule, build_loggers, build_model, build_trainer
 
-SMALL = ["data.num_train=256", "data.num_val=64", "data.num_test=64", "data.batch_size=64",
-         "model.net.channels=[8,16]", "model.net.hidden=32", "callbacks.progress_bar=null"]
+SMALL = [
+    "data.num_train=256",
+    "data.num_val=64",
+    "data.num_test=64",
+    "data.batch_size=64",
+    "model.net.channels=[8,16]",
+    "model.net.hidden=32",
+    "callbacks.progress_bar=null",
+]
 
 
 @pytest.fixture(scope="module")
 def pretrained_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_dir = tmp_path_factory.mktemp("logs") / "pretrain"
-    cfg = compose_config("train", ["experiment=pretrain", *SMALL, "trainer.max_epochs=1", "logger=none",
-                                   "test=false"], run_dir)
+    cfg = compose_config(
+        "train", ["experiment=pretrain", *SMALL, "trainer.max_epochs=1", "logger=none", "test=false"], run_dir
+    )
     train(cfg)
     return run_dir / "checkpoints" / "last.ckpt"
 
@@ -50,9 +58,18 @@ def same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], prefix: str) ->
 
 
 def test_finetune_loads_the_weights_then_trains_head_only_then_everything(pretrained_ckpt: Path, run_dir: Path) -> None:
-    cfg = compose_config("train", ["experiment=finetune", f"pretrained_ckpt={pretrained_ckpt}", *SMALL,
-                                   "trainer.max_epochs=2", "callbacks.backbone_finetuning.unfreeze_backbone_at_epoch=1",
-                                   "trainer.log_every_n_steps=1"], run_dir)
+    cfg = compose_config(
+        "train",
+        [
+            "experiment=finetune",
+            f"pretrained_ckpt={pretrained_ckpt}",
+            *SMALL,
+            "trainer.max_epochs=2",
+            "callbacks.backbone_finetuning.unfreeze_backbone_at_epoch=1",
+            "trainer.log_every_n_steps=1",
+        ],
+        run_dir,
+    )
     datamodule = build_datamodule(cfg.data)
     model = build_model(cfg, datamodule)
     initial = snapshot(model.net)
@@ -83,7 +100,16 @@ def test_finetune_without_a_checkpoint_says_what_to_pass(run_dir: Path) -> None:
 
 
 def test_finetune_with_another_network_shape_is_refused(pretrained_ckpt: Path, run_dir: Path) -> None:
-    cfg = compose_config("train", ["experiment=finetune", f"pretrained_ckpt={pretrained_ckpt}", *SMALL,
-                                   "model.net.channels=[4,16]", "logger=none"], run_dir)
+    cfg = compose_config(
+        "train",
+        [
+            "experiment=finetune",
+            f"pretrained_ckpt={pretrained_ckpt}",
+            *SMALL,
+            "model.net.channels=[4,16]",
+            "logger=none",
+        ],
+        run_dir,
+    )
     with pytest.raises(ConfigError, match="holds a network that does not fit model.net"):
         train(cfg)

@@ -62,7 +62,7 @@ def test_datamodule_folds_partition_the_pool_and_never_touch_the_test_set() -> N
     assert len(pool) == 250
     val_folds = [rows(dm.splits["val"][0]) for dm in modules]
     assert sum(len(fold) for fold in val_folds) == 250 and set().union(*val_folds) == pool
-    for dm, val in zip(modules, val_folds):
+    for dm, val in zip(modules, val_folds, strict=True):
         assert rows(dm.splits["train"][0]) == pool - val
         assert torch.equal(dm.splits["test"][0], modules[0].splits["test"][0])
         assert not rows(dm.splits["test"][0]) & pool
@@ -96,28 +96,42 @@ def test_train_size_keeps_the_first_samples_of_the_training_split() -> None:
 
 
 def test_train_size_applies_within_a_fold(run_dir: Path) -> None:
-    cfg = compose_config("train", ["data=synthetic_classification", "model=mlp", "data.num_train=180",
-                                   "data.num_val=20", "data.num_folds=4", "data.fold=2", "data.train_size=100"],
-                         run_dir)
+    cfg = compose_config(
+        "train",
+        [
+            "data=synthetic_classification",
+            "model=mlp",
+            "data.num_train=180",
+            "data.num_val=20",
+            "data.num_folds=4",
+            "data.fold=2",
+            "data.train_size=100",
+        ],
+        run_dir,
+    )
     dm = build_datamodule(cfg.data)
     dm.setup()
     assert len(dm.splits["train"][1]) == 100 and len(dm.splits["val"][1]) == 50
 
 
-@pytest.mark.parametrize(("settings", "message"), [
-    ({"num_folds": 5, "fold": 5},
-     "data.fold=5 is out of range for data.num_folds=5; use a fold from 0 to 4."),
-    ({"num_folds": 1, "fold": 0},
-     "data.num_folds=1 must be at least 2, or null for the plain validation split."),
-    ({"fold": 2},
-     "data.fold=2 is set but data.num_folds is null; set data.num_folds to the number of folds (more than 2), "
-     "or leave data.fold=0 for the plain validation split."),
-    ({"num_folds": 5, "fold": 0, "seed": None},
-     "data.num_folds=5 needs a fixed seed so that every fold's run cuts the same folds, but seed is null; "
-     "set seed to a number (e.g. seed=0)."),
-    ({"train_size": 0},
-     "data.train_size=0 must be a positive number of samples, or null for all."),
-])
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"num_folds": 5, "fold": 5}, "data.fold=5 is out of range for data.num_folds=5; use a fold from 0 to 4."),
+        ({"num_folds": 1, "fold": 0}, "data.num_folds=1 must be at least 2, or null for the plain validation split."),
+        (
+            {"fold": 2},
+            "data.fold=2 is set but data.num_folds is null; set data.num_folds to the number of folds (more than 2), "
+            "or leave data.fold=0 for the plain validation split.",
+        ),
+        (
+            {"num_folds": 5, "fold": 0, "seed": None},
+            "data.num_folds=5 needs a fixed seed so that every fold's run cuts the same folds, but seed is null; "
+            "set seed to a number (e.g. seed=0).",
+        ),
+        ({"train_size": 0}, "data.train_size=0 must be a positive number of samples, or null for all."),
+    ],
+)
 def test_settings_that_name_no_fold_are_refused(settings: dict, message: str) -> None:
     with pytest.raises(ConfigError) as error:
         SyntheticClassificationDataModule(**settings)
@@ -145,9 +159,19 @@ def test_fold_error_reaches_the_user_through_instantiation(run_dir: Path) -> Non
 
 @pytest.mark.slow
 def test_k_fold_multirun_writes_one_job_per_fold(tmp_path: Path) -> None:
-    args = ["-m", "data=synthetic_classification", "model=mlp", "data.num_train=300", "data.num_val=60",
-            "data.num_test=60", "trainer.max_epochs=1", "extras.print_config=false", "data.num_folds=3",
-            "data.fold=range(3)", f"paths.log_dir={tmp_path / 'logs'}"]
+    args = [
+        "-m",
+        "data=synthetic_classification",
+        "model=mlp",
+        "data.num_train=300",
+        "data.num_val=60",
+        "data.num_test=60",
+        "trainer.max_epochs=1",
+        "extras.print_config=false",
+        "data.num_folds=3",
+        "data.fold=range(3)",
+        f"paths.log_dir={tmp_path / 'logs'}",
+    ]
     result = run_script("train", args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     (sweep,) = (tmp_path / "logs" / "train" / "multiruns").iterdir()

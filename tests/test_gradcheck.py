@@ -23,7 +23,7 @@ def as_function_of_parameters(module: nn.Module, objective: Callable[[nn.Module]
     names = [f"module.{name}" for name, _ in module.named_parameters()]  # as seen from _Objective
 
     def function(*parameters: torch.Tensor) -> torch.Tensor:
-        return functional_call(_Objective(module, objective), dict(zip(names, parameters)), ())
+        return functional_call(_Objective(module, objective), dict(zip(names, parameters, strict=True)), ())
 
     return function
 
@@ -46,8 +46,9 @@ def parameters_of(module: nn.Module) -> tuple[torch.Tensor, ...]:
 
 NETS = {
     # A small CNN (two conv blocks, batch norm, hidden layer): every kind of layer the config offers.
-    "cnn": lambda: CNN(input_shape=(1, 6, 6), num_classes=3, channels=(2, 3), kernel_size=3, padding=1,
-                       batch_norm=True, hidden=4),
+    "cnn": lambda: CNN(
+        input_shape=(1, 6, 6), num_classes=3, channels=(2, 3), kernel_size=3, padding=1, batch_norm=True, hidden=4
+    ),
     "mlp": lambda: MLP(input_shape=(6,), num_outputs=3, hidden=(5, 4)),
     "linear": lambda: Linear(input_shape=(6,), num_outputs=3),
 }
@@ -68,8 +69,9 @@ def test_network_gradients_match_finite_differences(name: str) -> None:
     fast = name == "cnn"
     assert torch.autograd.gradcheck(as_function_of_parameters(net, loss), parameters_of(net), fast_mode=fast)
     # And with respect to the input: the gradient backpropagated all the way through.
-    assert torch.autograd.gradcheck(lambda x: F.cross_entropy(net(x), targets), (inputs.clone().requires_grad_(True),),
-                                    fast_mode=fast)
+    assert torch.autograd.gradcheck(
+        lambda x: F.cross_entropy(net(x), targets), (inputs.clone().requires_grad_(True),), fast_mode=fast
+    )
 
 
 PENALTIES = {

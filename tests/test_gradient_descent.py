@@ -26,9 +26,19 @@ class ParameterRecorder(pl.Callback):
 
 
 def test_linear_gd_matches_torch_sgd_step_for_step(run_dir: Path) -> None:
-    cfg = compose_config("train", ["experiment=linear_gd", "data.num_train=300", "data.num_val=50",
-                                   "data.num_test=50", f"trainer.max_epochs={STEPS}", "logger=none",
-                                   "callbacks=none"], run_dir)
+    cfg = compose_config(
+        "train",
+        [
+            "experiment=linear_gd",
+            "data.num_train=300",
+            "data.num_val=50",
+            "data.num_test=50",
+            f"trainer.max_epochs={STEPS}",
+            "logger=none",
+            "callbacks=none",
+        ],
+        run_dir,
+    )
     datamodule = build_datamodule(cfg.data)
     model = build_model(cfg, datamodule)
     assert isinstance(model, GradientDescentRegression)
@@ -46,7 +56,7 @@ def test_linear_gd_matches_torch_sgd_step_for_step(run_dir: Path) -> None:
         sgd.zero_grad()
         torch.nn.functional.mse_loss(reference(inputs), targets).backward()
         sgd.step()
-        for ours, theirs in zip(recorder.history[step], reference.parameters()):
+        for ours, theirs in zip(recorder.history[step], reference.parameters(), strict=True):
             # The loader shuffles the full batch, which only reorders the sum: float32 rounding, no more.
             torch.testing.assert_close(ours, theirs.detach(), rtol=1e-5, atol=1e-6)
     assert not torch.equal(start[0], recorder.history[-1][0])  # it did move

@@ -54,8 +54,9 @@ def test_sweep_records_the_failed_jobs_and_finishes_the_others(seed_sweep: tuple
 
 def test_diverging_run_is_recorded_as_failed(run_dir: Path) -> None:
     # The NaN guard stops the run at the first non-finite loss; the status records its message.
-    cfg = compose_config("train", [*TINY_RUN, "optimizer=sgd", "optimizer.lr=1e30", "trainer.max_epochs=1",
-                                   "logger=none"], run_dir)
+    cfg = compose_config(
+        "train", [*TINY_RUN, "optimizer=sgd", "optimizer.lr=1e30", "trainer.max_epochs=1", "logger=none"], run_dir
+    )
     with pytest.raises(NonFiniteLossError):
         train_and_record(train, cfg)
     status = status_of(run_dir)
@@ -92,8 +93,10 @@ def two_runs_started_together(tmp_path_factory: pytest.TempPathFactory) -> tuple
     root = tmp_path_factory.mktemp("together")
     command = [str(BIN / "trainlab-train"), *TINY_RUN, "debug=fdr", f"paths.log_dir={root / 'logs'}"]
     env = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1"}
-    processes = [subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  text=True) for _ in range(2)]
+    processes = [
+        subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for _ in range(2)
+    ]
     outputs = [process.communicate(timeout=300)[0] for process in processes]
     assert [process.returncode for process in processes] == [0, 0], [output[-3000:] for output in outputs]
     return root / "logs" / "debug" / "runs", outputs
@@ -126,15 +129,18 @@ def launcher(*overrides: str) -> dict:
     return OmegaConf.to_container(cfg.hydra.launcher)
 
 
-@pytest.mark.parametrize(("overrides", "cores", "threads"), [
-    ((), 2, None),                                                          # basic: torch's default
-    (("hydra/launcher=joblib", "hydra.launcher.n_jobs=2"), 2, 1),
-    (("hydra/launcher=joblib", "hydra.launcher.n_jobs=2"), 16, 8),
-    (("hydra/launcher=joblib",), 16, 1),                                    # n_jobs=-1: one job per core
-    (("hydra/launcher=joblib", "hydra.launcher.n_jobs=-2"), 16, 1),         # 15 jobs at once
-    (("hydra/launcher=joblib", "hydra.launcher.n_jobs=4"), 2, 1),           # never below one
-    (("hydra/launcher=submitit_local", "hydra.launcher.cpus_per_task=3"), 16, 3),
-])
+@pytest.mark.parametrize(
+    ("overrides", "cores", "threads"),
+    [
+        ((), 2, None),  # basic: torch's default
+        (("hydra/launcher=joblib", "hydra.launcher.n_jobs=2"), 2, 1),
+        (("hydra/launcher=joblib", "hydra.launcher.n_jobs=2"), 16, 8),
+        (("hydra/launcher=joblib",), 16, 1),  # n_jobs=-1: one job per core
+        (("hydra/launcher=joblib", "hydra.launcher.n_jobs=-2"), 16, 1),  # 15 jobs at once
+        (("hydra/launcher=joblib", "hydra.launcher.n_jobs=4"), 2, 1),  # never below one
+        (("hydra/launcher=submitit_local", "hydra.launcher.cpus_per_task=3"), 16, 3),
+    ],
+)
 def test_parallel_jobs_share_the_cores(overrides: tuple[str, ...], cores: int, threads: int | None) -> None:
     assert threads_per_job("auto", launcher(*overrides), cores) == threads
 
@@ -151,9 +157,20 @@ def test_explicit_thread_count_wins_and_bad_values_are_refused() -> None:
 @pytest.mark.slow
 def test_joblib_runs_jobs_in_worker_processes_with_a_share_of_the_cores(tmp_path: Path) -> None:
     sweep_dir = tmp_path / "multirun"
-    result = run_script("train", ["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *TINY_RUN,
-                                  "trainer.max_epochs=1", "seed=1,2", f"hydra.sweep.dir={sweep_dir}",
-                                  f"paths.log_dir={tmp_path / 'logs'}"], cwd=tmp_path)
+    result = run_script(
+        "train",
+        [
+            "-m",
+            "hydra/launcher=joblib",
+            "hydra.launcher.n_jobs=2",
+            *TINY_RUN,
+            "trainer.max_epochs=1",
+            "seed=1,2",
+            f"hydra.sweep.dir={sweep_dir}",
+            f"paths.log_dir={tmp_path / 'logs'}",
+        ],
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Joblib.Parallel(n_jobs=2" in result.stdout + result.stderr
     jobs = job_folders(sweep_dir)
@@ -171,10 +188,22 @@ def test_joblib_runs_jobs_in_worker_processes_with_a_share_of_the_cores(tmp_path
 @pytest.mark.slow
 def test_submitit_local_runs_each_job_as_a_submitit_job(tmp_path: Path) -> None:
     sweep_dir = tmp_path / "multirun"
-    result = run_script("train", ["-m", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10",
-                                  "hydra.launcher.cpus_per_task=1", *TINY_RUN, "trainer.max_epochs=1",
-                                  "seed=1,2", f"hydra.sweep.dir={sweep_dir}",
-                                  f"paths.log_dir={tmp_path / 'logs'}"], cwd=tmp_path, timeout=600)
+    result = run_script(
+        "train",
+        [
+            "-m",
+            "hydra/launcher=submitit_local",
+            "hydra.launcher.timeout_min=10",
+            "hydra.launcher.cpus_per_task=1",
+            *TINY_RUN,
+            "trainer.max_epochs=1",
+            "seed=1,2",
+            f"hydra.sweep.dir={sweep_dir}",
+            f"paths.log_dir={tmp_path / 'logs'}",
+        ],
+        cwd=tmp_path,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = job_folders(sweep_dir)
     assert len(jobs) == 2
@@ -187,7 +216,8 @@ def test_submitit_local_runs_each_job_as_a_submitit_job(tmp_path: Path) -> None:
 
 # --- TensorBoard on a multirun folder -----------------------------------------------------------
 def test_tensorboard_on_the_multirun_folder_compares_jobs_by_their_hyperparameters(
-        seed_sweep: tuple[Path, str]) -> None:
+    seed_sweep: tuple[Path, str],
+) -> None:
     from tensorboard.backend.event_processing.plugin_event_multiplexer import EventMultiplexer
     from tensorboard.plugins.hparams import metadata
     from tensorboard.util import tensor_util
@@ -201,8 +231,11 @@ def test_tensorboard_on_the_multirun_folder_compares_jobs_by_their_hyperparamete
     finished = [job for job in job_folders(sweep_dir) if status_of(job)["status"] == "ok"]
     assert len(finished) == 4
     assert {f"{job.name}/tensorboard" for job in finished} <= set(hparams_runs)
-    experiment = next(metadata.parse_experiment_plugin_data(tags[metadata.EXPERIMENT_TAG])
-                      for tags in hparams_runs.values() if metadata.EXPERIMENT_TAG in tags)
+    experiment = next(
+        metadata.parse_experiment_plugin_data(tags[metadata.EXPERIMENT_TAG])
+        for tags in hparams_runs.values()
+        if metadata.EXPERIMENT_TAG in tags
+    )
     metric_tags = {info.name.tag for info in experiment.metric_infos}
     assert {"val/loss", "test/acc"} <= metric_tags
     for job in finished:

@@ -23,16 +23,30 @@ def training_set_loss(model: torch.nn.Module, inputs: torch.Tensor, targets: tor
 def test_the_sweep_covers_every_optimizer(run_dir: Path) -> None:
     cfg = compose_config("train", ["experiment=optimizer_comparison"], run_dir)
     assert cfg.task_name == "optimizer_comparison"
-    experiment = yaml.safe_load((Path(__file__).parents[1] / "configs/experiment/optimizer_comparison.yaml").read_text())
+    experiment = yaml.safe_load(
+        (Path(__file__).parents[1] / "configs/experiment/optimizer_comparison.yaml").read_text()
+    )
     assert experiment["hydra"]["sweeper"]["params"]["optimizer"].split(",") == SWEPT
 
 
 @pytest.mark.parametrize("optimizer", SWEPT)
 def test_each_optimizer_lowers_the_training_loss(optimizer: str, run_dir: Path) -> None:
     # A narrower CNN than the experiment's and no validation: the fast suite only needs the trend.
-    cfg = compose_config("train", ["experiment=optimizer_comparison", f"optimizer={optimizer}", *TINY,
-                                   "trainer.max_epochs=2", "+trainer.limit_val_batches=0", "model.net.channels=[8,16]",
-                                   "model.net.hidden=64", "logger=none", "callbacks=none"], run_dir)
+    cfg = compose_config(
+        "train",
+        [
+            "experiment=optimizer_comparison",
+            f"optimizer={optimizer}",
+            *TINY,
+            "trainer.max_epochs=2",
+            "+trainer.limit_val_batches=0",
+            "model.net.channels=[8,16]",
+            "model.net.hidden=64",
+            "logger=none",
+            "callbacks=none",
+        ],
+        run_dir,
+    )
     datamodule = build_datamodule(cfg.data)
     datamodule.setup("fit")
     model = build_model(cfg, datamodule)
@@ -46,8 +60,19 @@ def test_each_optimizer_lowers_the_training_loss(optimizer: str, run_dir: Path) 
 
 @pytest.mark.slow
 def test_multirun_writes_one_tensorboard_run_per_optimizer(tmp_path: Path) -> None:
-    result = run_script("train", ["-m", "experiment=optimizer_comparison", *TINY, "trainer.max_epochs=1",
-                                  "extras.print_config=false", "trainer.accelerator=cpu"], cwd=tmp_path, timeout=600)
+    result = run_script(
+        "train",
+        [
+            "-m",
+            "experiment=optimizer_comparison",
+            *TINY,
+            "trainer.max_epochs=1",
+            "extras.print_config=false",
+            "trainer.accelerator=cpu",
+        ],
+        cwd=tmp_path,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     (sweep_dir,) = (tmp_path / "logs" / "optimizer_comparison" / "multiruns").iterdir()
     jobs = sorted(path.name for path in sweep_dir.iterdir() if path.is_dir())

@@ -18,8 +18,9 @@ SEARCHED = ("optimizer.lr", "optimizer.weight_decay", "model.net.dropout")
 
 def test_optuna_search_composes_with_a_seeded_tpe_sampler_and_a_study_file() -> None:
     with hydra_context():
-        cfg = compose("train", overrides=["hparams_search=optuna", "hydra.sweep.dir=/tmp/sweep"],
-                      return_hydra_config=True)
+        cfg = compose(
+            "train", overrides=["hparams_search=optuna", "hydra.sweep.dir=/tmp/sweep"], return_hydra_config=True
+        )
     sweeper = cfg.hydra.sweeper
     assert sweeper._target_ == "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper"
     assert sweeper.sampler._target_ == "trainlab.utils.optuna_search.ResumableTPESampler"
@@ -72,17 +73,29 @@ def test_plain_seeded_tpe_would_repeat_its_first_trials_on_resume(tmp_path: Path
 def test_optuna_sweep_stopped_after_three_trials_resumes_to_five(tmp_path: Path) -> None:
     short = [*TINY_RUN, "trainer.max_epochs=1", f"paths.log_dir={tmp_path / 'logs'}"]
     first, second = tmp_path / "first", tmp_path / "second"
-    result = run_script("train", ["-m", "hparams_search=optuna", "hydra.sweeper.n_trials=3",
-                                  f"hydra.sweep.dir={first}", *short], cwd=tmp_path)
+    result = run_script(
+        "train",
+        ["-m", "hparams_search=optuna", "hydra.sweeper.n_trials=3", f"hydra.sweep.dir={first}", *short],
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     study_file = first / "optuna.db"
     assert study_file.is_file()
     storage = f"sqlite:///{study_file}"
     assert len(optuna.load_study(study_name="train_optuna", storage=storage).trials) == 3
 
-    result = run_script("train", ["-m", "hparams_search=optuna", "hydra.sweeper.n_trials=2",
-                                  f"hydra.sweeper.storage.path={study_file}", f"hydra.sweep.dir={second}",
-                                  *short], cwd=tmp_path)
+    result = run_script(
+        "train",
+        [
+            "-m",
+            "hparams_search=optuna",
+            "hydra.sweeper.n_trials=2",
+            f"hydra.sweeper.storage.path={study_file}",
+            f"hydra.sweep.dir={second}",
+            *short,
+        ],
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     trials = optuna.load_study(study_name="train_optuna", storage=storage).trials
     assert [trial.state for trial in trials] == [optuna.trial.TrialState.COMPLETE] * 5
@@ -101,9 +114,21 @@ def test_optuna_sweep_stopped_after_three_trials_resumes_to_five(tmp_path: Path)
 def test_failed_trial_is_marked_failed_and_the_search_goes_on(tmp_path: Path) -> None:
     sweep_dir = tmp_path / "search"
     # optimizer.lr=-1 fails validation inside the job; with this seed trial 3 draws it.
-    result = run_script("train", ["-m", "hparams_search=optuna", "hydra.sweeper.n_trials=4", "optimizer=sgd",
-                                  "optimizer.lr=choice(0.01,-1)", f"hydra.sweep.dir={sweep_dir}", *TINY_RUN,
-                                  "trainer.max_epochs=1", f"paths.log_dir={tmp_path / 'logs'}"], cwd=tmp_path)
+    result = run_script(
+        "train",
+        [
+            "-m",
+            "hparams_search=optuna",
+            "hydra.sweeper.n_trials=4",
+            "optimizer=sgd",
+            "optimizer.lr=choice(0.01,-1)",
+            f"hydra.sweep.dir={sweep_dir}",
+            *TINY_RUN,
+            "trainer.max_epochs=1",
+            f"paths.log_dir={tmp_path / 'logs'}",
+        ],
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     trials = optuna.load_study(study_name="train_optuna", storage=f"sqlite:///{sweep_dir / 'optuna.db'}").trials
     assert len(trials) == 4
@@ -111,7 +136,10 @@ def test_failed_trial_is_marked_failed_and_the_search_goes_on(tmp_path: Path) ->
         status = yaml.safe_load((sweep_dir / str(trial.number) / "status.yaml").read_text())
         if trial.params["optimizer.lr"] == -1:
             assert trial.state == optuna.trial.TrialState.FAIL
-            assert status == {"status": "failed", "error": "optimizer.lr=-1.0 is out of range: expected a learning rate > 0; use a small positive value, e.g. optimizer.lr=0.001."}
+            assert status == {
+                "status": "failed",
+                "error": "optimizer.lr=-1.0 is out of range: expected a learning rate > 0; use a small positive value, e.g. optimizer.lr=0.001.",
+            }
         else:
             assert trial.state == optuna.trial.TrialState.COMPLETE
             assert trial.value == pytest.approx(status["value"])

@@ -15,9 +15,19 @@ QUIET = ["callbacks.progress_bar=null", "callbacks.model_summary=null", "test=fa
 
 
 def test_gap_metrics_are_the_eval_mode_losses_of_both_splits(run_dir: Path) -> None:
-    cfg = compose_config("train", ["experiment=overfit", "data.num_train=100", "data.num_val=100",
-                                   "model.net.hidden=[64]", "model.net.dropout=0.5", "trainer.max_epochs=2", *QUIET],
-                         run_dir)
+    cfg = compose_config(
+        "train",
+        [
+            "experiment=overfit",
+            "data.num_train=100",
+            "data.num_val=100",
+            "model.net.hidden=[64]",
+            "model.net.dropout=0.5",
+            "trainer.max_epochs=2",
+            *QUIET,
+        ],
+        run_dir,
+    )
     datamodule = build_datamodule(cfg.data)
     model = build_model(cfg, datamodule)
     loggers = build_loggers(cfg.logger)
@@ -33,7 +43,9 @@ def test_gap_metrics_are_the_eval_mode_losses_of_both_splits(run_dir: Path) -> N
             inputs, targets = datamodule.splits[split]
             expected = float(model.loss(model(inputs), targets))
             assert scalars[f"gap/{split}_loss"][-1] == pytest.approx(expected, rel=1e-4)
-    assert scalars["gap/loss"][-1] == pytest.approx(scalars["gap/val_loss"][-1] - scalars["gap/train_loss"][-1], abs=1e-5)
+    assert scalars["gap/loss"][-1] == pytest.approx(
+        scalars["gap/val_loss"][-1] - scalars["gap/train_loss"][-1], abs=1e-5
+    )
     assert scalars["gap/val_loss"][-1] == pytest.approx(scalars["val/loss"][-1], rel=1e-4)  # same number, two ways
     model.train()  # evaluate() switches dropout off and then restores the mode it found
     evaluate(model, *datamodule.splits["val"], batch_size=32)
@@ -43,11 +55,24 @@ def test_gap_metrics_are_the_eval_mode_losses_of_both_splits(run_dir: Path) -> N
 @pytest.mark.slow
 def test_l2_and_dropout_shrink_the_gap_on_the_same_seed(tmp_path: Path) -> None:
     """About a minute: two 15-epoch runs. Measured: gap/loss 2.44 without remedies, 1.47 with them (seed 1)."""
-    small = ["data.num_train=100", "data.num_val=500", "data.num_test=100", "trainer.max_epochs=15",
-             "model.net.hidden=[512,512]", "logger=none", *QUIET, "seed=1"]
+    small = [
+        "data.num_train=100",
+        "data.num_val=500",
+        "data.num_test=100",
+        "trainer.max_epochs=15",
+        "model.net.hidden=[512,512]",
+        "logger=none",
+        *QUIET,
+        "seed=1",
+    ]
     plain = train(compose_config("train", ["experiment=overfit", *small], tmp_path / "plain"))
-    remedied = train(compose_config("train", ["experiment=overfit", *small, "regularizer=l2", "regularizer.l2=1e-2",
-                                              "model.net.dropout=0.5"], tmp_path / "remedied"))
+    remedied = train(
+        compose_config(
+            "train",
+            ["experiment=overfit", *small, "regularizer=l2", "regularizer.l2=1e-2", "model.net.dropout=0.5"],
+            tmp_path / "remedied",
+        )
+    )
     assert plain["gap/train_loss"] < 0.05  # it did overfit: the training set is memorised
     assert remedied["gap/loss"] < plain["gap/loss"] - 0.3
     assert remedied["gap/val_loss"] < plain["gap/val_loss"]  # a better model, not only a worse fit of the training set

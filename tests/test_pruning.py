@@ -10,8 +10,14 @@ from tests.helpers.tensorboard import read_scalars
 from trainlab.callbacks.pruning import SparsitySchedule, weight_sparsity
 from trainlab.train import train
 
-SMALL = ["data.num_train=256", "data.num_val=64", "data.num_test=64", "data.batch_size=64",
-         "model.net.channels=[8,16]", "model.net.hidden=32"]
+SMALL = [
+    "data.num_train=256",
+    "data.num_val=64",
+    "data.num_test=64",
+    "data.batch_size=64",
+    "model.net.channels=[8,16]",
+    "model.net.hidden=32",
+]
 
 
 def test_schedule_reaches_the_final_sparsity_in_equal_steps() -> None:
@@ -25,8 +31,17 @@ def test_schedule_reaches_the_final_sparsity_in_equal_steps() -> None:
 
 
 def test_pruning_run_ends_with_the_stated_fraction_of_zero_weights(run_dir: Path) -> None:
-    cfg = compose_config("train", ["callbacks=pruning", "callbacks.model_pruning.amount.final_sparsity=0.7",
-                                   "trainer.max_epochs=2", "callbacks.progress_bar=null", *SMALL], run_dir)
+    cfg = compose_config(
+        "train",
+        [
+            "callbacks=pruning",
+            "callbacks.model_pruning.amount.final_sparsity=0.7",
+            "trainer.max_epochs=2",
+            "callbacks.progress_bar=null",
+            *SMALL,
+        ],
+        run_dir,
+    )
     metrics = train(cfg)
 
     scalars = read_scalars(run_dir / "tensorboard")

@@ -10,9 +10,20 @@ from trainlab.callbacks.finite_loss import NonFiniteLossError
 from trainlab.train import train
 from trainlab.utils.checkpoint import load_checkpoint
 
-TINY = ["data=synthetic_classification", "model=mlp", "data.num_train=256", "data.num_val=64", "data.num_test=64",
-        "data.batch_size=32", "trainer.max_epochs=2", "trainer.deterministic=true", "logger=none",
-        "callbacks.progress_bar=null", "callbacks.model_summary=null", "model.net.dropout=0.2"]
+TINY = [
+    "data=synthetic_classification",
+    "model=mlp",
+    "data.num_train=256",
+    "data.num_val=64",
+    "data.num_test=64",
+    "data.batch_size=32",
+    "trainer.max_epochs=2",
+    "trainer.deterministic=true",
+    "logger=none",
+    "callbacks.progress_bar=null",
+    "callbacks.model_summary=null",
+    "model.net.dropout=0.2",
+]
 
 
 def test_same_seed_gives_identical_metrics(tmp_path: Path) -> None:
@@ -25,9 +36,21 @@ def test_same_seed_gives_identical_metrics(tmp_path: Path) -> None:
 
 # Plain gradient descent on linear regression is unstable above lr = 2 / (largest curvature, about 2):
 # at lr=3 the error grows about fivefold per step until the loss overflows a few epochs in.
-DIVERGING = ["model=linear", "data=synthetic_regression", "optimizer=gd", "optimizer.lr=3", "data.num_train=256",
-             "data.num_val=64", "data.num_test=64", "data.batch_size=32", "trainer.max_epochs=20", "logger=none",
-             "callbacks.progress_bar=null", "callbacks.model_summary=null", "callbacks.early_stopping=null"]
+DIVERGING = [
+    "model=linear",
+    "data=synthetic_regression",
+    "optimizer=gd",
+    "optimizer.lr=3",
+    "data.num_train=256",
+    "data.num_val=64",
+    "data.num_test=64",
+    "data.batch_size=32",
+    "trainer.max_epochs=20",
+    "logger=none",
+    "callbacks.progress_bar=null",
+    "callbacks.model_summary=null",
+    "callbacks.early_stopping=null",
+]
 
 
 def test_diverging_run_stops_at_the_first_non_finite_loss(run_dir: Path) -> None:

@@ -15,8 +15,17 @@ from tests.helpers.tensorboard import read_scalars
 from trainlab.errors import ConfigError
 from trainlab.train import train
 
-TINY = ["data=synthetic_classification", "model=mlp", "data.num_train=256", "data.num_val=64", "data.num_test=64",
-        "data.batch_size=32", "trainer.deterministic=true", "callbacks.progress_bar=null", "callbacks.model_summary=null"]
+TINY = [
+    "data=synthetic_classification",
+    "model=mlp",
+    "data.num_train=256",
+    "data.num_val=64",
+    "data.num_test=64",
+    "data.batch_size=32",
+    "trainer.deterministic=true",
+    "callbacks.progress_bar=null",
+    "callbacks.model_summary=null",
+]
 FINAL = ("val/acc", "val/loss", "val/acc_best", "test/acc", "test/loss")
 
 
@@ -85,8 +94,13 @@ def test_run_killed_mid_training_resumes_to_the_same_metrics(tmp_path: Path) -> 
     args = [*TINY, "data.num_train=2048", "data.batch_size=16", "trainer.max_epochs=3", "extras.print_config=false"]
     killed = tmp_path / "killed"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen([str(BIN / "trainlab-train"), *args, f"hydra.run.dir={killed}"], cwd=tmp_path, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [str(BIN / "trainlab-train"), *args, f"hydra.run.dir={killed}"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 240
     epoch = None
     while epoch is None and process.poll() is None and time.monotonic() < deadline:

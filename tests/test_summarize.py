@@ -38,7 +38,10 @@ def test_one_row_per_job_with_numbers_from_its_event_files(summarized: tuple[Pat
         assert f"optimizer.lr={row['optimizer.lr']}" in overrides and f"seed={row['seed']}" in overrides
         if row["optimizer.lr"] == "-1":
             assert row["status"] == "failed"
-            assert row["error"] == "optimizer.lr=-1.0 is out of range: expected a learning rate > 0; use a small positive value, e.g. optimizer.lr=0.001."
+            assert (
+                row["error"]
+                == "optimizer.lr=-1.0 is out of range: expected a learning rate > 0; use a small positive value, e.g. optimizer.lr=0.001."
+            )
             assert row["val/loss final"] == row["test/acc"] == ""
             continue
         scalars = read_scalars(job / "tensorboard")
@@ -96,12 +99,16 @@ def test_group_keys_are_configurable(seed_sweep: tuple[Path, str], capsys: pytes
     capsys.readouterr()
 
 
-@pytest.mark.parametrize(("path", "message"), [
-    ("missing", "Error: {path} is not a folder; pass a multirun folder such as logs/train/multiruns/<timestamp>."),
-    ("empty", "Error: No runs found under {path} (no .hydra/overrides.yaml); pass a multirun folder"),
-])
-def test_a_path_without_runs_is_one_line_error(path: str, message: str, tmp_path: Path,
-                                                capsys: pytest.CaptureFixture) -> None:
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("missing", "Error: {path} is not a folder; pass a multirun folder such as logs/train/multiruns/<timestamp>."),
+        ("empty", "Error: No runs found under {path} (no .hydra/overrides.yaml); pass a multirun folder"),
+    ],
+)
+def test_a_path_without_runs_is_one_line_error(
+    path: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(SystemExit) as exit_info:
         main([str(tmp_path / path)])

@@ -10,38 +10,56 @@ from trainlab.errors import ConfigError
 from trainlab.utils.validate import validate_config
 
 MISTAKES = [
-    (["optimizer.lr=-1"],
-     "optimizer.lr=-1.0 is out of range: expected a learning rate > 0; use a small positive value, e.g. optimizer.lr=0.001."),
-    (["data.batch_size=0"],
-     "data.batch_size=0 is out of range: expected a value >= 1; use a positive batch size, e.g. data.batch_size=128."),
-    (["data.num_folds=5", "data.fold=5"],
-     "data.fold=5 is out of range: expected a fold from 0 to 4 because data.num_folds=5; choose data.fold between 0 and 4."),
-    (["model.net.dropout=1.5"],
-     "model.net.dropout=1.5 is out of range: expected a probability in [0, 1); use 0 for no dropout."),
-    (["monitor.mode=maximum"],
-     "monitor.mode=maximum is out of range: expected min or max; use monitor.mode=min for losses and monitor.mode=max for accuracies."),
-    (["optimizer.lr=fast"],
-     "optimizer.lr=fast has the wrong type: expected a number; set optimizer.lr to a number."),
-    (["data.batch_size=2.5"],
-     "data.batch_size=2.5 has the wrong type: expected an integer; set data.batch_size to an integer."),
-    (["seed=abc"],
-     "seed=abc has the wrong type: expected an integer; set seed to an integer."),
-    (["data.input_shape=[1,a]"],
-     "data.input_shape=[1, 'a'] has the wrong type: expected a list of integers; set data.input_shape to a list of integers."),
-    (["train=maybe"],
-     "train=maybe has the wrong type: expected true or false; set train to true or false."),
-    (["+optimizer.lrr=0.1"],
-     "optimizer.lrr=0.1 is not a setting of torch.optim.Adam; did you mean optimizer.lr?"),
-    (["+trainer.max_epoch=3"],
-     "trainer.max_epoch=3 is not a setting of lightning.pytorch.Trainer; did you mean trainer.max_epochs?"),
-    (["+callbacks.early_stopping.patiense=3"],
-     "callbacks.early_stopping.patiense=3 is not a setting of lightning.pytorch.callbacks.EarlyStopping; "
-     "did you mean callbacks.early_stopping.patience?"),
-    (["trainer=ddp_cpu", "trainer.devices=2", "data.batch_size=33"],
-     "data.batch_size=33 does not divide evenly across 2 processes (trainer.devices=2 x trainer.num_nodes=1); "
-     "use a multiple of 2, e.g. data.batch_size=32."),
-    (["+data.colour=red"],
-     "data.colour=red is not a setting of trainlab.data.synthetic.SyntheticImagesDataModule; remove it or check its spelling."),
+    (
+        ["optimizer.lr=-1"],
+        "optimizer.lr=-1.0 is out of range: expected a learning rate > 0; use a small positive value, e.g. optimizer.lr=0.001.",
+    ),
+    (
+        ["data.batch_size=0"],
+        "data.batch_size=0 is out of range: expected a value >= 1; use a positive batch size, e.g. data.batch_size=128.",
+    ),
+    (
+        ["data.num_folds=5", "data.fold=5"],
+        "data.fold=5 is out of range: expected a fold from 0 to 4 because data.num_folds=5; choose data.fold between 0 and 4.",
+    ),
+    (
+        ["model.net.dropout=1.5"],
+        "model.net.dropout=1.5 is out of range: expected a probability in [0, 1); use 0 for no dropout.",
+    ),
+    (
+        ["monitor.mode=maximum"],
+        "monitor.mode=maximum is out of range: expected min or max; use monitor.mode=min for losses and monitor.mode=max for accuracies.",
+    ),
+    (["optimizer.lr=fast"], "optimizer.lr=fast has the wrong type: expected a number; set optimizer.lr to a number."),
+    (
+        ["data.batch_size=2.5"],
+        "data.batch_size=2.5 has the wrong type: expected an integer; set data.batch_size to an integer.",
+    ),
+    (["seed=abc"], "seed=abc has the wrong type: expected an integer; set seed to an integer."),
+    (
+        ["data.input_shape=[1,a]"],
+        "data.input_shape=[1, 'a'] has the wrong type: expected a list of integers; set data.input_shape to a list of integers.",
+    ),
+    (["train=maybe"], "train=maybe has the wrong type: expected true or false; set train to true or false."),
+    (["+optimizer.lrr=0.1"], "optimizer.lrr=0.1 is not a setting of torch.optim.Adam; did you mean optimizer.lr?"),
+    (
+        ["+trainer.max_epoch=3"],
+        "trainer.max_epoch=3 is not a setting of lightning.pytorch.Trainer; did you mean trainer.max_epochs?",
+    ),
+    (
+        ["+callbacks.early_stopping.patiense=3"],
+        "callbacks.early_stopping.patiense=3 is not a setting of lightning.pytorch.callbacks.EarlyStopping; "
+        "did you mean callbacks.early_stopping.patience?",
+    ),
+    (
+        ["trainer=ddp_cpu", "trainer.devices=2", "data.batch_size=33"],
+        "data.batch_size=33 does not divide evenly across 2 processes (trainer.devices=2 x trainer.num_nodes=1); "
+        "use a multiple of 2, e.g. data.batch_size=32.",
+    ),
+    (
+        ["+data.colour=red"],
+        "data.colour=red is not a setting of trainlab.data.synthetic.SyntheticImagesDataModule; remove it or check its spelling.",
+    ),
 ]
 
 
@@ -53,13 +71,16 @@ def test_mistake_is_named_in_one_sentence(overrides: list[str], message: str, ru
     assert str(error.value) == message
 
 
-@pytest.mark.parametrize("overrides", [
-    [],
-    ["optimizer=momentum", "optimizer.nesterov=true"],  # keys outside the schema that the optimizer takes
-    ["model=mlp", "data=synthetic_classification", "scheduler=onecycle", "regularizer=elastic_net"],
-    ["experiment=example"],
-    ["trainer=ddp_cpu", "debug=fdr"],
-])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        [],
+        ["optimizer=momentum", "optimizer.nesterov=true"],  # keys outside the schema that the optimizer takes
+        ["model=mlp", "data=synthetic_classification", "scheduler=onecycle", "regularizer=elastic_net"],
+        ["experiment=example"],
+        ["trainer=ddp_cpu", "debug=fdr"],
+    ],
+)
 def test_valid_configs_pass(overrides: list[str], run_dir: Path) -> None:
     validate_config(compose_config("train", overrides, run_dir))
 
@@ -68,7 +89,10 @@ def test_missing_mandatory_value_is_named(run_dir: Path) -> None:
     cfg = compose_config("eval", [], run_dir)
     with pytest.raises(ConfigError) as error:
         validate_config(cfg)
-    assert str(error.value) == "ckpt_path=??? has no value but the run needs one; set it on the command line, e.g. ckpt_path=<value>."
+    assert (
+        str(error.value)
+        == "ckpt_path=??? has no value but the run needs one; set it on the command line, e.g. ckpt_path=<value>."
+    )
 
 
 def test_cli_config_error_exits_2_and_leaves_no_run_folder(tmp_path: Path) -> None:

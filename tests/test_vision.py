@@ -25,14 +25,26 @@ LAYOUTS = {
     "kmnist": ("KMNIST", "", "t10k", 10),
     "emnist": ("EMNIST", "emnist-balanced-", "test", 47),
 }
-STANDARD = {"mnist": (0.1307, 0.3081), "fashion_mnist": (0.2860, 0.3530), "kmnist": (0.1918, 0.3483),
-            "emnist": (0.1751, 0.3332)}
+STANDARD = {
+    "mnist": (0.1307, 0.3081),
+    "fashion_mnist": (0.2860, 0.3530),
+    "kmnist": (0.1918, 0.3483),
+    "emnist": (0.1751, 0.3332),
+}
 
 
 def write_layout(root: Path, option: str, packed: bool = False) -> dict:
     folder, prefix, test_part, num_classes = LAYOUTS[option]
-    written = write_fake_dataset(root, folder, num_train=200, num_test=60, num_classes=num_classes,
-                                 packed=packed, prefix=prefix, test_part=test_part)
+    written = write_fake_dataset(
+        root,
+        folder,
+        num_train=200,
+        num_test=60,
+        num_classes=num_classes,
+        packed=packed,
+        prefix=prefix,
+        test_part=test_part,
+    )
     return {"train": written["train"], "test": written[test_part]}
 
 
@@ -40,8 +52,10 @@ def offline(data_dir: Path, *overrides: str) -> list[str]:
     return [f"data.data_dir={data_dir}", "data.download=false", "data.num_val=40", *overrides]
 
 
-@pytest.mark.parametrize(("option", "packed"), [("mnist", False), ("mnist", True), ("fashion_mnist", False),
-                                                ("kmnist", True), ("emnist", False)])
+@pytest.mark.parametrize(
+    ("option", "packed"),
+    [("mnist", False), ("mnist", True), ("fashion_mnist", False), ("kmnist", True), ("emnist", False)],
+)
 def test_idx_files_load_as_normalised_tensors(option: str, packed: bool, tmp_path: Path, run_dir: Path) -> None:
     written = write_layout(tmp_path / "data", option, packed)
     cfg = compose_config("train", [f"data={option}", *offline(tmp_path / "data")], run_dir)
@@ -49,7 +63,10 @@ def test_idx_files_load_as_normalised_tensors(option: str, packed: bool, tmp_pat
     dm.setup()
     num_classes = LAYOUTS[option][3]
     assert {name: tuple(x.shape) for name, (x, _) in dm.splits.items()} == {
-        "train": (160, 1, 28, 28), "val": (40, 1, 28, 28), "test": (60, 1, 28, 28)}
+        "train": (160, 1, 28, 28),
+        "val": (40, 1, 28, 28),
+        "test": (60, 1, 28, 28),
+    }
     for images, labels in dm.splits.values():
         assert images.dtype == torch.float32 and labels.dtype == torch.int64
     labels = torch.cat([dm.splits["train"][1], dm.splits["val"][1]])
@@ -97,8 +114,11 @@ def test_missing_files_without_download_is_one_sentence(tmp_path: Path, run_dir:
 
 def test_missing_files_stop_the_cli_before_training(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
-    result = run_script("train", ["data=mnist", f"data.data_dir={tmp_path / 'empty'}", "data.download=false",
-                                  f"paths.log_dir={logs}"], cwd=tmp_path)
+    result = run_script(
+        "train",
+        ["data=mnist", f"data.data_dir={tmp_path / 'empty'}", "data.download=false", f"paths.log_dir={logs}"],
+        cwd=tmp_path,
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"Error: {missing_message(tmp_path / 'empty')}"]
     # Nothing that looks like a result: Hydra's record of the command, but no checkpoints or curves.
@@ -114,8 +134,9 @@ def test_failed_download_is_one_sentence_with_the_fixes(tmp_path: Path, monkeypa
         dm.prepare_data()
     message = str(error.value)
     assert message.startswith(f"Downloading MNIST into {tmp_path / 'data' / 'MNIST' / 'raw'} failed (")
-    assert message.endswith("); check the internet connection, or put the four IDX files (raw or .gz) there "
-                            "and set data.download=false.")
+    assert message.endswith(
+        "); check the internet connection, or put the four IDX files (raw or .gz) there and set data.download=false."
+    )
     assert "\n" not in message
 
 
@@ -129,8 +150,11 @@ def test_download_with_the_files_present_reads_them(tmp_path: Path, monkeypatch:
 
 
 def test_unknown_dataset_and_wrong_split_are_refused() -> None:
-    with pytest.raises(ConfigError, match=r"^data.dataset=CIFAR10 is not one of MNIST, FashionMNIST, KMNIST, "
-                                          r"EMNIST; pick one of them.$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^data.dataset=CIFAR10 is not one of MNIST, FashionMNIST, KMNIST, "
+        r"EMNIST; pick one of them.$",
+    ):
         MNISTFamilyDataModule(dataset="CIFAR10")
     with pytest.raises(ConfigError, match=r"^data.split=None does not fit data.dataset=EMNIST"):
         MNISTFamilyDataModule(dataset="EMNIST", download=False)
@@ -152,9 +176,19 @@ class BatchRecorder(pl.Callback):
 @pytest.mark.parametrize("augment", [False, True])
 def test_augmentation_moves_training_batches_only(augment: bool, tmp_path: Path, run_dir: Path) -> None:
     write_layout(tmp_path / "data", "mnist")
-    cfg = compose_config("train", ["data=mnist", *offline(tmp_path / "data"), f"data.augment={augment}",
-                                   "data.batch_size=32", "trainer.max_epochs=1", "+trainer.limit_train_batches=2",
-                                   "+trainer.num_sanity_val_steps=0"], run_dir)
+    cfg = compose_config(
+        "train",
+        [
+            "data=mnist",
+            *offline(tmp_path / "data"),
+            f"data.augment={augment}",
+            "data.batch_size=32",
+            "trainer.max_epochs=1",
+            "+trainer.limit_train_batches=2",
+            "+trainer.num_sanity_val_steps=0",
+        ],
+        run_dir,
+    )
     dm = build_datamodule(cfg.data)
     recorder = BatchRecorder()
     trainer = build_trainer(cfg.trainer, callbacks=[recorder], loggers=[])
@@ -164,7 +198,7 @@ def test_augmentation_moves_training_batches_only(augment: bool, tmp_path: Path,
     loader.sampler.set_epoch(0)
     served = [x for x, _ in loader][:2]
     assert len(recorder.seen["train"]) == 2
-    same = [torch.equal(seen, batch) for seen, batch in zip(recorder.seen["train"], served)]
+    same = [torch.equal(seen, batch) for seen, batch in zip(recorder.seen["train"], served, strict=True)]
     assert same == [not augment, not augment]
     if augment:  # still images of the same size and value range, just moved
         assert recorder.seen["train"][0].shape == served[0].shape
@@ -174,8 +208,9 @@ def test_augmentation_moves_training_batches_only(augment: bool, tmp_path: Path,
 
 def test_fast_dev_run_trains_on_idx_data(tmp_path: Path, run_dir: Path) -> None:
     write_layout(tmp_path / "data", "mnist", packed=True)
-    cfg = compose_config("train", ["data=mnist", *offline(tmp_path / "data"), "debug=fdr", "data.batch_size=32"],
-                         run_dir)
+    cfg = compose_config(
+        "train", ["data=mnist", *offline(tmp_path / "data"), "debug=fdr", "data.batch_size=32"], run_dir
+    )
     metrics = train(cfg)
     assert {"train/loss", "val/acc", "test/acc"} <= set(metrics)
     assert torch.isfinite(torch.tensor(metrics["train/loss"]))

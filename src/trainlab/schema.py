@@ -9,7 +9,7 @@ Keys that are not listed here are checked against the class the section configur
 """
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, List, Optional
+from typing import Any, ClassVar
 
 from hydra.core.config_store import ConfigStore
 
@@ -32,43 +32,50 @@ def at_least(key: str, value: float | None, minimum: float, fix: str) -> None:
 @dataclass
 class RunSchema:
     path: ClassVar[str] = ""
-    task_name: Optional[str] = None
-    seed: Optional[int] = None
-    train: Optional[bool] = None
-    test: Optional[bool] = None
-    ckpt_path: Optional[str] = None
-    optimized_metric: Optional[str] = None
+    task_name: str | None = None
+    seed: int | None = None
+    train: bool | None = None
+    test: bool | None = None
+    ckpt_path: str | None = None
+    optimized_metric: str | None = None
 
 
 @dataclass
 class MonitorSchema:
     path: ClassVar[str] = "monitor"
-    metric: Optional[str] = None
-    mode: Optional[str] = None
+    metric: str | None = None
+    mode: str | None = None
 
     def __post_init__(self) -> None:
         if self.mode is not None:
-            require(self.mode in ("min", "max"), "monitor.mode", self.mode, "min or max",
-                    "use monitor.mode=min for losses and monitor.mode=max for accuracies")
+            require(
+                self.mode in ("min", "max"),
+                "monitor.mode",
+                self.mode,
+                "min or max",
+                "use monitor.mode=min for losses and monitor.mode=max for accuracies",
+            )
 
 
 @dataclass
 class DataSchema:
     path: ClassVar[str] = "data"
-    input_shape: Optional[List[int]] = None
-    num_classes: Optional[int] = None
-    num_train: Optional[int] = None
-    num_val: Optional[int] = None
-    num_test: Optional[int] = None
-    batch_size: Optional[int] = None
-    eval_batch_size: Optional[int] = None
-    num_folds: Optional[int] = None
-    fold: Optional[int] = None
-    seed: Optional[int] = None
+    input_shape: list[int] | None = None
+    num_classes: int | None = None
+    num_train: int | None = None
+    num_val: int | None = None
+    num_test: int | None = None
+    batch_size: int | None = None
+    eval_batch_size: int | None = None
+    num_folds: int | None = None
+    fold: int | None = None
+    seed: int | None = None
 
     def __post_init__(self) -> None:
         at_least("data.batch_size", self.batch_size, 1, "use a positive batch size, e.g. data.batch_size=128")
-        at_least("data.eval_batch_size", self.eval_batch_size, 1, "use a positive batch size or null for data.batch_size")
+        at_least(
+            "data.eval_batch_size", self.eval_batch_size, 1, "use a positive batch size or null for data.batch_size"
+        )
         at_least("data.num_classes", self.num_classes, 2, "a classifier needs at least two classes")
         at_least("data.num_train", self.num_train, 1, "use at least one training sample")
         at_least("data.num_val", self.num_val, 1, "use at least one validation sample")
@@ -76,31 +83,47 @@ class DataSchema:
         at_least("data.num_folds", self.num_folds, 2, "use data.num_folds=2 or more for cross-validation")
         if self.fold is not None and self.num_folds is not None:
             last = self.num_folds - 1
-            require(0 <= self.fold <= last, "data.fold", self.fold,
-                    f"a fold from 0 to {last} because data.num_folds={self.num_folds}",
-                    f"choose data.fold between 0 and {last}")
+            require(
+                0 <= self.fold <= last,
+                "data.fold",
+                self.fold,
+                f"a fold from 0 to {last} because data.num_folds={self.num_folds}",
+                f"choose data.fold between 0 and {last}",
+            )
 
 
 @dataclass
 class OptimizerSchema:
     path: ClassVar[str] = "optimizer"
-    lr: Optional[float] = None
-    weight_decay: Optional[float] = None
-    momentum: Optional[float] = None
+    lr: float | None = None
+    weight_decay: float | None = None
+    momentum: float | None = None
 
     def __post_init__(self) -> None:
         if self.lr is not None:
-            require(self.lr > 0, "optimizer.lr", self.lr, "a learning rate > 0", "use a small positive value, e.g. optimizer.lr=0.001")
+            require(
+                self.lr > 0,
+                "optimizer.lr",
+                self.lr,
+                "a learning rate > 0",
+                "use a small positive value, e.g. optimizer.lr=0.001",
+            )
         at_least("optimizer.weight_decay", self.weight_decay, 0, "use 0 for none")
         if self.momentum is not None:
-            require(0 <= self.momentum < 1, "optimizer.momentum", self.momentum, "a value in [0, 1)", "use e.g. optimizer.momentum=0.9")
+            require(
+                0 <= self.momentum < 1,
+                "optimizer.momentum",
+                self.momentum,
+                "a value in [0, 1)",
+                "use e.g. optimizer.momentum=0.9",
+            )
 
 
 @dataclass
 class RegularizerSchema:
     path: ClassVar[str] = "regularizer"
-    l1: Optional[float] = None
-    l2: Optional[float] = None
+    l1: float | None = None
+    l2: float | None = None
 
     def __post_init__(self) -> None:
         at_least("regularizer.l1", self.l1, 0, "use 0 for no L1 penalty")
@@ -110,23 +133,29 @@ class RegularizerSchema:
 @dataclass
 class NetSchema:
     path: ClassVar[str] = "model.net"
-    dropout: Optional[float] = None
+    dropout: float | None = None
 
     def __post_init__(self) -> None:
         if self.dropout is not None:
-            require(0 <= self.dropout < 1, "model.net.dropout", self.dropout, "a probability in [0, 1)", "use 0 for no dropout")
+            require(
+                0 <= self.dropout < 1,
+                "model.net.dropout",
+                self.dropout,
+                "a probability in [0, 1)",
+                "use 0 for no dropout",
+            )
 
 
 @dataclass
 class TrainerSchema:
     path: ClassVar[str] = "trainer"
-    num_nodes: Optional[int] = None
-    min_epochs: Optional[int] = None
-    max_epochs: Optional[int] = None
-    check_val_every_n_epoch: Optional[int] = None
-    log_every_n_steps: Optional[int] = None
-    gradient_clip_val: Optional[float] = None
-    accumulate_grad_batches: Optional[int] = None
+    num_nodes: int | None = None
+    min_epochs: int | None = None
+    max_epochs: int | None = None
+    check_val_every_n_epoch: int | None = None
+    log_every_n_steps: int | None = None
+    gradient_clip_val: float | None = None
+    accumulate_grad_batches: int | None = None
 
     def __post_init__(self) -> None:
         at_least("trainer.num_nodes", self.num_nodes, 1, "use 1 on a single machine")

@@ -99,8 +99,9 @@ def mean_std(values: Sequence[object]) -> tuple[float | None, float | None]:
     return statistics.fmean(finite), statistics.stdev(finite) if len(finite) > 1 else None
 
 
-def group_rows(rows: Sequence[Row], varying: Sequence[str], group_keys: Sequence[str],
-               metric_columns: Sequence[str]) -> list[Row]:
+def group_rows(
+    rows: Sequence[Row], varying: Sequence[str], group_keys: Sequence[str], metric_columns: Sequence[str]
+) -> list[Row]:
     """One row per setting (the varying overrides other than group_keys): mean ± std over its ok runs."""
     setting_keys = [key for key in varying if key not in group_keys]
     groups: dict[tuple, list[Row]] = {}
@@ -110,21 +111,27 @@ def group_rows(rows: Sequence[Row], varying: Sequence[str], group_keys: Sequence
     for setting, members in groups.items():
         ok = [row for row in members if row["status"] == "ok"]
         failed = len(members) - len(ok)
-        entry: Row = {**dict(zip(setting_keys, setting)), "runs": len(members),
-                      "status": "ok" if not failed else f"{failed}/{len(members)} failed"}
+        entry: Row = {
+            **dict(zip(setting_keys, setting, strict=True)),
+            "runs": len(members),
+            "status": "ok" if not failed else f"{failed}/{len(members)} failed",
+        }
         for column in metric_columns:
             entry[f"{column} mean"], entry[f"{column} std"] = mean_std([row[column] for row in ok])
         grouped.append(entry)
     return grouped
 
 
-def summarize(root: Path, metric: str | None = None, mode: str | None = None,
-              group_keys: Sequence[str] = DEFAULT_GROUP_KEYS) -> Summary:
+def summarize(
+    root: Path, metric: str | None = None, mode: str | None = None, group_keys: Sequence[str] = DEFAULT_GROUP_KEYS
+) -> Summary:
     """Read every run under root and build the per-run and grouped tables."""
     runs = [read_run(folder, root) for folder in find_run_folders(root)]
     if not runs:
-        raise ConfigError(f"No runs found under {root} (no .hydra/overrides.yaml); pass a multirun folder "
-                          f"such as logs/train/multiruns/<timestamp> or a folder above several runs.")
+        raise ConfigError(
+            f"No runs found under {root} (no .hydra/overrides.yaml); pass a multirun folder "
+            f"such as logs/train/multiruns/<timestamp> or a folder above several runs."
+        )
     metric = metric or optimised_metric(runs)
     mode = mode or metric_mode(runs, metric)
     varying = varying_overrides(runs)
@@ -136,8 +143,9 @@ def summarize(root: Path, metric: str | None = None, mode: str | None = None,
     if any(key in varying for key in group_keys):
         grouped = group_rows(rows, varying, group_keys, metric_columns)
         grouped.sort(key=lambda row: sort_key(row, f"{metric} final mean", mode))
-    return Summary(metric, mode, varying, metric_columns, rows, grouped, {run.name: run for run in runs},
-                   list(group_keys))
+    return Summary(
+        metric, mode, varying, metric_columns, rows, grouped, {run.name: run for run in runs}, list(group_keys)
+    )
 
 
 # --- output ---------------------------------------------------------------------------------------
@@ -181,12 +189,21 @@ def grouped_for_display(summary: Summary) -> list[Row]:
 
 def markdown(summary: Summary, root: Path) -> str:
     order = "lowest" if summary.mode == "min" else "highest"
-    parts = [f"# Runs under {root}", "", f"Sorted by `{summary.metric}` (final value, {order} first).", "",
-             markdown_table(summary.rows)]
+    parts = [
+        f"# Runs under {root}",
+        "",
+        f"Sorted by `{summary.metric}` (final value, {order} first).",
+        "",
+        markdown_table(summary.rows),
+    ]
     if summary.grouped:
         keys = ", ".join(f"`{key}`" for key in summary.group_keys)
-        parts += ["", f"## Mean ± std over runs that differ only by {keys} (sample std, n - 1)", "",
-                  markdown_table(grouped_for_display(summary))]
+        parts += [
+            "",
+            f"## Mean ± std over runs that differ only by {keys} (sample std, n - 1)",
+            "",
+            markdown_table(grouped_for_display(summary)),
+        ]
     return "\n".join(parts) + "\n"
 
 
@@ -241,8 +258,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("path", type=Path, help="a multirun folder, or a folder above several runs")
     parser.add_argument("--metric", help="the metric to sort by (default: the runs' optimized_metric)")
     parser.add_argument("--mode", choices=("min", "max"), help="whether lower or higher is better")
-    parser.add_argument("--group-by", nargs="*", default=list(DEFAULT_GROUP_KEYS), metavar="KEY",
-                        help="overrides averaged over in the grouped table (default: seed data.fold)")
+    parser.add_argument(
+        "--group-by",
+        nargs="*",
+        default=list(DEFAULT_GROUP_KEYS),
+        metavar="KEY",
+        help="overrides averaged over in the grouped table (default: seed data.fold)",
+    )
     parser.add_argument("--no-plot", action="store_true", help="skip summary.png")
     return parser.parse_args(argv)
 
@@ -252,8 +274,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     root = args.path.resolve()
     try:
         if not root.is_dir():
-            raise ConfigError(f"{args.path} is not a folder; pass a multirun folder such as "
-                              f"logs/train/multiruns/<timestamp>.")
+            raise ConfigError(
+                f"{args.path} is not a folder; pass a multirun folder such as logs/train/multiruns/<timestamp>."
+            )
         summary = summarize(root, args.metric, args.mode, args.group_by)
     except ConfigError as error:
         print(f"Error: {error}", file=sys.stderr)

@@ -7,9 +7,17 @@ import pytest
 from tests.helpers.process import run_script
 
 # A small MLP on Gaussian clusters: each job trains in about a second.
-TINY_RUN = ["data=synthetic_classification", "model=mlp", "data.num_train=256", "data.num_val=64",
-            "data.num_test=64", "data.batch_size=32", "extras.print_config=false",
-            "callbacks.progress_bar=null", "callbacks.model_summary=null"]
+TINY_RUN = [
+    "data=synthetic_classification",
+    "model=mlp",
+    "data.num_train=256",
+    "data.num_val=64",
+    "data.num_test=64",
+    "data.batch_size=32",
+    "extras.print_config=false",
+    "callbacks.progress_bar=null",
+    "callbacks.model_summary=null",
+]
 
 # optimizer.lr=-1 fails config validation inside the job: a deliberate failure.
 SEED_SWEEP = ["optimizer=sgd", "optimizer.lr=0.05,0.2,-1", "seed=1,2", "trainer.max_epochs=2"]
@@ -20,7 +28,10 @@ def seed_sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """The multirun folder of SEED_SWEEP (six jobs, two of them failing) and the command's output."""
     root = tmp_path_factory.mktemp("seed_sweep")
     sweep_dir = root / "multirun"
-    result = run_script("train", ["-m", *TINY_RUN, *SEED_SWEEP, f"hydra.sweep.dir={sweep_dir}",
-                                  f"paths.log_dir={root / 'logs'}"], cwd=root)
+    result = run_script(
+        "train",
+        ["-m", *TINY_RUN, *SEED_SWEEP, f"hydra.sweep.dir={sweep_dir}", f"paths.log_dir={root / 'logs'}"],
+        cwd=root,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return sweep_dir, result.stdout + result.stderr

@@ -22,9 +22,15 @@ class GeneralizationGap(pl.Callback):
         # Every process evaluates the whole of both splits, so the values agree across processes.
         train = evaluate(pl_module, *datamodule.splits["train"], datamodule.eval_batch_size)
         val = evaluate(pl_module, *datamodule.splits["val"], datamodule.eval_batch_size)
-        metrics = {"gap/train_loss": train["loss"], "gap/val_loss": val["loss"], "gap/loss": val["loss"] - train["loss"]}
+        metrics = {
+            "gap/train_loss": train["loss"],
+            "gap/val_loss": val["loss"],
+            "gap/loss": val["loss"] - train["loss"],
+        }
         if "acc" in train:
-            metrics.update({"gap/train_acc": train["acc"], "gap/val_acc": val["acc"], "gap/acc": train["acc"] - val["acc"]})
+            metrics.update(
+                {"gap/train_acc": train["acc"], "gap/val_acc": val["acc"], "gap/acc": train["acc"] - val["acc"]}
+            )
         pl_module.log_dict(metrics, on_step=False, on_epoch=True)
 
 

@@ -34,8 +34,10 @@ class SparsitySchedule:
         return 1.0 - (1.0 - after) / (1.0 - before)  # 0 outside the pruning epochs: ModelPruning skips it
 
     def __repr__(self) -> str:
-        return (f"SparsitySchedule(final_sparsity={self.final_sparsity}, num_epochs={self.num_epochs}, "
-                f"start_epoch={self.start_epoch})")
+        return (
+            f"SparsitySchedule(final_sparsity={self.final_sparsity}, num_epochs={self.num_epochs}, "
+            f"start_epoch={self.start_epoch})"
+        )
 
 
 def weight_sparsity(module: nn.Module) -> float:

@@ -21,9 +21,7 @@ def check_fold_settings(num_folds: int | None, fold: int) -> None:
             )
         return
     if num_folds < 2:
-        raise ConfigError(
-            f"data.num_folds={num_folds} must be at least 2, or null for the plain validation split."
-        )
+        raise ConfigError(f"data.num_folds={num_folds} must be at least 2, or null for the plain validation split.")
     if not 0 <= fold < num_folds:
         raise ConfigError(
             f"data.fold={fold} is out of range for data.num_folds={num_folds}; use a fold from 0 to {num_folds - 1}."

@@ -82,7 +82,9 @@ class SyntheticClassificationDataModule(TensorDataModule):
     ) -> None:
         super().__init__(input_shape, num_val=num_val, **kwargs)
         if len(self.input_shape) != 1:
-            raise ValueError(f"synthetic_classification makes feature vectors; input_shape must be [num_features], got {list(self.input_shape)}.")
+            raise ValueError(
+                f"synthetic_classification makes feature vectors; input_shape must be [num_features], got {list(self.input_shape)}."
+            )
         self.num_classes = num_classes
         self.num_train = num_train
         self.num_test = num_test
@@ -120,7 +122,9 @@ class SyntheticRegressionDataModule(TensorDataModule):
     ) -> None:
         super().__init__(input_shape, num_val=num_val, **kwargs)
         if len(self.input_shape) != 1:
-            raise ValueError(f"synthetic_regression makes feature vectors; input_shape must be [num_features], got {list(self.input_shape)}.")
+            raise ValueError(
+                f"synthetic_regression makes feature vectors; input_shape must be [num_features], got {list(self.input_shape)}."
+            )
         self.num_train = num_train
         self.num_test = num_test
         self.noise_std = noise_std

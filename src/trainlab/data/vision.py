@@ -82,8 +82,11 @@ class MNISTFamilyDataModule(TensorDataModule):
     def file_names(self) -> list[str]:
         """The four IDX files torchvision reads, as torchvision names them."""
         if self.dataset == "EMNIST":
-            return [f"emnist-{self.split}-{part}-{kind}-ubyte" for part in ("train", "test")
-                    for kind in ("images-idx3", "labels-idx1")]
+            return [
+                f"emnist-{self.split}-{part}-{kind}-ubyte"
+                for part in ("train", "test")
+                for kind in ("images-idx3", "labels-idx1")
+            ]
         return [f"{part}-{kind}-ubyte" for part in ("train", "t10k") for kind in ("images-idx3", "labels-idx1")]
 
     def missing_files(self) -> list[str]:

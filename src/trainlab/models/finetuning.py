@@ -21,8 +21,10 @@ class FineTuningClassifier(ClassificationModule):
     def __init__(self, net: nn.Module, *args, pretrained_ckpt: str | None = None, **kwargs) -> None:
         super().__init__(net, *args, **kwargs)
         if not hasattr(net, "features"):
-            raise ConfigError(f"fine-tuning needs a net with a `features` part to freeze, and {type(net).__name__} "
-                              "has none; use model.net of the CNN.")
+            raise ConfigError(
+                f"fine-tuning needs a net with a `features` part to freeze, and {type(net).__name__} "
+                "has none; use model.net of the CNN."
+            )
         self.pretrained_ckpt = pretrained_ckpt
 
     @property
@@ -38,17 +40,22 @@ class FineTuningClassifier(ClassificationModule):
 
     def load_pretrained_net(self) -> None:
         if not self.pretrained_ckpt:
-            raise ConfigError("pretrained_ckpt is not set; pass pretrained_ckpt=PATH, a .ckpt file written by "
-                              "`trainlab-train experiment=pretrain`.")
+            raise ConfigError(
+                "pretrained_ckpt is not set; pass pretrained_ckpt=PATH, a .ckpt file written by "
+                "`trainlab-train experiment=pretrain`."
+            )
         checkpoint = load_checkpoint(self.pretrained_ckpt)
-        net_state = {key.removeprefix("net."): value for key, value in checkpoint["state_dict"].items()
-                     if key.startswith("net.")}
+        net_state = {
+            key.removeprefix("net."): value for key, value in checkpoint["state_dict"].items() if key.startswith("net.")
+        }
         try:
             self.net.load_state_dict(net_state)
         except RuntimeError as error:
             reason = str(error).splitlines()[-1].strip()
-            raise ConfigError(f"pretrained_ckpt={Path(self.pretrained_ckpt)} holds a network that does not fit "
-                              f"model.net ({reason}); fine-tune with the model.net settings of the pre-training run.") from None
+            raise ConfigError(
+                f"pretrained_ckpt={Path(self.pretrained_ckpt)} holds a network that does not fit "
+                f"model.net ({reason}); fine-tune with the model.net settings of the pre-training run."
+            ) from None
 
     def on_train_epoch_start(self) -> None:
         # 0 while the feature extractor is frozen, 1 once it trains: marks the two phases in TensorBoard.

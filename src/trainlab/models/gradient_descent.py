@@ -30,8 +30,11 @@ class GradientDescentRegression(RegressionModule):
     def on_train_start(self) -> None:
         steps = self.trainer.num_training_batches
         if steps > 1:
-            log.warning("Gradient descent takes %d mini-batch steps per epoch, which makes it stochastic; "
-                        "set data.batch_size=${data.num_train} for full-batch steps.", steps)
+            log.warning(
+                "Gradient descent takes %d mini-batch steps per epoch, which makes it stochastic; "
+                "set data.batch_size=${data.num_train} for full-batch steps.",
+                steps,
+            )
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         objective = super().training_step(batch, batch_idx)  # J(theta): data loss (+ penalty), logged as usual

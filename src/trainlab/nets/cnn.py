@@ -31,7 +31,7 @@ class CNN(nn.Module):
         kernel_sizes = _per_block(kernel_size, len(channels))
         blocks: list[nn.Module] = []
         in_channels = self.input_shape[0]
-        for out_channels, size in zip(channels, kernel_sizes):
+        for out_channels, size in zip(channels, kernel_sizes, strict=True):
             blocks.append(nn.Conv2d(in_channels, out_channels, size, padding=padding, bias=not batch_norm))
             if batch_norm:
                 blocks.append(nn.BatchNorm2d(out_channels))

@@ -31,7 +31,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load a checkpoint written by trainlab-train, or raise a ConfigError that says what is wrong with it."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"ckpt_path={path} does not exist; give the path of a .ckpt file from a run's checkpoints/ folder.")
+        raise ConfigError(
+            f"ckpt_path={path} does not exist; give the path of a .ckpt file from a run's checkpoints/ folder."
+        )
     try:
         # weights_only refuses any pickled object that could run code when loaded.
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
@@ -39,7 +41,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         if not is_torch_archive(path):  # an arbitrary file is read as a legacy pickle and fails here too
             raise ConfigError(unreadable_message(path)) from None
         reason = str(error).splitlines()[0]
-        raise ConfigError(f"ckpt_path={path} holds objects that are not plain data and was refused ({reason}).") from None
+        raise ConfigError(
+            f"ckpt_path={path} holds objects that are not plain data and was refused ({reason})."
+        ) from None
     except Exception:  # a truncated or foreign file can fail anywhere inside the unpickler
         raise ConfigError(unreadable_message(path)) from None
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:

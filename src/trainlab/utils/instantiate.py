@@ -63,7 +63,9 @@ def build_loggers(logger_cfg: DictConfig | None) -> list[Logger]:
 
 
 def build_callbacks(callbacks_cfg: DictConfig | None, loggers: list[Logger]) -> list[Callback]:
-    callbacks = [instantiate(entry) for entry in (callbacks_cfg or {}).values() if entry]
+    # An experiment may tune a callback (say early_stopping.patience) that `callbacks=none` removed:
+    # such a leftover has no _target_ and is skipped.
+    callbacks = [instantiate(entry) for entry in (callbacks_cfg or {}).values() if entry and "_target_" in entry]
     if not loggers:
         # LearningRateMonitor refuses to run without a logger; with none it has nothing to do.
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
+
 # Lightning's own rank_zero_only (Lightning re-exports this object and sets its rank), imported from
 # where it is defined so that trainlab-summarize can read status files without importing Lightning.
 from lightning_utilities.core.rank_zero import rank_zero_only
@@ -63,8 +64,10 @@ def objective_problem(cfg: DictConfig, metrics: dict[str, float]) -> str | None:
         return None
     if name not in metrics:
         logged = ", ".join(sorted(metrics)) or "none"
-        return (f"optimized_metric={name} is not a metric this run logged (it logged: {logged}); "
-                f"set optimized_metric to one of them.")
+        return (
+            f"optimized_metric={name} is not a metric this run logged (it logged: {logged}); "
+            f"set optimized_metric to one of them."
+        )
     if not math.isfinite(metrics[name]):
         return f"optimized_metric {name} is {metrics[name]}: training diverged (try a smaller optimizer.lr)."
     return None

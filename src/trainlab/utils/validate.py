@@ -50,7 +50,9 @@ def missing_keys(node: DictConfig, path: str = "") -> Iterator[str]:
 
 def check_no_missing_values(cfg: DictConfig) -> None:
     for key in missing_keys(cfg):
-        raise ConfigError(f"{key}=??? has no value but the run needs one; set it on the command line, e.g. {key}=<value>.")
+        raise ConfigError(
+            f"{key}=??? has no value but the run needs one; set it on the command line, e.g. {key}=<value>."
+        )
 
 
 def schemas() -> Iterator[tuple[str, DictConfig]]:
