@@ -7,20 +7,13 @@ import pytest
 import torch
 
 from tests.helpers.config import compose_config
+from tests.helpers.runs import SMALL_CNN
 from tests.helpers.tensorboard import read_scalars
 from trainlab.errors import ConfigError
 from trainlab.train import train
 from trainlab.utils.instantiate import build_callbacks, build_datamodule, build_loggers, build_model, build_trainer
 
-SMALL = [
-    "data.num_train=256",
-    "data.num_val=64",
-    "data.num_test=64",
-    "data.batch_size=64",
-    "model.net.channels=[8,16]",
-    "model.net.hidden=32",
-    "callbacks.progress_bar=null",
-]
+SMALL = [*SMALL_CNN, "callbacks.progress_bar=null"]
 
 
 @pytest.fixture(scope="module")

@@ -6,18 +6,12 @@ import pytest
 import torch
 
 from tests.helpers.config import compose_config
+from tests.helpers.runs import SMALL_CNN
 from tests.helpers.tensorboard import read_scalars
 from trainlab.callbacks.pruning import SparsitySchedule, weight_sparsity
 from trainlab.train import train
 
-SMALL = [
-    "data.num_train=256",
-    "data.num_val=64",
-    "data.num_test=64",
-    "data.batch_size=64",
-    "model.net.channels=[8,16]",
-    "model.net.hidden=32",
-]
+SMALL = SMALL_CNN
 
 
 def test_schedule_reaches_the_final_sparsity_in_equal_steps() -> None:

@@ -6,24 +6,12 @@ import pytest
 import torch
 
 from tests.helpers.config import compose_config
+from tests.helpers.runs import TINY_MLP
 from trainlab.callbacks.finite_loss import NonFiniteLossError
 from trainlab.train import train
 from trainlab.utils.checkpoint import load_checkpoint
 
-TINY = [
-    "data=synthetic_classification",
-    "model=mlp",
-    "data.num_train=256",
-    "data.num_val=64",
-    "data.num_test=64",
-    "data.batch_size=32",
-    "trainer.max_epochs=2",
-    "trainer.deterministic=true",
-    "logger=none",
-    "callbacks.progress_bar=null",
-    "callbacks.model_summary=null",
-    "model.net.dropout=0.2",
-]
+TINY = [*TINY_MLP, "trainer.max_epochs=2", "trainer.deterministic=true", "logger=none", "model.net.dropout=0.2"]
 
 
 def test_same_seed_gives_identical_metrics(tmp_path: Path) -> None:

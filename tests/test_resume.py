@@ -11,21 +11,12 @@ import torch
 
 from tests.helpers.config import compose_config
 from tests.helpers.process import BIN, run_script
+from tests.helpers.runs import TINY_MLP
 from tests.helpers.tensorboard import read_scalars
 from trainlab.errors import ConfigError
 from trainlab.train import train
 
-TINY = [
-    "data=synthetic_classification",
-    "model=mlp",
-    "data.num_train=256",
-    "data.num_val=64",
-    "data.num_test=64",
-    "data.batch_size=32",
-    "trainer.deterministic=true",
-    "callbacks.progress_bar=null",
-    "callbacks.model_summary=null",
-]
+TINY = [*TINY_MLP, "trainer.deterministic=true"]
 FINAL = ("val/acc", "val/loss", "val/acc_best", "test/acc", "test/loss")
 
 

@@ -5,19 +5,9 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.process import run_script
+from tests.helpers.runs import TINY_MLP
 
-# A small MLP on Gaussian clusters: each job trains in about a second.
-TINY_RUN = [
-    "data=synthetic_classification",
-    "model=mlp",
-    "data.num_train=256",
-    "data.num_val=64",
-    "data.num_test=64",
-    "data.batch_size=32",
-    "extras.print_config=false",
-    "callbacks.progress_bar=null",
-    "callbacks.model_summary=null",
-]
+TINY_RUN = TINY_MLP
 
 # optimizer.lr=-1 fails config validation inside the job: a deliberate failure.
 SEED_SWEEP = ["optimizer=sgd", "optimizer.lr=0.05,0.2,-1", "seed=1,2", "trainer.max_epochs=2"]
