@@ -28,6 +28,7 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
 
 from tests.helpers.config import compose_config  # noqa: E402  (the same composition the tests use)
 from trainlab.utils.instantiate import (  # noqa: E402
@@ -172,17 +173,11 @@ def time_to_accuracy(cwd: Path) -> dict | None:
 
 # --- 5. parallel multirun -----------------------------------------------------------------------
 def multirun(launcher: str, cwd: Path) -> float:
-    args = [
-        "-m",
-        f"hydra/launcher={launcher}",
-        "seed=1,2,3,4",
-        "data=synthetic_classification",
-        "model=mlp",
-        "trainer.max_epochs=2",
-        "logger=none",
-        "extras.print_config=false",
-    ]
-    return process_time(args, cwd)
+    """The launcher benchmark's sweep: 4 short CNN jobs (scripts/benchmark_launchers.py)."""
+    from benchmark_launchers import time_sweep
+
+    options = {"joblib": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], "basic": ["hydra/launcher=basic"]}
+    return time_sweep(launcher, options[launcher], jobs=4, workdir=cwd)
 
 
 def main() -> None:
