@@ -8,7 +8,7 @@ import torch
 from tests.helpers.config import compose_config
 from trainlab.errors import ConfigError
 from trainlab.eval import evaluate
-from trainlab.train import train
+from trainlab.training import train
 
 TINY = [
     "data=synthetic_classification",

@@ -9,7 +9,7 @@ from tests.helpers.config import compose_config
 from tests.helpers.process import run_script
 from trainlab.errors import ConfigError
 from trainlab.eval import evaluate
-from trainlab.train import train
+from trainlab.training import train
 
 SMALL = [
     "data.num_train=256",

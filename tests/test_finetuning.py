@@ -10,7 +10,7 @@ from tests.helpers.config import compose_config
 from tests.helpers.runs import SMALL_CNN
 from tests.helpers.tensorboard import read_scalars
 from trainlab.errors import ConfigError
-from trainlab.train import train
+from trainlab.training import train
 from trainlab.utils.instantiate import build_callbacks, build_datamodule, build_loggers, build_model, build_trainer
 
 SMALL = [*SMALL_CNN, "callbacks.progress_bar=null"]

@@ -9,7 +9,7 @@ from hydra.utils import instantiate
 
 from tests.helpers.config import compose_config
 from trainlab.models.gradient_descent import GradientDescentRegression
-from trainlab.train import train
+from trainlab.training import train
 from trainlab.utils.instantiate import build_datamodule, build_model, build_trainer
 
 STEPS = 5

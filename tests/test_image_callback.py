@@ -11,7 +11,7 @@ from tests.helpers.config import compose_config
 from tests.helpers.tensorboard import read_images
 from trainlab.callbacks.images import ValidationImages
 from trainlab.errors import ConfigError
-from trainlab.train import train
+from trainlab.training import train
 from trainlab.utils.instantiate import build_callbacks
 
 SMALL = [

@@ -15,7 +15,7 @@ from tests.helpers.sweeps import TINY_RUN
 from tests.helpers.tensorboard import read_scalars
 from trainlab.callbacks.finite_loss import NonFiniteLossError
 from trainlab.errors import ConfigError
-from trainlab.train import train
+from trainlab.training import train
 from trainlab.utils.run_status import train_and_record
 from trainlab.utils.threads import threads_per_job
 

@@ -8,7 +8,7 @@ import torch
 from tests.helpers.config import compose_config
 from tests.helpers.tensorboard import read_scalars
 from trainlab.callbacks.generalization_gap import evaluate
-from trainlab.train import train
+from trainlab.training import train
 from trainlab.utils.instantiate import build_callbacks, build_datamodule, build_loggers, build_model, build_trainer
 
 QUIET = ["callbacks.progress_bar=null", "callbacks.model_summary=null", "test=false"]

@@ -12,7 +12,7 @@ from tests.helpers.process import run_script
 from trainlab.errors import ConfigError
 from trainlab.eval import evaluate
 from trainlab.predict import predict
-from trainlab.train import train
+from trainlab.training import train
 
 SMALL = [
     "data.num_train=256",

@@ -9,7 +9,7 @@ from tests.helpers.config import compose_config
 from tests.helpers.runs import SMALL_CNN
 from tests.helpers.tensorboard import read_scalars
 from trainlab.callbacks.pruning import SparsitySchedule, weight_sparsity
-from trainlab.train import train
+from trainlab.training import train
 
 SMALL = SMALL_CNN
 

@@ -17,7 +17,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from tests.helpers.config import compose_config
 from tests.helpers.process import ROOT
 from trainlab.paths import CONFIG_DIR
-from trainlab.train import train
+from trainlab.training import train
 
 README = (ROOT / "README.md").read_text()
 MAKEFILE = (ROOT / "Makefile").read_text()

@@ -70,7 +70,7 @@ def test_no_trace_of_the_old_name_remains(renamed_repo: Path) -> None:
     assert not (renamed_repo / "src" / "trainlab").exists()
     pyproject = (renamed_repo / "pyproject.toml").read_text()
     assert f'name = "{NEW}"' in pyproject
-    assert f'{NEW}-train = "{NEW}.train:main"' in pyproject
+    assert f'{NEW}-train = "{NEW}.train:cli"' in pyproject
     assert (
         f"_target_: {NEW}.models.classification.ClassificationModule"
         in (renamed_repo / "configs" / "model" / "cnn.yaml").read_text()

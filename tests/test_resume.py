@@ -14,7 +14,7 @@ from tests.helpers.process import BIN, run_script
 from tests.helpers.runs import TINY_MLP
 from tests.helpers.tensorboard import read_scalars
 from trainlab.errors import ConfigError
-from trainlab.train import train
+from trainlab.training import train
 
 TINY = [*TINY_MLP, "trainer.deterministic=true"]
 FINAL = ("val/acc", "val/loss", "val/acc_best", "test/acc", "test/loss")

@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 from tests.helpers.config import compose_config
 from tests.helpers.process import ROOT, run_script
 from tests.helpers.tensorboard import read_hparams
-from trainlab.train import start_run, train
+from trainlab.training import start_run, train
 from trainlab.utils.run_metadata import RUN_INFO_FILE, write_run_info
 
 SMALL = [

@@ -17,7 +17,7 @@ import pytest
 from tests.helpers.config import compose_config
 from tests.helpers.process import ROOT
 from tests.helpers.tensorboard import read_scalar_points
-from trainlab.train import train
+from trainlab.training import train
 
 SMALL = [
     "data.num_train=192",

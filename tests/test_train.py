@@ -8,7 +8,7 @@ import torch
 from tests.helpers.config import compose_config
 from tests.helpers.tensorboard import read_hparams, read_scalars
 from trainlab.errors import ConfigError
-from trainlab.train import train
+from trainlab.training import train
 from trainlab.utils.instantiate import build_datamodule
 
 SMALL = ["data.num_train=256", "data.num_val=64", "data.num_test=64", "data.batch_size=32"]

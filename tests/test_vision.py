@@ -14,7 +14,7 @@ from tests.helpers.idx import write_fake_dataset
 from tests.helpers.process import run_script
 from trainlab.data.vision import MNISTFamilyDataModule
 from trainlab.errors import ConfigError
-from trainlab.train import train
+from trainlab.training import train
 from trainlab.utils.cli import user_error_message
 from trainlab.utils.instantiate import build_datamodule, build_model, build_trainer
 

@@ -11,7 +11,7 @@ import lightning.pytorch as pl
 from omegaconf import DictConfig
 
 from trainlab.paths import CONFIG_DIR
-from trainlab.utils.cli import exit_on_user_error
+from trainlab.utils.cli import exit_on_user_error, run_and_exit
 from trainlab.utils.instantiate import build_datamodule, build_loggers, build_trainer
 from trainlab.utils.restore import load_run, restore_model
 from trainlab.utils.validate import validate_config
@@ -39,5 +39,10 @@ def main(cfg: DictConfig) -> None:
     log.info("Test metrics: %s", ", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())))
 
 
+def cli() -> None:
+    """The `trainlab-eval` console script."""
+    run_and_exit(main)
+
+
 if __name__ == "__main__":
-    main()
+    cli()

@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 from trainlab.data.tensor_datamodule import TensorDataModule
 from trainlab.errors import ConfigError
 from trainlab.paths import CONFIG_DIR
-from trainlab.utils.cli import exit_on_user_error
+from trainlab.utils.cli import exit_on_user_error, run_and_exit
 from trainlab.utils.instantiate import build_datamodule, build_loggers, build_trainer
 from trainlab.utils.restore import load_run, restore_model
 
@@ -160,5 +160,10 @@ def main(cfg: DictConfig) -> None:
     predict(cfg)
 
 
+def cli() -> None:
+    """The `trainlab-predict` console script."""
+    run_and_exit(main)
+
+
 if __name__ == "__main__":
-    main()
+    cli()
