@@ -19,6 +19,11 @@ def read_scalars(log_dir: Path) -> dict[str, list[float]]:
     return {tag: [event.value for event in accumulator.Scalars(tag)] for tag in accumulator.Tags()["scalars"]}
 
 
+def read_scalar_steps(log_dir: Path, tag: str) -> list[int]:
+    """The global steps at which one scalar tag was written."""
+    return [event.step for event in _load(log_dir).Scalars(tag)]
+
+
 def read_hparams(log_dir: Path) -> tuple[dict[str, Any], list[str]]:
     """The HPARAMS tab's data of a run: its hyperparameter values and the names of its metrics."""
     accumulator = _load(log_dir)

@@ -20,7 +20,8 @@ class ClassificationModule(TrainlabModule):
         num_classes = net.num_outputs
         # Metric objects keep per-epoch sums and synchronise them across processes, so epoch
         # values are those of the whole split even under DDP.
-        self.train_acc = MulticlassAccuracy(num_classes, average="micro")
+        # Training batches come from the same datamodule as the validated ones: skip the input checks on every step.
+        self.train_acc = MulticlassAccuracy(num_classes, average="micro", validate_args=False)
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
         self.val_loss = MeanMetric()
@@ -32,8 +33,10 @@ class ClassificationModule(TrainlabModule):
         return F.cross_entropy(outputs, targets)
 
     def update_train_metrics(self, outputs: torch.Tensor, targets: torch.Tensor) -> None:
-        self.train_acc(outputs, targets)
-        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
+        self.train_acc.update(outputs, targets)
+
+    def log_train_metrics(self) -> None:
+        self.log("train/acc", self.train_acc)
 
     def _evaluate(self, batch: Batch, loss_metric: MeanMetric, acc_metric: MulticlassAccuracy, stage: str) -> None:
         inputs, targets = batch
