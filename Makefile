@@ -21,11 +21,14 @@ install: $(INSTALLED)  ## Create .venv and install trainlab (editable) with its 
 train: $(INSTALLED)  ## Train the default experiment (CNN on synthetic images); pass ARGS="key=value ..."
 	$(BIN)/trainlab-train $(ARGS)
 
+# One test file per worker process, as many workers as cores; ARGS="-n0" runs them in this process.
+PARALLEL := -n auto --dist loadfile
+
 test: $(INSTALLED)  ## Run the fast test suite
-	$(BIN)/pytest $(ARGS)
+	$(BIN)/pytest $(PARALLEL) $(ARGS)
 
 test-full: $(INSTALLED)  ## Run every test, slow ones included
-	$(BIN)/pytest -m "" $(ARGS)
+	$(BIN)/pytest $(PARALLEL) -m "" $(ARGS)
 
 lint: $(INSTALLED)  ## Check style with ruff (lint rules and formatting), changing nothing
 	$(BIN)/ruff check .
