@@ -1,8 +1,9 @@
 """Measure what the template costs: `make bench` (or `.venv/bin/python scripts/benchmark.py`).
 
 Runs, in one process, side by side and alternating (A B A B ...), medians over repeats:
-  1. the same CNN on the same in-memory data for one epoch, by a hand-written PyTorch loop and
-     through trainlab's LightningModule + DataModule + Trainer as configured by default;
+  1. the same CNN on the same in-memory data for three epochs, by a hand-written PyTorch loop and
+     through trainlab's LightningModule + DataModule + Trainer as configured by default (and, for
+     reference, through a bare Lightning Trainer): the steady epoch time (epochs 2-3) and the whole fit;
   2. start-up: process start to first training step, and `trainlab-train debug=fdr` to exit;
   3. data: building the synthetic_images training set and streaming one epoch of batches;
   4. time to accuracy of `experiment=mnist_cnn` on synthetic images, where that experiment exists;
@@ -22,8 +23,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.callbacks import Callback
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -54,10 +57,18 @@ def alternate(first: Callable[[], float], second: Callable[[], float], repeats: 
 
 
 # --- 1. hand-written loop against the template -----------------------------------------------
+EPOCHS = 3  # the first epoch of a fit carries its start-up; the later ones are the steady state
+
+
 def template_setup(workdir: Path, num_train: int, batch_size: int):
     cfg = compose_config(
         "train",
-        [f"data.num_train={num_train}", "data.num_val=2000", f"data.batch_size={batch_size}", "trainer.max_epochs=1"],
+        [
+            f"data.num_train={num_train}",
+            "data.num_val=2000",
+            f"data.batch_size={batch_size}",
+            f"trainer.max_epochs={EPOCHS}",
+        ],
         workdir / "template",
     )
     datamodule = build_datamodule(cfg.data)
@@ -65,39 +76,108 @@ def template_setup(workdir: Path, num_train: int, batch_size: int):
     return cfg, datamodule
 
 
-def hand_written_epoch(cfg, datamodule) -> float:
-    """One epoch of training plus one validation pass, the way one writes it by hand."""
+def hand_written_fit(cfg, datamodule) -> list[float]:
+    """EPOCHS epochs of training, each followed by a validation pass, the way one writes it by hand.
+
+    Returns the time of each epoch; their sum is the whole fit."""
     model = build_model(cfg, datamodule).net
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.optimizer.lr)
     (x_train, y_train), (x_val, y_val) = datamodule.splits["train"], datamodule.splits["val"]
     batch = cfg.data.batch_size
-    start = time.perf_counter()
-    model.train()
-    order = torch.randperm(len(x_train))
-    for i in range(0, len(order), batch):
-        idx = order[i : i + batch]
-        loss = F.cross_entropy(model(x_train[idx]), y_train[idx])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-    model.eval()
-    with torch.no_grad():
-        correct = sum(
-            (model(x_val[i : i + batch]).argmax(1) == y_val[i : i + batch]).sum().item()
-            for i in range(0, len(x_val), batch)
-        )
-    assert correct >= 0
-    return time.perf_counter() - start
+    marks = [time.perf_counter()]
+    for _ in range(EPOCHS):
+        model.train()
+        order = torch.randperm(len(x_train))
+        for i in range(0, len(order), batch):
+            idx = order[i : i + batch]
+            loss = F.cross_entropy(model(x_train[idx]), y_train[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        model.eval()
+        with torch.no_grad():
+            correct = sum(
+                (model(x_val[i : i + batch]).argmax(1) == y_val[i : i + batch]).sum().item()
+                for i in range(0, len(x_val), batch)
+            )
+        assert correct >= 0
+        marks.append(time.perf_counter())
+    return [end - start for start, end in zip(marks, marks[1:], strict=False)]
 
 
-def template_epoch(cfg, datamodule) -> float:
-    """The same epoch through trainlab's default callbacks, TensorBoard logger and checkpointing."""
-    model = build_model(cfg, datamodule)
-    loggers = build_loggers(cfg.logger)
-    trainer = build_trainer(cfg.trainer, build_callbacks(cfg.callbacks, loggers), loggers)
+class EpochClock(Callback):
+    """Times each epoch of a fit: from one epoch's start to the next (validation and checkpoints included)."""
+
+    def __init__(self) -> None:
+        self.marks: list[float] = []
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self.marks.append(time.perf_counter())
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self.marks.append(time.perf_counter())
+
+    def epochs(self) -> list[float]:
+        return [end - start for start, end in zip(self.marks, self.marks[1:], strict=False)]
+
+
+def timed_fit(
+    trainer: pl.Trainer, model: pl.LightningModule, datamodule, clock: EpochClock
+) -> tuple[float, list[float]]:
     start = time.perf_counter()
     trainer.fit(model, datamodule=datamodule)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, clock.epochs()
+
+
+def template_fit(cfg, datamodule) -> tuple[float, list[float]]:
+    """The same epochs through trainlab's default callbacks, TensorBoard logger and checkpointing."""
+    model = build_model(cfg, datamodule)
+    loggers = build_loggers(cfg.logger)
+    clock = EpochClock()
+    trainer = build_trainer(cfg.trainer, [*build_callbacks(cfg.callbacks, loggers), clock], loggers)
+    return timed_fit(trainer, model, datamodule, clock)
+
+
+class BareModule(pl.LightningModule):
+    """The least a LightningModule can do: the same net, loss and optimizer, nothing logged."""
+
+    def __init__(self, net: torch.nn.Module, lr: float) -> None:
+        super().__init__()
+        self.net, self.lr = net, lr
+
+    def training_step(self, batch, batch_idx):
+        inputs, targets = batch
+        return F.cross_entropy(self.net(inputs), targets)
+
+    def validation_step(self, batch, batch_idx):
+        inputs, targets = batch
+        (self.net(inputs).argmax(1) == targets).sum()
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=self.lr)
+
+
+def lightning_floor_fit(cfg, datamodule) -> tuple[float, list[float]]:
+    """Lightning's own cost, for reference: a bare Trainer (no logger, callbacks, progress bar or checkpoints)."""
+    model = BareModule(build_model(cfg, datamodule).net, cfg.optimizer.lr)
+    clock = EpochClock()
+    trainer = pl.Trainer(
+        max_epochs=EPOCHS,
+        accelerator="cpu",
+        logger=False,
+        callbacks=[clock],
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        default_root_dir=str(Path(cfg.paths.output_dir) / "floor"),
+    )
+    return timed_fit(trainer, model, datamodule, clock)
+
+
+def steady_epoch(epochs: list[float]) -> float:
+    """The median epoch after the first."""
+    return median_of(epochs[1:])
 
 
 # --- 2. start-up ------------------------------------------------------------------------------
@@ -177,7 +257,7 @@ def multirun(launcher: str, cwd: Path) -> float:
     from benchmark_launchers import time_sweep
 
     options = {"joblib": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], "basic": ["hydra/launcher=basic"]}
-    return time_sweep(launcher, options[launcher], jobs=4, workdir=cwd)
+    return time_sweep(launcher, options[launcher], jobs=4, workdir=Path(tempfile.mkdtemp(dir=cwd)))
 
 
 def main() -> None:
@@ -196,22 +276,37 @@ def main() -> None:
             "processor": platform.processor() or platform.machine(),
             "python": platform.python_version(),
             "torch": torch.__version__,
+            "load_average_1min_at_start": round(os.getloadavg()[0], 2),
         }
     }
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         cfg, datamodule = template_setup(workdir, args.num_train, batch_size=128)
-        hand, template = alternate(
-            lambda: hand_written_epoch(cfg, datamodule), lambda: template_epoch(cfg, datamodule), args.repeats
-        )
+        hand, template, floor = [], [], []
+        for _ in range(args.repeats):  # A B C A B C ...
+            hand.append(hand_written_fit(cfg, datamodule))
+            template.append(template_fit(cfg, datamodule))
+            floor.append(lightning_floor_fit(cfg, datamodule))
+        hand_epoch = median_of([steady_epoch(epochs) for epochs in hand])
+        template_epoch = median_of([steady_epoch(epochs) for _, epochs in template])
+        floor_epoch = median_of([steady_epoch(epochs) for _, epochs in floor])
+        hand_fit = median_of([sum(epochs) for epochs in hand])
+        template_whole = median_of([seconds for seconds, _ in template])
         images = len(datamodule.splits["train"][0])
         results["epoch"] = {
             "images": images,
-            "hand_written_s": round(median_of(hand), 3),
-            "template_s": round(median_of(template), 3),
-            "hand_written_images_per_s": round(images / median_of(hand)),
-            "template_images_per_s": round(images / median_of(template)),
-            "ratio_template_over_hand": round(median_of(template) / median_of(hand), 3),
+            "hand_written_s": round(hand_epoch, 3),
+            "template_s": round(template_epoch, 3),
+            "hand_written_images_per_s": round(images / hand_epoch),
+            "template_images_per_s": round(images / template_epoch),
+            "ratio_template_over_hand": round(template_epoch / hand_epoch, 3),
+            "bare_lightning_s": round(floor_epoch, 3),
+            "ratio_bare_lightning_over_hand": round(floor_epoch / hand_epoch, 3),
+        }
+        results[f"fit_{EPOCHS}_epochs"] = {
+            "hand_written_s": round(hand_fit, 3),
+            "template_s": round(template_whole, 3),
+            "ratio_template_over_hand": round(template_whole / hand_fit, 3),
         }
         first, fdr = alternate(
             lambda: to_first_step(workdir), lambda: process_time(["debug=fdr"], workdir), args.repeats
@@ -227,11 +322,18 @@ def main() -> None:
         try:
             import hydra_plugins.hydra_joblib_launcher  # noqa: F401
 
-            joblib_s, basic_s = alternate(lambda: multirun("joblib", workdir), lambda: multirun("basic", workdir), 1)
-            results["multirun_4_jobs"] = {"joblib_s": round(joblib_s[0], 1), "basic_s": round(basic_s[0], 1)}
+            joblib_s, basic_s = alternate(
+                lambda: multirun("joblib", workdir), lambda: multirun("basic", workdir), args.repeats
+            )
+            results["multirun_4_jobs"] = {
+                "joblib_s": round(median_of(joblib_s), 1),
+                "basic_s": round(median_of(basic_s), 1),
+                "ratio_joblib_over_basic": round(median_of(joblib_s) / median_of(basic_s), 3),
+            }
         except ImportError:
             results["multirun_4_jobs"] = None
 
+    results["machine"]["load_average_1min_at_end"] = round(os.getloadavg()[0], 2)
     out = ROOT / "benchmarks"
     out.mkdir(exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")

@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from trainlab.utils.checkpoint import check_architecture, load_checkpoint
 from trainlab.utils.config_tree import print_config_tree
 from trainlab.utils.distributed import launch_ranks_as_this_job, quiet_other_ranks
+from trainlab.utils.gpu_probe import stop_gpu_probes_without_gpus
 from trainlab.utils.hparams import collect_hyperparameters, log_hyperparameters
 from trainlab.utils.instantiate import build_callbacks, build_datamodule, build_loggers, build_model, build_trainer
 from trainlab.utils.resume import resolve_checkpoint
@@ -100,6 +101,7 @@ def run(cfg: DictConfig) -> float | None:
         # and a bad job is recorded as failed while the others go on.
         validate_config(cfg)
     set_torch_threads(cfg.get("extras"))
+    stop_gpu_probes_without_gpus()
     start_run(cfg)
     metrics = train_and_record(train, cfg)  # writes status.yaml; None when a sweep's job failed
     if metrics is None:

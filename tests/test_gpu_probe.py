@@ -1,0 +1,16 @@
+"""Without GPUs, Lightning's NVML-based GPU check (repeated by Adam on every step) is switched off."""
+
+import os
+
+import lightning  # noqa: F401  (sets PYTORCH_NVML_BASED_CUDA_CHECK=1, as in every run)
+import pytest
+import torch
+
+from trainlab.utils.gpu_probe import NVML_CHECK, stop_gpu_probes_without_gpus
+
+
+def test_nvml_check_is_dropped_only_where_there_is_no_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(NVML_CHECK, "1")
+    stop_gpu_probes_without_gpus()
+    assert (NVML_CHECK in os.environ) == (torch.cuda.device_count() > 0)
+
