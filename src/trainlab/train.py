@@ -10,11 +10,17 @@ from omegaconf import DictConfig
 
 from trainlab.paths import CONFIG_DIR
 from trainlab.utils.cli import exit_on_user_error, run_and_exit
+from trainlab.utils.run_status import in_multirun
+from trainlab.utils.validate import validate_config
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 @exit_on_user_error
 def main(cfg: DictConfig) -> float | None:
+    if not in_multirun():
+        # A single run stops here, before anything is written or Lightning is loaded; in a sweep,
+        # train() validates and a bad job is recorded as failed while the others go on.
+        validate_config(cfg)
     from trainlab.training import run
 
     return run(cfg)

@@ -21,7 +21,7 @@ from trainlab.utils.hparams import collect_hyperparameters, log_hyperparameters
 from trainlab.utils.instantiate import build_callbacks, build_datamodule, build_loggers, build_model, build_trainer
 from trainlab.utils.resume import resolve_checkpoint
 from trainlab.utils.run_metadata import write_run_info
-from trainlab.utils.run_status import in_multirun, train_and_record
+from trainlab.utils.run_status import train_and_record
 from trainlab.utils.threads import set_torch_threads
 from trainlab.utils.validate import validate_config
 
@@ -93,13 +93,10 @@ def report_run(cfg: DictConfig, metrics: dict[str, float]) -> None:
 
 
 def run(cfg: DictConfig) -> float | None:
-    """A whole run as the command line starts it; returns the sweep objective (None if the job failed)."""
+    """A whole run as the command line starts it, after train.py has checked the config; returns the
+    sweep objective (None if the job failed)."""
     quiet_other_ranks()
     launch_ranks_as_this_job()
-    if not in_multirun():
-        # A single run stops here, before anything is written; in a sweep, train() validates
-        # and a bad job is recorded as failed while the others go on.
-        validate_config(cfg)
     set_torch_threads(cfg.get("extras"))
     stop_gpu_probes_without_gpus()
     start_run(cfg)

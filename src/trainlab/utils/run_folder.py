@@ -1,5 +1,6 @@
 """Run folders: refuse to reuse one that holds results, and clean up one that a config error left empty."""
 
+import os
 import shutil
 import sys
 import time
@@ -47,11 +48,20 @@ def discard_unstarted_run_folder() -> bool:
     return True
 
 
+# Where DDP launchers (Lightning's, torchrun, SLURM, LSF) put a process's rank; Lightning reads the same
+# variables in this order. Reading them here spares the 3-4 s import of Lightning before a config check.
+RANK_VARIABLES = ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
+
+
+def process_rank() -> int:
+    """This process's DDP rank, 0 when it was not started as one of several processes."""
+    rank = next((os.environ[key] for key in RANK_VARIABLES if key in os.environ), "0")
+    return int(rank)
+
+
 def refuse_folder_with_checkpoints(checkpoint_dir: Path) -> None:
     """A fresh run must not write into a folder that already holds another run's checkpoints."""
-    from lightning.pytorch.utilities import rank_zero_only
-
-    if rank_zero_only.rank > 0:  # DDP's other processes join rank 0's run; rank 0 has checked the folder
+    if process_rank() > 0:  # DDP's other processes join rank 0's run; rank 0 has checked the folder
         return
     existing = sorted(checkpoint_dir.glob("*.ckpt")) if checkpoint_dir.is_dir() else []
     if existing:
