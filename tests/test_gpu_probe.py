@@ -13,4 +13,3 @@ def test_nvml_check_is_dropped_only_where_there_is_no_gpu(monkeypatch: pytest.Mo
     monkeypatch.setenv(NVML_CHECK, "1")
     stop_gpu_probes_without_gpus()
     assert (NVML_CHECK in os.environ) == (torch.cuda.device_count() > 0)
-
