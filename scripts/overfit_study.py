@@ -15,9 +15,9 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from trainlab.utils.run_reader import read_scalars
 
-# The remedies, as the overrides that switch each one on. (Augmentation joins once data.augment exists.)
+# The remedies, as the overrides that switch each one on. (data.augment is not among them yet.)
 REMEDIES: dict[str, list[str]] = {
     "none": [],
     "l2": ["regularizer=l2", "regularizer.l2=1e-2"],
@@ -50,9 +50,7 @@ def run_remedy(name: str, overrides: list[str], study_dir: Path) -> Path:
 
 def final_numbers(run_dir: Path) -> dict[str, float]:
     """The last value of each gap metric, the best validation loss, the test accuracy, and the epochs run."""
-    events = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"scalars": 0})
-    events.Reload()
-    scalars = {tag: [e.value for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+    scalars = {tag: [value for _, value in curve] for tag, curve in read_scalars(run_dir).items()}
     numbers = {name: values[-1] for name, values in scalars.items() if name in COLUMNS}
     numbers["val/loss_min"] = min(scalars["val/loss"])
     numbers["epochs"] = len(scalars["gap/loss"])

@@ -14,8 +14,9 @@ import os
 import sys
 
 from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from omegaconf import open_dict, read_write
+
+from trainlab.utils.run_status import in_multirun
 
 MULTIRUN_FLAGS = ("-m", "--multirun")
 
@@ -41,7 +42,7 @@ def launch_ranks_as_this_job() -> None:
     Rewrites what Lightning's launcher reads: the command line becomes this job's own overrides
     (no `-m`, no sweep lists) and Hydra's run.dir becomes the job's output folder.
     """
-    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+    if not in_multirun():
         return
     import torch.distributed
 
