@@ -7,9 +7,9 @@ import pytest
 from hydra.types import RunMode
 
 from tests.helpers.process import run_script
-from tests.helpers.tensorboard import read_scalars
 from trainlab.utils import cli
 from trainlab.utils.cli import exit_code
+from trainlab.utils.run_reader import read_scalars
 
 TINY = [
     "data=synthetic_classification",

@@ -7,10 +7,11 @@ from omegaconf import OmegaConf
 
 from tests.helpers.config import compose_config
 from tests.helpers.process import run_script
-from tests.helpers.tensorboard import read_scalars
+from tests.helpers.tensorboard import values
 from trainlab.eval import evaluate
 from trainlab.utils.checkpoint import CONFIG_KEY, load_checkpoint
 from trainlab.utils.instantiate import build_datamodule, build_model, build_trainer
+from trainlab.utils.run_reader import read_scalars
 
 # Odd split sizes: the two ranks get shards of different lengths, which must still add up to the whole split.
 TINY = [
@@ -51,7 +52,7 @@ def test_ddp_metrics_equal_a_single_process_evaluation(tmp_path: Path) -> None:
     run = tmp_path / "ddp"
     result = run_script("train", [*TINY, "trainer=ddp_cpu", f"hydra.run.dir={run}"], cwd=tmp_path, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    scalars = read_scalars(run / "tensorboard")
+    scalars = values(read_scalars(run / "tensorboard"))
     best = next((run / "checkpoints").glob("epoch_*.ckpt"))
     evaluated = evaluate(compose_config("eval", [f"ckpt_path={best}"], tmp_path / "eval"))
     assert scalars["test/acc"] == [evaluated["test/acc"]]

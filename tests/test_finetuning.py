@@ -8,10 +8,11 @@ import torch
 
 from tests.helpers.config import compose_config
 from tests.helpers.runs import SMALL_CNN
-from tests.helpers.tensorboard import read_scalars
+from tests.helpers.tensorboard import values
 from trainlab.errors import ConfigError
 from trainlab.training import train
 from trainlab.utils.instantiate import build_callbacks, build_datamodule, build_loggers, build_model, build_trainer
+from trainlab.utils.run_reader import read_scalars
 
 SMALL = [*SMALL_CNN, "callbacks.progress_bar=null"]
 
@@ -82,7 +83,7 @@ def test_finetune_loads_the_weights_then_trains_head_only_then_everything(pretra
     # Epoch 1: unfrozen, the features change too.
     assert not same(snapshots.after_epoch[1], snapshots.after_epoch[0], "features.")
 
-    scalars = read_scalars(run_dir / "tensorboard")
+    scalars = values(read_scalars(run_dir / "tensorboard"))
     assert scalars["finetune/backbone_trainable"] == [0.0, 1.0]
 
 

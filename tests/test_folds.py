@@ -8,12 +8,13 @@ from hydra.errors import InstantiationException
 
 from tests.helpers.config import compose_config
 from tests.helpers.process import run_script
-from tests.helpers.tensorboard import read_hparams, read_scalars
+from tests.helpers.tensorboard import read_hparams
 from trainlab.data.folds import assign_folds, fold_indices
 from trainlab.data.synthetic import SyntheticClassificationDataModule, SyntheticRegressionDataModule
 from trainlab.errors import ConfigError
 from trainlab.utils.cli import user_error_message
 from trainlab.utils.instantiate import build_datamodule
+from trainlab.utils.run_reader import read_scalars
 
 
 def rows(inputs: torch.Tensor) -> set[tuple[float, ...]]:

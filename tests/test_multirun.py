@@ -12,10 +12,10 @@ from omegaconf import OmegaConf
 from tests.helpers.config import compose_config, hydra_context
 from tests.helpers.process import BIN, run_script
 from tests.helpers.sweeps import TINY_RUN
-from tests.helpers.tensorboard import read_scalars
 from trainlab.callbacks.finite_loss import NonFiniteLossError
 from trainlab.errors import ConfigError
 from trainlab.training import train
+from trainlab.utils.run_reader import read_scalars
 from trainlab.utils.run_status import train_and_record
 from trainlab.utils.threads import threads_per_job
 
@@ -48,7 +48,7 @@ def test_sweep_records_the_failed_jobs_and_finishes_the_others(seed_sweep: tuple
         else:
             assert status["status"] == "ok"
             # The recorded objective is the final val/loss in the job's own event files.
-            assert status["value"] == pytest.approx(read_scalars(job / "tensorboard")["val/loss"][-1], abs=1e-6)
+            assert status["value"] == pytest.approx(read_scalars(job / "tensorboard")["val/loss"][-1][1], abs=1e-6)
     assert f"This job failed, the sweep goes on: {LR_ERROR}" in output
 
 

@@ -6,10 +6,11 @@ import pytest
 import torch
 
 from tests.helpers.config import compose_config
-from tests.helpers.tensorboard import read_scalars
+from tests.helpers.tensorboard import values
 from trainlab.callbacks.generalization_gap import evaluate
 from trainlab.training import train
 from trainlab.utils.instantiate import build_callbacks, build_datamodule, build_loggers, build_model, build_trainer
+from trainlab.utils.run_reader import read_scalars
 
 QUIET = ["callbacks.progress_bar=null", "callbacks.model_summary=null", "test=false"]
 
@@ -34,7 +35,7 @@ def test_gap_metrics_are_the_eval_mode_losses_of_both_splits(run_dir: Path) -> N
     trainer = build_trainer(cfg.trainer, build_callbacks(cfg.callbacks, loggers), loggers)
     trainer.fit(model, datamodule=datamodule)
 
-    scalars = read_scalars(run_dir / "tensorboard")
+    scalars = values(read_scalars(run_dir / "tensorboard"))
     assert len(scalars["gap/loss"]) == 2  # one point per epoch, none from the sanity check
     # The last point is the final weights evaluated with dropout off, on the whole of each split.
     model.eval()

@@ -7,9 +7,10 @@ import torch
 
 from tests.helpers.config import compose_config
 from tests.helpers.runs import SMALL_CNN
-from tests.helpers.tensorboard import read_scalars
+from tests.helpers.tensorboard import values
 from trainlab.callbacks.pruning import SparsitySchedule, weight_sparsity
 from trainlab.training import train
+from trainlab.utils.run_reader import read_scalars
 
 SMALL = SMALL_CNN
 
@@ -38,7 +39,7 @@ def test_pruning_run_ends_with_the_stated_fraction_of_zero_weights(run_dir: Path
     )
     metrics = train(cfg)
 
-    scalars = read_scalars(run_dir / "tensorboard")
+    scalars = values(read_scalars(run_dir / "tensorboard"))
     assert scalars["model/sparsity"] == pytest.approx([0.35, 0.7], abs=1e-3)  # one step per epoch
     assert {"val/acc", "test/acc"} <= set(scalars)
 

@@ -12,9 +12,10 @@ import torch
 from tests.helpers.config import compose_config
 from tests.helpers.process import BIN, run_script
 from tests.helpers.runs import TINY_MLP
-from tests.helpers.tensorboard import read_scalars
 from trainlab.errors import ConfigError
 from trainlab.training import train
+from trainlab.utils.instantiate import continue_event_files
+from trainlab.utils.run_reader import read_scalars
 
 TINY = [*TINY_MLP, "trainer.deterministic=true"]
 FINAL = ("val/acc", "val/loss", "val/acc_best", "test/acc", "test/loss")
@@ -112,3 +113,16 @@ def test_run_killed_mid_training_resumes_to_the_same_metrics(tmp_path: Path) -> 
     for tag in FINAL:
         assert resumed_scalars[tag][-1] == unbroken_scalars[tag][-1], tag
     assert resumed_scalars["val/acc"] == unbroken_scalars["val/acc"]  # one point per epoch, no duplicates
+
+
+def test_a_resumed_runs_event_file_sorts_after_the_earlier_ones(tmp_path: Path) -> None:
+    """TensorBoard reads event files in name order; a resumed run's file must come last even when it
+    is opened in the same second as one with a higher process counter ("...11" sorts before "...8")."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    earlier = f"events.out.tfevents.{int(time.time()):010d}.host.1.99"
+    (tmp_path / earlier).write_bytes(b"")
+    continue_event_files(tmp_path)
+    SummaryWriter(str(tmp_path)).close()
+    names = sorted(path.name for path in tmp_path.glob("events.out.tfevents.*"))
+    assert len(names) == 2 and names[0] == earlier

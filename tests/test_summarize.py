@@ -8,8 +8,9 @@ import pytest
 import yaml
 
 from tests.helpers.process import run_script
-from tests.helpers.tensorboard import read_scalars
+from tests.helpers.tensorboard import values
 from trainlab.summarize import main
+from trainlab.utils.run_reader import read_scalars
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -44,7 +45,7 @@ def test_one_row_per_job_with_numbers_from_its_event_files(summarized: tuple[Pat
             )
             assert row["val/loss final"] == row["test/acc"] == ""
             continue
-        scalars = read_scalars(job / "tensorboard")
+        scalars = values(read_scalars(job / "tensorboard"))
         assert row["status"] == "ok"
         assert float(row["val/loss final"]) == pytest.approx(scalars["val/loss"][-1], abs=1e-6)
         assert float(row["val/loss best"]) == pytest.approx(min(scalars["val/loss"]), abs=1e-6)

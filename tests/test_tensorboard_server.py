@@ -16,8 +16,8 @@ import pytest
 
 from tests.helpers.config import compose_config
 from tests.helpers.process import ROOT
-from tests.helpers.tensorboard import read_scalar_points
 from trainlab.training import train
+from trainlab.utils.run_reader import read_scalars
 
 SMALL = [
     "data.num_train=192",
@@ -72,7 +72,7 @@ def test_make_tensorboard_serves_the_runs_val_acc_curve(tmp_path: Path) -> None:
     log_dir = tmp_path / "logs"
     run_dir = log_dir / "train" / "runs" / "first"
     train(compose_config("train", SMALL, run_dir))
-    expected = read_scalar_points(run_dir / "tensorboard", "val/acc")
+    expected = read_scalars(run_dir / "tensorboard")["val/acc"]
     assert len(expected) == 3
 
     port = free_port()

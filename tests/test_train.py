@@ -6,10 +6,11 @@ import pytest
 import torch
 
 from tests.helpers.config import compose_config
-from tests.helpers.tensorboard import read_hparams, read_scalar_steps, read_scalars
+from tests.helpers.tensorboard import read_hparams
 from trainlab.errors import ConfigError
 from trainlab.training import train
 from trainlab.utils.instantiate import build_datamodule
+from trainlab.utils.run_reader import read_scalars
 
 SMALL = ["data.num_train=256", "data.num_val=64", "data.num_test=64", "data.batch_size=32"]
 
@@ -120,13 +121,13 @@ def test_run_writes_checkpoints_and_tensorboard_scalars(short_run: tuple[Path, d
     scalars = read_scalars(run_dir / "tensorboard")
     assert set(scalars) >= CLASSIFICATION_TAGS
     assert len(scalars["val/acc"]) == 2  # one point per epoch
-    assert scalars["test/acc"][-1] == pytest.approx(metrics["test/acc"], abs=1e-6)
+    assert scalars["test/acc"][-1][1] == pytest.approx(metrics["test/acc"], abs=1e-6)
 
 
 def test_step_curve_is_written_every_log_every_n_steps(short_run: tuple[Path, dict[str, float]]) -> None:
     run_dir, _ = short_run
     # 256 images in batches of 32: 8 steps an epoch, 16 in all; log_every_n_steps=4.
-    assert read_scalar_steps(run_dir / "tensorboard", "train/loss_step") == [3, 7, 11, 15]
+    assert [step for step, _ in read_scalars(run_dir / "tensorboard")["train/loss_step"]] == [3, 7, 11, 15]
     assert len(read_scalars(run_dir / "tensorboard")["train/loss"]) == 2  # one epoch mean per epoch
 
 
@@ -134,7 +135,7 @@ def test_epoch_loss_is_the_mean_of_the_step_losses(tmp_path: Path) -> None:
     """train/loss (accumulated by a torchmetrics mean) against every step's own loss."""
     overrides = [*SMALL, "trainer.max_epochs=1", "trainer.log_every_n_steps=1", "test=false"]
     metrics = train(compose_config("train", overrides, tmp_path / "run"))
-    steps = read_scalars(tmp_path / "run" / "tensorboard")["train/loss_step"]
+    steps = [value for _, value in read_scalars(tmp_path / "run" / "tensorboard")["train/loss_step"]]
     assert len(steps) == 8  # equal batches, so the epoch mean is the plain mean of the steps
     assert metrics["train/loss"] == pytest.approx(sum(steps) / len(steps), rel=1e-5)
     # The progress bar and callbacks see the step value too, under the step name.
@@ -152,5 +153,5 @@ def test_hparams_tab_carries_real_metrics(short_run: tuple[Path, dict[str, float
     scalars = read_scalars(run_dir / "tensorboard")
     assert "hp_metric" not in scalars
     # TensorBoard shows each metric's last scalar value: the real final number.
-    assert scalars["val/acc_best"][-1] == pytest.approx(metrics["val/acc_best"], abs=1e-6)
+    assert scalars["val/acc_best"][-1][1] == pytest.approx(metrics["val/acc_best"], abs=1e-6)
     assert 0.0 < metrics["val/acc_best"] <= 1.0

@@ -36,10 +36,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = build_datamodule(cfg.data)
     model = build_model(cfg, datamodule)
+    resume_step = None
     if ckpt_path is not None:
-        check_architecture(load_checkpoint(ckpt_path), model, ckpt_path)
+        checkpoint = load_checkpoint(ckpt_path)
+        check_architecture(checkpoint, model, ckpt_path)
+        if cfg.get("train", True):
+            resume_step = int(checkpoint.get("global_step", 0))
     model.run_config = OmegaConf.to_container(cfg, resolve=True)
-    loggers = build_loggers(cfg.get("logger"))
+    loggers = build_loggers(cfg.get("logger"), resume_step)
     callbacks = build_callbacks(cfg.get("callbacks"), loggers)
     trainer = build_trainer(cfg.trainer, callbacks, loggers)
 

@@ -1,4 +1,4 @@
-"""Read TensorBoard event files back with TensorBoard's own reader."""
+"""Read what a run wrote for TensorBoard back with TensorBoard's own reader (scalars: trainlab.utils.run_reader)."""
 
 from pathlib import Path
 from typing import Any
@@ -6,22 +6,18 @@ from typing import Any
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
+from trainlab.utils.run_reader import Curve
+
+
+def values(curves: dict[str, Curve]) -> dict[str, list[float]]:
+    """Each curve of read_scalars as its values alone, in the order TensorBoard returns them."""
+    return {tag: [value for _, value in curve] for tag, curve in curves.items()}
+
 
 def _load(log_dir: Path) -> EventAccumulator:
     accumulator = EventAccumulator(str(log_dir), size_guidance={"scalars": 0, "tensors": 0})
     accumulator.Reload()
     return accumulator
-
-
-def read_scalars(log_dir: Path) -> dict[str, list[float]]:
-    """Every scalar tag in a run folder's event files, with its values in step order."""
-    accumulator = _load(log_dir)
-    return {tag: [event.value for event in accumulator.Scalars(tag)] for tag in accumulator.Tags()["scalars"]}
-
-
-def read_scalar_steps(log_dir: Path, tag: str) -> list[int]:
-    """The global steps at which one scalar tag was written."""
-    return [event.step for event in _load(log_dir).Scalars(tag)]
 
 
 def read_hparams(log_dir: Path) -> tuple[dict[str, Any], list[str]]:
@@ -49,8 +45,3 @@ def read_images(log_dir: Path) -> dict[str, list[tuple[int, bytes]]]:
         tag: [(event.step, event.encoded_image_string) for event in accumulator.Images(tag)]
         for tag in accumulator.Tags()["images"]
     }
-
-
-def read_scalar_points(log_dir: Path, tag: str) -> list[tuple[int, float]]:
-    """One scalar tag's (step, value) points, in step order."""
-    return [(event.step, event.value) for event in _load(log_dir).Scalars(tag)]

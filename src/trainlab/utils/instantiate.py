@@ -1,12 +1,15 @@
 """Builds the run's objects from composed config: datamodule, model, callbacks, loggers, trainer."""
 
 import logging
+import re
+import time
+from pathlib import Path
 
 import lightning.pytorch as pl
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_class, instantiate
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor
-from lightning.pytorch.loggers import Logger
+from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from omegaconf import DictConfig
 
 from trainlab.data.tensor_datamodule import TensorDataModule
@@ -14,6 +17,8 @@ from trainlab.errors import ConfigError
 from trainlab.models.base import TrainlabModule
 
 log = logging.getLogger(__name__)
+
+EVENT_FILE_SECOND = re.compile(r"events\.out\.tfevents\.(\d+)\.")
 
 
 def choice(group: str, cfg: DictConfig) -> str:
@@ -58,8 +63,41 @@ def build_model(cfg: DictConfig, datamodule: TensorDataModule) -> TrainlabModule
     )
 
 
-def build_loggers(logger_cfg: DictConfig | None) -> list[Logger]:
-    return [instantiate(entry) for entry in (logger_cfg or {}).values() if entry]
+def build_loggers(logger_cfg: DictConfig | None, resume_step: int | None = None) -> list[Logger]:
+    """The run's loggers; `resume_step` is the global step of the checkpoint a resumed run continues from."""
+    loggers = []
+    for entry in (logger_cfg or {}).values():
+        if not entry:
+            continue
+        if resume_step is not None and issubclass(get_class(entry._target_), TensorBoardLogger):
+            logger = instantiate(entry, purge_step=resume_step or None)
+            continue_event_files(logger.log_dir)
+        else:
+            logger = instantiate(entry)
+        loggers.append(logger)
+    return loggers
+
+
+def continue_event_files(log_dir: str | Path) -> None:
+    """Let a resumed run's event file sort after the files already in its TensorBoard folder.
+
+    TensorBoard reads a folder's event files in the order of their names, which begin with the
+    second the file was opened, then host, process id and a per-process counter. A file opened in
+    the same second as an earlier one can sort before it ("...8" after "...11"), and TensorBoard
+    would then show the resumed epochs before the first ones. Waiting for the next second (at most
+    one, and only when a run is resumed right after it was written) keeps the names in run order.
+    With `purge_step` TensorBoard also hides points an interrupted run wrote after its checkpoint.
+    """
+    opened = [
+        int(match[1])
+        for path in Path(log_dir).glob("events.out.tfevents.*")
+        if (match := EVENT_FILE_SECOND.match(path.name))
+    ]
+    if not opened:
+        return
+    wait = max(opened) + 1 - time.time()
+    if 0 < wait <= 1:
+        time.sleep(wait)
 
 
 def build_callbacks(callbacks_cfg: DictConfig | None, loggers: list[Logger]) -> list[Callback]:

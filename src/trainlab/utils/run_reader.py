@@ -7,7 +7,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from trainlab.utils.run_status import read_status
 
-Curve = list[tuple[int, float]]  # (step, value) in step order
+Curve = list[tuple[int, float]]  # (step, value) points
 
 
 @dataclass
@@ -49,7 +49,11 @@ def parse_overrides(overrides: list[str]) -> dict[str, str]:
 
 
 def read_scalars(run_dir: Path) -> dict[str, Curve]:
-    """Every scalar tag in the run's TensorBoard event files, read with TensorBoard's own reader."""
+    """Every scalar tag in the run's TensorBoard event files, as TensorBoard's own reader returns them.
+
+    The points come in the order TensorBoard shows them; a resumed run's event files are named so
+    that this is step order (see continue_event_files).
+    """
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # slow to import
 
     curves: dict[str, Curve] = {}
@@ -58,7 +62,7 @@ def read_scalars(run_dir: Path) -> dict[str, Curve]:
         accumulator.Reload()
         for tag in accumulator.Tags()["scalars"]:
             curves.setdefault(tag, []).extend((event.step, event.value) for event in accumulator.Scalars(tag))
-    return {tag: sorted(curve, key=lambda point: point[0]) for tag, curve in curves.items()}
+    return curves
 
 
 def read_run(run_dir: Path, root: Path) -> RunRecord:
