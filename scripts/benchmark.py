@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from tests.helpers.config import compose_config  # noqa: E402  (the same composition the tests use)
-from trainlab.utils.instantiate import (  # noqa: E402
+from trainlab.building import (  # noqa: E402
     build_callbacks,
     build_datamodule,
     build_loggers,

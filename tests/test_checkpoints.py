@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from tests.helpers.config import compose_config
-from trainlab.errors import ConfigError
+from trainlab.config import ConfigError
 from trainlab.eval import evaluate
 from trainlab.training import train
 

@@ -1,15 +1,13 @@
 """The console scripts as a user runs them: real subprocesses, real Hydra, real exit codes."""
 
-import threading
+import gc
 from pathlib import Path
 
 import pytest
-from hydra.types import RunMode
 
 from tests.helpers.process import run_script
-from trainlab.utils import cli
-from trainlab.utils.cli import exit_code
-from trainlab.utils.run_reader import read_scalars
+from trainlab.cli import run_console_script
+from trainlab.run_folder import read_scalars
 
 TINY = [
     "data=synthetic_classification",
@@ -69,31 +67,16 @@ def test_ddp_cpu_trains_and_tests_with_two_processes(tmp_path: Path) -> None:
     assert (run / "checkpoints" / "last.ckpt").is_file()
 
 
-def test_exit_status_is_what_python_would_give(capsys: pytest.CaptureFixture[str]) -> None:
-    """run_and_exit ends the process itself, so it must turn SystemExit into the same status Python would."""
-    assert exit_code(SystemExit()) == 0
-    assert exit_code(SystemExit(2)) == 2
-    assert exit_code(SystemExit("Cannot train: no data")) == 1
-    assert capsys.readouterr().err == "Cannot train: no data\n"
+def test_console_script_keeps_the_exit_status_and_skips_the_last_collection() -> None:
+    """run_console_script lets Python exit as usual, with the objects of the run frozen out of the final GC."""
 
+    def stops_with_a_user_error() -> None:
+        raise SystemExit(2)
 
-def test_teardown_is_skipped_only_after_one_single_run(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "JOB_MODES", [RunMode.RUN])
-    assert cli.teardown_can_be_skipped()
-    monkeypatch.setattr(cli, "JOB_MODES", [RunMode.MULTIRUN, RunMode.MULTIRUN])  # the basic launcher's jobs
-    assert not cli.teardown_can_be_skipped()
-    monkeypatch.setattr(cli, "JOB_MODES", [])  # --help, --cfg, a compose error, or a joblib sweep's parent
-    assert not cli.teardown_can_be_skipped()
-
-
-def test_teardown_waits_for_a_thread_that_is_still_working(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "JOB_MODES", [RunMode.RUN])
-    release = threading.Event()
-    worker = threading.Thread(target=release.wait)  # not a daemon: Python would wait for it at exit
-    worker.start()
     try:
-        assert not cli.teardown_can_be_skipped()
+        with pytest.raises(SystemExit) as stop:
+            run_console_script(stops_with_a_user_error)
+        assert stop.value.code == 2
+        assert gc.get_freeze_count() > 0
     finally:
-        release.set()
-        worker.join()
-    assert cli.teardown_can_be_skipped()
+        gc.unfreeze()

@@ -6,9 +6,9 @@ import pytest
 import yaml
 
 from tests.helpers.config import compose_config
-from trainlab.paths import CONFIG_DIR
-from trainlab.utils.hparams import collect_hyperparameters
-from trainlab.utils.instantiate import build_datamodule, build_model
+from trainlab.building import build_datamodule, build_model
+from trainlab.config import CONFIG_DIR
+from trainlab.hparams import collect_hyperparameters
 
 WIDTHS = ["small", "medium", "large"]
 

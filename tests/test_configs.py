@@ -8,9 +8,9 @@ import torch
 from hydra.utils import instantiate
 
 from tests.helpers.config import compose_config, group_options
+from trainlab.building import build_callbacks, build_datamodule, build_loggers, build_model, build_trainer
 from trainlab.data.tensor_datamodule import TensorDataModule
 from trainlab.models.base import TrainlabModule
-from trainlab.utils.instantiate import build_callbacks, build_datamodule, build_loggers, build_model, build_trainer
 
 # The options each group must offer (more may be added).
 EXPECTED = {

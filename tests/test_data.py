@@ -6,13 +6,14 @@ import pytest
 import torch
 
 from tests.helpers.config import compose_config
+from trainlab.building import build_datamodule
+from trainlab.config import ConfigError
 from trainlab.data.loader import EpochOrder, TensorLoader
 from trainlab.data.synthetic import (
     SyntheticClassificationDataModule,
     SyntheticImagesDataModule,
     SyntheticRegressionDataModule,
 )
-from trainlab.utils.instantiate import build_datamodule
 
 
 def test_loader_serves_every_sample_once_per_epoch_in_a_new_order() -> None:
@@ -84,12 +85,8 @@ def test_global_batch_size_is_split_across_processes(run_dir: Path) -> None:
     dm.world = lambda: (0, 4)
     assert dm.per_device_batch_size(64) == 16
     with pytest.raises(
-        ValueError, match=r"data.batch_size=64 does not divide evenly across 3 devices; use a multiple of 3."
+        ConfigError,
+        match=r"data.batch_size=64 does not divide evenly across 3 processes; use a multiple of 3, e.g. data.batch_size=63.",
     ):
         dm.world = lambda: (0, 3)
         dm.per_device_batch_size(64)
-
-
-def test_batch_size_zero_is_refused() -> None:
-    with pytest.raises(ValueError, match=r"data.batch_size must be a positive integer, got 0."):
-        SyntheticClassificationDataModule(batch_size=0)

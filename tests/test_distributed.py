@@ -8,10 +8,10 @@ from omegaconf import OmegaConf
 from tests.helpers.config import compose_config
 from tests.helpers.process import run_script
 from tests.helpers.tensorboard import values
+from trainlab.building import build_datamodule, build_model, build_trainer
+from trainlab.checkpoints import CONFIG_KEY, load_checkpoint
 from trainlab.eval import evaluate
-from trainlab.utils.checkpoint import CONFIG_KEY, load_checkpoint
-from trainlab.utils.instantiate import build_datamodule, build_model, build_trainer
-from trainlab.utils.run_reader import read_scalars
+from trainlab.run_folder import read_scalars
 
 # Odd split sizes: the two ranks get shards of different lengths, which must still add up to the whole split.
 TINY = [

@@ -7,7 +7,7 @@ import torch
 
 from tests.helpers.config import compose_config
 from tests.helpers.process import run_script
-from trainlab.errors import ConfigError
+from trainlab.config import ConfigError
 from trainlab.eval import evaluate
 from trainlab.training import train
 

@@ -9,10 +9,10 @@ import torch
 from tests.helpers.config import compose_config
 from tests.helpers.runs import SMALL_CNN
 from tests.helpers.tensorboard import values
-from trainlab.errors import ConfigError
+from trainlab.building import build_callbacks, build_datamodule, build_loggers, build_model, build_trainer
+from trainlab.config import ConfigError
+from trainlab.run_folder import read_scalars
 from trainlab.training import train
-from trainlab.utils.instantiate import build_callbacks, build_datamodule, build_loggers, build_model, build_trainer
-from trainlab.utils.run_reader import read_scalars
 
 SMALL = [*SMALL_CNN, "callbacks.progress_bar=null"]
 

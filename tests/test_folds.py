@@ -4,17 +4,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra.errors import InstantiationException
 
 from tests.helpers.config import compose_config
 from tests.helpers.process import run_script
 from tests.helpers.tensorboard import read_hparams
+from trainlab.building import build_datamodule
+from trainlab.config import ConfigError, validate_config
 from trainlab.data.folds import assign_folds, fold_indices
 from trainlab.data.synthetic import SyntheticClassificationDataModule, SyntheticRegressionDataModule
-from trainlab.errors import ConfigError
-from trainlab.utils.cli import user_error_message
-from trainlab.utils.instantiate import build_datamodule
-from trainlab.utils.run_reader import read_scalars
+from trainlab.run_folder import read_scalars
 
 
 def rows(inputs: torch.Tensor) -> set[tuple[float, ...]]:
@@ -116,26 +114,33 @@ def test_train_size_applies_within_a_fold(run_dir: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("settings", "message"),
+    ("overrides", "message"),
     [
-        ({"num_folds": 5, "fold": 5}, "data.fold=5 is out of range for data.num_folds=5; use a fold from 0 to 4."),
-        ({"num_folds": 1, "fold": 0}, "data.num_folds=1 must be at least 2, or null for the plain validation split."),
         (
-            {"fold": 2},
+            ["data.num_folds=5", "data.fold=5"],
+            "data.fold=5 is out of range: expected a fold from 0 to 4 because data.num_folds=5; "
+            "choose data.fold between 0 and 4.",
+        ),
+        (
+            ["data.num_folds=1"],
+            "data.num_folds=1 is out of range: expected a value >= 2; use data.num_folds=2 or more for cross-validation.",
+        ),
+        (
+            ["data.fold=2"],
             "data.fold=2 is set but data.num_folds is null; set data.num_folds to the number of folds (more than 2), "
             "or leave data.fold=0 for the plain validation split.",
         ),
         (
-            {"num_folds": 5, "fold": 0, "seed": None},
+            ["data.num_folds=5", "seed=null"],
             "data.num_folds=5 needs a fixed seed so that every fold's run cuts the same folds, but seed is null; "
             "set seed to a number (e.g. seed=0).",
         ),
-        ({"train_size": 0}, "data.train_size=0 must be a positive number of samples, or null for all."),
+        (["data.train_size=0"], "data.train_size=0 must be a positive number of samples, or null for all."),
     ],
 )
-def test_settings_that_name_no_fold_are_refused(settings: dict, message: str) -> None:
+def test_settings_that_name_no_fold_are_refused(overrides: list[str], message: str, run_dir: Path) -> None:
     with pytest.raises(ConfigError) as error:
-        SyntheticClassificationDataModule(**settings)
+        validate_config(compose_config("train", ["data=synthetic_classification", *overrides], run_dir))
     assert str(error.value) == message
 
 
@@ -146,15 +151,6 @@ def test_train_size_larger_than_the_training_split_is_refused_with_the_limit() -
     assert str(error.value) == (
         "data.train_size=500 is more than the 100 training samples left after the validation split; "
         "use at most 100, or null for all."
-    )
-
-
-def test_fold_error_reaches_the_user_through_instantiation(run_dir: Path) -> None:
-    cfg = compose_config("train", ["data.num_folds=3", "data.fold=-1"], run_dir)
-    with pytest.raises(InstantiationException) as error:
-        build_datamodule(cfg.data)
-    assert user_error_message(error.value) == (
-        "data.fold=-1 is out of range for data.num_folds=3; use a fold from 0 to 2."
     )
 
 

@@ -47,7 +47,7 @@ def parameters_of(module: nn.Module) -> tuple[torch.Tensor, ...]:
 NETS = {
     # A small CNN (two conv blocks, batch norm, hidden layer): every kind of layer the config offers.
     "cnn": lambda: CNN(
-        input_shape=(1, 6, 6), num_classes=3, channels=(2, 3), kernel_size=3, padding=1, batch_norm=True, hidden=4
+        input_shape=(1, 6, 6), num_outputs=3, channels=(2, 3), kernel_size=3, padding=1, batch_norm=True, hidden=4
     ),
     "mlp": lambda: MLP(input_shape=(6,), num_outputs=3, hidden=(5, 4)),
     "linear": lambda: Linear(input_shape=(6,), num_outputs=3),

@@ -8,9 +8,9 @@ import torch
 from hydra.utils import instantiate
 
 from tests.helpers.config import compose_config
+from trainlab.building import build_datamodule, build_model, build_trainer
 from trainlab.models.gradient_descent import GradientDescentRegression
 from trainlab.training import train
-from trainlab.utils.instantiate import build_datamodule, build_model, build_trainer
 
 STEPS = 5
 

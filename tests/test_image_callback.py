@@ -9,10 +9,10 @@ from PIL import Image
 
 from tests.helpers.config import compose_config
 from tests.helpers.tensorboard import read_images
+from trainlab.building import build_callbacks
 from trainlab.callbacks.images import ValidationImages
-from trainlab.errors import ConfigError
+from trainlab.config import ConfigError
 from trainlab.training import train
-from trainlab.utils.instantiate import build_callbacks
 
 SMALL = [
     "data.num_train=192",

@@ -10,7 +10,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
 from tests.helpers.process import ROOT
-from trainlab.paths import CONFIG_DIR
+from trainlab.config import CONFIG_DIR
 
 LOCAL = """# @package _global_
 paths:

@@ -13,11 +13,10 @@ from tests.helpers.config import compose_config, hydra_context
 from tests.helpers.process import BIN, run_script
 from tests.helpers.sweeps import TINY_RUN
 from trainlab.callbacks.finite_loss import NonFiniteLossError
-from trainlab.errors import ConfigError
-from trainlab.training import train
-from trainlab.utils.run_reader import read_scalars
-from trainlab.utils.run_status import train_and_record
-from trainlab.utils.threads import threads_per_job
+from trainlab.config import ConfigError
+from trainlab.process import threads_per_job
+from trainlab.run_folder import read_scalars
+from trainlab.training import run
 
 
 def job_folders(sweep_dir: Path) -> list[Path]:
@@ -58,7 +57,7 @@ def test_diverging_run_is_recorded_as_failed(run_dir: Path) -> None:
         "train", [*TINY_RUN, "optimizer=sgd", "optimizer.lr=1e30", "trainer.max_epochs=1", "logger=none"], run_dir
     )
     with pytest.raises(NonFiniteLossError):
-        train_and_record(train, cfg)
+        run(cfg)
     status = status_of(run_dir)
     assert status["status"] == "failed"
     assert status["error"].startswith("The training loss became ")
@@ -68,13 +67,13 @@ def test_diverging_run_is_recorded_as_failed(run_dir: Path) -> None:
 def test_failing_single_run_is_recorded_and_still_raises(run_dir: Path) -> None:
     cfg = compose_config("train", [*TINY_RUN, "optimizer=sgd", "optimizer.lr=-1", "debug=fdr"], run_dir)
     with pytest.raises(ConfigError, match="optimizer.lr=-1.0 is out of range"):
-        train_and_record(train, cfg)
+        run(cfg)
     assert status_of(run_dir) == {"status": "failed", "error": LR_ERROR}
 
 
 def test_optimized_metric_the_run_does_not_log_fails_the_run(run_dir: Path) -> None:
     cfg = compose_config("train", [*TINY_RUN, "optimized_metric=val/accuracy", "debug=fdr"], run_dir)
-    assert train_and_record(train, cfg) is None
+    assert run(cfg) is None
     error = status_of(run_dir)["error"]
     assert error.startswith("optimized_metric=val/accuracy is not a metric this run logged (it logged: ")
     assert "val/acc," in error
@@ -82,8 +81,8 @@ def test_optimized_metric_the_run_does_not_log_fails_the_run(run_dir: Path) -> N
 
 def test_successful_run_records_its_objective(run_dir: Path) -> None:
     cfg = compose_config("train", [*TINY_RUN, "debug=fdr"], run_dir)
-    metrics = train_and_record(train, cfg)
-    assert status_of(run_dir) == {"status": "ok", "optimized_metric": "val/loss", "value": metrics["val/loss"]}
+    objective = run(cfg)
+    assert status_of(run_dir) == {"status": "ok", "optimized_metric": "val/loss", "value": objective}
 
 
 # --- run folders never collide; a plain run loads no sweep plugin -------------------------------
@@ -108,9 +107,9 @@ def test_two_runs_started_together_get_their_own_folders(two_runs_started_togeth
     runs_dir, _ = two_runs_started_together
     runs = sorted(runs_dir.iterdir())
     assert len(runs) == 2
-    for run in runs:
-        assert status_of(run)["status"] == "ok"
-        assert (run / ".hydra" / "config.yaml").is_file()
+    for folder in runs:
+        assert status_of(folder)["status"] == "ok"
+        assert (folder / ".hydra" / "config.yaml").is_file()
 
 
 def test_plain_run_imports_no_launcher_or_sweeper_package(two_runs_started_together: tuple[Path, list[str]]) -> None:
@@ -176,7 +175,7 @@ def test_joblib_runs_jobs_in_worker_processes_with_a_share_of_the_cores(tmp_path
     jobs = job_folders(sweep_dir)
     assert ["seed=1" in job_overrides(job) for job in jobs] == [True, False]
     assert ["seed=2" in job_overrides(job) for job in jobs] == [False, True]
-    from trainlab.utils.threads import available_cores
+    from trainlab.process import available_cores
 
     expected_threads = max(1, available_cores() // 2)
     for job in jobs:

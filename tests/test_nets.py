@@ -10,7 +10,7 @@ from trainlab.nets.mlp import MLP
 
 @pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32), (1, 20, 36)])
 def test_cnn_computes_its_flattened_size(shape: tuple[int, int, int]) -> None:
-    net = CNN(input_shape=shape, num_classes=10, channels=(32, 64), kernel_size=3)
+    net = CNN(input_shape=shape, num_outputs=10, channels=(32, 64), kernel_size=3)
     assert net(torch.zeros(2, *shape)).shape == (2, 10)
 
 

@@ -8,7 +8,7 @@ import yaml
 
 from tests.helpers.config import compose_config
 from tests.helpers.process import run_script
-from trainlab.utils.instantiate import build_datamodule, build_model, build_trainer
+from trainlab.building import build_datamodule, build_model, build_trainer
 
 SWEPT = ["gd", "sgd", "momentum", "adam", "rmsprop"]
 TINY = ["data.num_train=256", "data.num_val=64", "data.num_test=64", "data.batch_size=32"]

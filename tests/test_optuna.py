@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 from tests.helpers.config import hydra_context
 from tests.helpers.process import run_script
 from tests.helpers.sweeps import TINY_RUN
-from trainlab.utils.optuna_search import ResumableTPESampler, sqlite_storage
+from trainlab.search import ResumableTPESampler, sqlite_storage
 
 SEARCHED = ("optimizer.lr", "optimizer.weight_decay", "model.net.dropout")
 
@@ -23,7 +23,7 @@ def test_optuna_search_composes_with_a_seeded_tpe_sampler_and_a_study_file() -> 
         )
     sweeper = cfg.hydra.sweeper
     assert sweeper._target_ == "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper"
-    assert sweeper.sampler._target_ == "trainlab.utils.optuna_search.ResumableTPESampler"
+    assert sweeper.sampler._target_ == "trainlab.search.ResumableTPESampler"
     assert sweeper.sampler.seed == 12345
     assert sweeper.storage.path == "/tmp/sweep/optuna.db"
     assert sweeper.study_name == "train_optuna"

@@ -16,7 +16,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from tests.helpers.config import compose_config
 from tests.helpers.process import ROOT
-from trainlab.paths import CONFIG_DIR
+from trainlab.config import CONFIG_DIR
 from trainlab.training import train
 
 README = (ROOT / "README.md").read_text()

@@ -8,7 +8,7 @@ from trainlab.regularizers import WeightPenalty, penalized_weights
 
 
 def test_penalty_skips_biases_and_normalisation_parameters() -> None:
-    net = CNN(input_shape=(1, 28, 28), num_classes=10, channels=(4, 8), batch_norm=True)
+    net = CNN(input_shape=(1, 28, 28), num_outputs=10, channels=(4, 8), batch_norm=True)
     shapes = [tuple(p.shape) for p in penalized_weights(net)]
     assert all(len(shape) > 1 for shape in shapes)
     assert len(shapes) == 4  # two conv kernels, hidden and output weight matrices

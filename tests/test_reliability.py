@@ -8,8 +8,8 @@ import torch
 from tests.helpers.config import compose_config
 from tests.helpers.runs import TINY_MLP
 from trainlab.callbacks.finite_loss import NonFiniteLossError
+from trainlab.checkpoints import load_checkpoint
 from trainlab.training import train
-from trainlab.utils.checkpoint import load_checkpoint
 
 TINY = [*TINY_MLP, "trainer.max_epochs=2", "trainer.deterministic=true", "logger=none", "model.net.dropout=0.2"]
 

@@ -12,10 +12,10 @@ import torch
 from tests.helpers.config import compose_config
 from tests.helpers.process import BIN, run_script
 from tests.helpers.runs import TINY_MLP
-from trainlab.errors import ConfigError
+from trainlab.building import continue_event_files
+from trainlab.config import ConfigError
+from trainlab.run_folder import read_scalars
 from trainlab.training import train
-from trainlab.utils.instantiate import continue_event_files
-from trainlab.utils.run_reader import read_scalars
 
 TINY = [*TINY_MLP, "trainer.deterministic=true"]
 FINAL = ("val/acc", "val/loss", "val/acc_best", "test/acc", "test/loss")

@@ -9,8 +9,8 @@ import yaml
 
 from tests.helpers.process import run_script
 from tests.helpers.tensorboard import values
+from trainlab.run_folder import read_scalars
 from trainlab.summarize import main
-from trainlab.utils.run_reader import read_scalars
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:

@@ -16,8 +16,8 @@ import pytest
 
 from tests.helpers.config import compose_config
 from tests.helpers.process import ROOT
+from trainlab.run_folder import read_scalars
 from trainlab.training import train
-from trainlab.utils.run_reader import read_scalars
 
 SMALL = [
     "data.num_train=192",

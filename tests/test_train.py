@@ -7,10 +7,10 @@ import torch
 
 from tests.helpers.config import compose_config
 from tests.helpers.tensorboard import read_hparams
-from trainlab.errors import ConfigError
+from trainlab.building import build_datamodule
+from trainlab.config import ConfigError
+from trainlab.run_folder import read_scalars
 from trainlab.training import train
-from trainlab.utils.instantiate import build_datamodule
-from trainlab.utils.run_reader import read_scalars
 
 SMALL = ["data.num_train=256", "data.num_val=64", "data.num_test=64", "data.batch_size=32"]
 
@@ -84,7 +84,7 @@ def test_linear_model_recovers_the_true_weights(run_dir: Path) -> None:
         run_dir,
     )
     datamodule = build_datamodule(cfg.data)
-    from trainlab.utils.instantiate import build_model, build_trainer
+    from trainlab.building import build_model, build_trainer
 
     model = build_model(cfg, datamodule)
     build_trainer(cfg.trainer, [], []).fit(model, datamodule=datamodule)

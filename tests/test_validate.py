@@ -6,8 +6,7 @@ import pytest
 
 from tests.helpers.config import compose_config
 from tests.helpers.process import run_script
-from trainlab.errors import ConfigError
-from trainlab.utils.validate import validate_config
+from trainlab.config import ConfigError, validate_config
 
 MISTAKES = [
     (

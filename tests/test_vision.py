@@ -12,11 +12,10 @@ from hydra.utils import instantiate
 from tests.helpers.config import compose_config
 from tests.helpers.idx import write_fake_dataset
 from tests.helpers.process import run_script
+from trainlab.building import build_datamodule, build_model, build_trainer
+from trainlab.config import ConfigError, user_error_message
 from trainlab.data.vision import MNISTFamilyDataModule
-from trainlab.errors import ConfigError
 from trainlab.training import train
-from trainlab.utils.cli import user_error_message
-from trainlab.utils.instantiate import build_datamodule, build_model, build_trainer
 
 # option -> (torchvision folder, file prefix, name of the test part, number of classes)
 LAYOUTS = {

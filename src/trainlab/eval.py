@@ -10,11 +10,9 @@ import hydra
 import lightning.pytorch as pl
 from omegaconf import DictConfig
 
-from trainlab.paths import CONFIG_DIR
-from trainlab.utils.cli import exit_on_user_error, run_and_exit
-from trainlab.utils.instantiate import build_datamodule, build_loggers, build_trainer
-from trainlab.utils.restore import load_run, restore_model
-from trainlab.utils.validate import validate_config
+from trainlab.building import build_datamodule, build_loggers, build_trainer, load_run, restore_model
+from trainlab.cli import exit_on_user_error, run_console_script
+from trainlab.config import CONFIG_DIR, validate_config
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +39,7 @@ def main(cfg: DictConfig) -> None:
 
 def cli() -> None:
     """The `trainlab-eval` console script."""
-    run_and_exit(main)
+    run_console_script(main)
 
 
 if __name__ == "__main__":

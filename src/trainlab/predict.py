@@ -17,17 +17,15 @@ import lightning.pytorch as pl
 import torch
 from omegaconf import DictConfig
 
+from trainlab.building import build_datamodule, build_loggers, build_trainer, load_run, restore_model
+from trainlab.cli import exit_on_user_error, run_console_script
+from trainlab.config import CONFIG_DIR
+from trainlab.data.image_files import list_images, read_images
 from trainlab.data.tensor_datamodule import TensorDataModule
-from trainlab.errors import ConfigError
-from trainlab.paths import CONFIG_DIR
-from trainlab.utils.cli import exit_on_user_error, run_and_exit
-from trainlab.utils.instantiate import build_datamodule, build_loggers, build_trainer
-from trainlab.utils.restore import load_run, restore_model
 
 log = logging.getLogger(__name__)
 
 PREDICTIONS_FILE = "predictions.csv"
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 def predict(cfg: DictConfig) -> Path:
@@ -66,53 +64,6 @@ def predict_files(
     images = read_images(paths, datamodule)
     outputs = torch.cat(trainer.predict(model, dataloaders=image_loader(images, datamodule.eval_batch_size)))
     return [path.name for path in paths], outputs, None
-
-
-# --- image folders ------------------------------------------------------------------------------
-def list_images(folder: Path) -> list[Path]:
-    if not folder.is_dir():
-        raise ConfigError(f"input={folder} is not a folder; give a folder of PNG or JPEG images, or leave input unset.")
-    paths = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if not paths:
-        raise ConfigError(f"input={folder} holds no .png, .jpg or .jpeg files; put the images to predict there.")
-    return paths
-
-
-def read_images(paths: Sequence[Path], datamodule: TensorDataModule) -> torch.Tensor:
-    """Decode, resize and standardise images into the model's input shape (channels, height, width).
-
-    The shape comes from the data config stored in the checkpoint; the standardisation from the
-    datamodule (its pixel statistics are saved in the checkpoint), so files look like training data.
-    """
-    shape = tuple(datamodule.input_shape)
-    if len(shape) != 3 or shape[0] not in (1, 3):
-        raise ConfigError(
-            f"input={paths[0].parent} holds images, but the model takes inputs of shape {list(shape)}; "
-            "predict on images only with a model trained on 1- or 3-channel images."
-        )
-    images = torch.stack([read_image(path, shape) for path in paths])
-    normalization = datamodule.pixel_normalization()
-    if normalization is not None:
-        mean, std = normalization
-        images = (images - mean) / std
-    return images
-
-
-def read_image(path: Path, shape: tuple[int, int, int]) -> torch.Tensor:
-    """One image file as floats in [0, 1] with the given (channels, height, width)."""
-    from torchvision.io import ImageReadMode, decode_image  # torchvision only when images are read
-    from torchvision.transforms.v2.functional import resize
-
-    channels, height, width = shape
-    mode = ImageReadMode.GRAY if channels == 1 else ImageReadMode.RGB
-    try:
-        image = decode_image(str(path), mode=mode)
-    except RuntimeError as error:
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise ConfigError(f"input image {path} could not be decoded ({reason}); give PNG or JPEG files.") from None
-    if tuple(image.shape[1:]) != (height, width):
-        image = resize(image, [height, width], antialias=True)
-    return image.float() / 255.0
 
 
 def image_loader(images: torch.Tensor, batch_size: int) -> torch.utils.data.DataLoader:
@@ -162,7 +113,7 @@ def main(cfg: DictConfig) -> None:
 
 def cli() -> None:
     """The `trainlab-predict` console script."""
-    run_and_exit(main)
+    run_console_script(main)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,6 @@ class WeightPenalty:
     """L1 / L2 / elastic-net penalty on a module's weights."""
 
     def __init__(self, l1: float = 0.0, l2: float = 0.0) -> None:
-        if l1 < 0 or l2 < 0:
-            raise ValueError(f"regularizer strengths must be >= 0, got l1={l1}, l2={l2}.")
         self.l1 = l1
         self.l2 = l2
 

@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from trainlab.errors import ConfigError
-from trainlab.utils.cli import USER_ERROR_EXIT_CODE
-from trainlab.utils.run_reader import RunRecord, find_run_folders, read_run
+from trainlab.cli import USER_ERROR_EXIT_CODE
+from trainlab.config import ConfigError
+from trainlab.run_folder import RunRecord, find_run_folders, read_run
 
 DEFAULT_GROUP_KEYS = ("seed", "data.fold")
 MAXIMISED_NAMES = ("acc", "f1", "auc", "precision", "recall", "r2")

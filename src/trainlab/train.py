@@ -8,10 +8,9 @@ The command line only: Hydra composes the config and `trainlab/training.py` runs
 import hydra
 from omegaconf import DictConfig
 
-from trainlab.paths import CONFIG_DIR
-from trainlab.utils.cli import exit_on_user_error, run_and_exit
-from trainlab.utils.run_status import in_multirun
-from trainlab.utils.validate import validate_config
+from trainlab.cli import exit_on_user_error, run_console_script
+from trainlab.config import CONFIG_DIR, validate_config
+from trainlab.process import in_multirun
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
@@ -28,7 +27,7 @@ def main(cfg: DictConfig) -> float | None:
 
 def cli() -> None:
     """The `trainlab-train` console script."""
-    run_and_exit(main)
+    run_console_script(main)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """One training run, as `trainlab-train` runs it (the command line itself is in train.py).
 
-Reads top to bottom as the run does: validate the composed config -> seed -> datamodule -> model ->
-callbacks and loggers -> Trainer -> fit -> test the best checkpoint -> log hyperparameters with the
-final metrics.
+Reads top to bottom as the run does. `run` is the whole process's view: set up the process, record
+the run's start, train, record how it ended, report. `train` is the experiment itself: validate ->
+seed -> datamodule -> model -> loggers and callbacks -> Trainer -> fit -> test the best checkpoint ->
+log hyperparameters with the final metrics. Tests and scripts call `train` directly.
 """
 
 import logging
@@ -13,19 +14,65 @@ import lightning.pytorch as pl
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from trainlab.utils.checkpoint import check_architecture, load_checkpoint
-from trainlab.utils.config_tree import print_config_tree
-from trainlab.utils.distributed import launch_ranks_as_this_job, quiet_other_ranks
-from trainlab.utils.gpu_probe import stop_gpu_probes_without_gpus
-from trainlab.utils.hparams import collect_hyperparameters, log_hyperparameters
-from trainlab.utils.instantiate import build_callbacks, build_datamodule, build_loggers, build_model, build_trainer
-from trainlab.utils.resume import resolve_checkpoint
-from trainlab.utils.run_metadata import write_run_info
-from trainlab.utils.run_status import train_and_record
-from trainlab.utils.threads import set_torch_threads
-from trainlab.utils.validate import validate_config
+from trainlab.building import build_callbacks, build_datamodule, build_loggers, build_model, build_trainer
+from trainlab.checkpoints import check_architecture, load_checkpoint
+from trainlab.config import validate_config
+from trainlab.hparams import collect_hyperparameters, log_hyperparameters
+from trainlab.process import in_multirun, set_up_process
+from trainlab.run_folder import (
+    FAILED,
+    OK,
+    RUNNING,
+    error_line,
+    objective_problem,
+    print_config_tree,
+    resolve_checkpoint,
+    write_run_info,
+    write_status,
+)
 
 log = logging.getLogger(__name__)
+
+
+def run(cfg: DictConfig) -> float | None:
+    """A whole run as the command line starts it; returns the sweep objective (None if the job failed).
+
+    In a multirun a failed job is recorded and returns None, so the sweep goes on (Hydra's basic
+    sweeper would re-raise once the batch is done, and the Optuna sweeper marks the trial failed).
+    A single run raises, so its exit code says it failed.
+    """
+    set_up_process(cfg)
+    start_run(cfg)
+    try:
+        metrics = train(cfg)
+    except Exception as error:
+        write_status(cfg.paths.output_dir, FAILED, error=error_line(error))  # the traceback goes to the log
+        if not in_multirun():
+            raise
+        log.error("This job failed, the sweep goes on: %s", error_line(error), exc_info=True)
+        return None
+    problem = objective_problem(cfg, metrics)
+    if problem is not None:
+        write_status(cfg.paths.output_dir, FAILED, error=problem)
+        log.error("This run failed: %s", problem)
+        return None
+    objective = metrics.get(cfg.get("optimized_metric"))
+    write_status(cfg.paths.output_dir, OK, optimized_metric=cfg.get("optimized_metric"), value=objective)
+    report_run(cfg, metrics)
+    return objective
+
+
+@rank_zero_only
+def start_run(cfg: DictConfig) -> None:
+    """What happens once per run before training: status, run metadata, warnings filter, config print-out."""
+    output_dir = Path(cfg.paths.output_dir)
+    write_status(output_dir, RUNNING)
+    write_run_info(cfg, output_dir)
+    extras = cfg.get("extras") or {}
+    if extras.get("ignore_warnings"):
+        warnings.filterwarnings("ignore")
+    if extras.get("print_config"):
+        print_config_tree(cfg, save_to=output_dir / "config_tree.log")
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
@@ -36,12 +83,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = build_datamodule(cfg.data)
     model = build_model(cfg, datamodule)
-    resume_step = None
-    if ckpt_path is not None:
-        checkpoint = load_checkpoint(ckpt_path)
-        check_architecture(checkpoint, model, ckpt_path)
-        if cfg.get("train", True):
-            resume_step = int(checkpoint.get("global_step", 0))
+    resume_step = check_resumed_checkpoint(cfg, ckpt_path, model)
     model.run_config = OmegaConf.to_container(cfg, resolve=True)
     loggers = build_loggers(cfg.get("logger"), resume_step)
     callbacks = build_callbacks(cfg.get("callbacks"), loggers)
@@ -56,6 +98,15 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     log_hyperparameters(loggers, collect_hyperparameters(cfg, model), metrics)
     return metrics
+
+
+def check_resumed_checkpoint(cfg: DictConfig, ckpt_path: str | None, model: pl.LightningModule) -> int | None:
+    """Refuse a checkpoint of another architecture; return the global step a resumed fit continues from."""
+    if ckpt_path is None:
+        return None
+    checkpoint = load_checkpoint(ckpt_path)
+    check_architecture(checkpoint, model, ckpt_path)
+    return int(checkpoint.get("global_step", 0)) if cfg.get("train", True) else None
 
 
 def test(trainer: pl.Trainer, model: pl.LightningModule, datamodule: pl.LightningDataModule, cfg: DictConfig) -> None:
@@ -76,17 +127,6 @@ def to_floats(metrics: dict) -> dict[str, float]:
 
 
 @rank_zero_only
-def start_run(cfg: DictConfig) -> None:
-    """What happens once per run before training: warnings filter, config print-out, run metadata."""
-    write_run_info(cfg, Path(cfg.paths.output_dir))
-    extras = cfg.get("extras") or {}
-    if extras.get("ignore_warnings"):
-        warnings.filterwarnings("ignore")
-    if extras.get("print_config"):
-        print_config_tree(cfg, save_to=Path(cfg.paths.output_dir) / "config_tree.log")
-
-
-@rank_zero_only
 def report_run(cfg: DictConfig, metrics: dict[str, float]) -> None:
     """Tell the user what came out and where to look."""
     shown = ", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items()) if k.startswith(("val/", "test/")))
@@ -94,18 +134,3 @@ def report_run(cfg: DictConfig, metrics: dict[str, float]) -> None:
     log.info("Run folder: %s", cfg.paths.output_dir)
     if cfg.get("logger") and "tensorboard" in cfg.logger:
         log.info("View the curves: tensorboard --logdir %s", cfg.paths.log_dir)
-
-
-def run(cfg: DictConfig) -> float | None:
-    """A whole run as the command line starts it, after train.py has checked the config; returns the
-    sweep objective (None if the job failed)."""
-    quiet_other_ranks()
-    launch_ranks_as_this_job()
-    set_torch_threads(cfg.get("extras"))
-    stop_gpu_probes_without_gpus()
-    start_run(cfg)
-    metrics = train_and_record(train, cfg)  # writes status.yaml; None when a sweep's job failed
-    if metrics is None:
-        return None  # a sweeper takes None as a failed job and goes on
-    report_run(cfg, metrics)
-    return metrics.get(cfg.get("optimized_metric"))

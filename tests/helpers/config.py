@@ -9,7 +9,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from trainlab.paths import CONFIG_DIR
+from trainlab.config import CONFIG_DIR
 
 # Keep test runs quiet and on the CPU; each test can override any of these.
 QUIET = ["extras.print_config=false", "trainer.accelerator=cpu", "trainer.devices=1"]

@@ -8,7 +8,7 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from trainlab.errors import ConfigError
+from trainlab.config.errors import ConfigError
 
 
 class NonFiniteLossError(ConfigError):

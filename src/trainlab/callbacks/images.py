@@ -14,7 +14,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import TensorBoardLogger
 from torchmetrics.classification import MulticlassConfusionMatrix
 
-from trainlab.errors import ConfigError
+from trainlab.config.errors import ConfigError
 
 
 class ValidationImages(Callback):
@@ -27,11 +27,6 @@ class ValidationImages(Callback):
 
     def __init__(self, every_n_epochs: int = 1, num_images: int = 32) -> None:
         super().__init__()
-        if every_n_epochs < 0 or num_images < 0:
-            raise ValueError(
-                f"callbacks.validation_images needs every_n_epochs >= 0 and num_images >= 0, "
-                f"got {every_n_epochs} and {num_images}."
-            )
         if importlib.util.find_spec("matplotlib") is None:
             raise ConfigError(
                 "callbacks.validation_images draws its figures with matplotlib, which is not installed; "

@@ -16,10 +16,6 @@ class SparsitySchedule:
     """
 
     def __init__(self, final_sparsity: float, num_epochs: int = 1, start_epoch: int = 0) -> None:
-        if not 0.0 <= final_sparsity < 1.0:
-            raise ValueError(f"final_sparsity must be in [0, 1), got {final_sparsity}.")
-        if num_epochs < 1 or start_epoch < 0:
-            raise ValueError(f"num_epochs must be >= 1 and start_epoch >= 0, got {num_epochs} and {start_epoch}.")
         self.final_sparsity = final_sparsity
         self.num_epochs = num_epochs
         self.start_epoch = start_epoch

@@ -8,24 +8,7 @@ so every fold holds each class in the same proportion as the pool, to within one
 
 import torch
 
-from trainlab.errors import ConfigError
-
-
-def check_fold_settings(num_folds: int | None, fold: int) -> None:
-    """Refuse fold settings that name no fold of the pool, with the values and the fix."""
-    if num_folds is None:
-        if fold != 0:
-            raise ConfigError(
-                f"data.fold={fold} is set but data.num_folds is null; set data.num_folds to the number of folds "
-                f"(more than {fold}), or leave data.fold=0 for the plain validation split."
-            )
-        return
-    if num_folds < 2:
-        raise ConfigError(f"data.num_folds={num_folds} must be at least 2, or null for the plain validation split.")
-    if not 0 <= fold < num_folds:
-        raise ConfigError(
-            f"data.fold={fold} is out of range for data.num_folds={num_folds}; use a fold from 0 to {num_folds - 1}."
-        )
+from trainlab.config.errors import ConfigError
 
 
 def assign_folds(pool_size: int, num_folds: int, seed: int, stratify_by: torch.Tensor | None = None) -> torch.Tensor:

@@ -4,6 +4,7 @@ from collections.abc import Sequence
 
 import torch
 
+from trainlab.config.errors import ConfigError
 from trainlab.data.glyphs import render_digits
 from trainlab.data.tensor_datamodule import Split, TensorDataModule
 
@@ -23,7 +24,7 @@ class SyntheticImagesDataModule(TensorDataModule):
         super().__init__(input_shape, num_val=num_val, **kwargs)
         channels, height, width = self.input_shape
         if num_classes != 10 or channels != 1 or height != width:
-            raise ValueError(
+            raise ConfigError(
                 f"synthetic_images draws 10 digit classes on one square channel, got num_classes={num_classes} "
                 f"and input_shape={list(self.input_shape)}."
             )
@@ -82,7 +83,7 @@ class SyntheticClassificationDataModule(TensorDataModule):
     ) -> None:
         super().__init__(input_shape, num_val=num_val, **kwargs)
         if len(self.input_shape) != 1:
-            raise ValueError(
+            raise ConfigError(
                 f"synthetic_classification makes feature vectors; input_shape must be [num_features], got {list(self.input_shape)}."
             )
         self.num_classes = num_classes
@@ -122,7 +123,7 @@ class SyntheticRegressionDataModule(TensorDataModule):
     ) -> None:
         super().__init__(input_shape, num_val=num_val, **kwargs)
         if len(self.input_shape) != 1:
-            raise ValueError(
+            raise ConfigError(
                 f"synthetic_regression makes feature vectors; input_shape must be [num_features], got {list(self.input_shape)}."
             )
         self.num_train = num_train

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 import lightning.pytorch as pl
 import torch
 
-from trainlab.data.folds import check_fold_settings, fold_indices
+from trainlab.config.errors import ConfigError, uneven_batch_error
+from trainlab.data.folds import fold_indices
 from trainlab.data.loader import EpochOrder, TensorLoader
-from trainlab.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -41,22 +41,12 @@ class TensorDataModule(pl.LightningDataModule):
         train_size: int | None = None,
     ) -> None:
         super().__init__()
-        if batch_size < 1:
-            raise ValueError(f"data.batch_size must be a positive integer, got {batch_size}.")
+        # The ranges of these settings are checked by the config schema (config/schema.py) before this runs.
         self.input_shape = tuple(input_shape)
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.num_val = num_val
-        check_fold_settings(num_folds, fold)
-        if num_folds is not None and seed is None:
-            # Every fold job must cut the same folds; an unseeded run would draw its own permutation.
-            raise ConfigError(
-                f"data.num_folds={num_folds} needs a fixed seed so that every fold's run cuts the same folds, "
-                "but seed is null; set seed to a number (e.g. seed=0)."
-            )
         self.seed = seed if seed is not None else int(torch.seed() % 2**31)
-        if train_size is not None and train_size < 1:
-            raise ConfigError(f"data.train_size={train_size} must be a positive number of samples, or null for all.")
         self.num_folds = num_folds
         self.fold = fold
         self.train_size = train_size
@@ -124,7 +114,7 @@ class TensorDataModule(pl.LightningDataModule):
     def carve_validation(self, pool_size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(train, val) indices: ``num_val`` samples for validation, by a permutation seeded with ``seed``."""
         if not 0 < self.num_val < pool_size:
-            raise ValueError(
+            raise ConfigError(
                 f"data.num_val={self.num_val} must be between 1 and the pool size minus one ({pool_size - 1})."
             )
         order = torch.randperm(pool_size, generator=torch.Generator().manual_seed(self.seed))
@@ -132,7 +122,7 @@ class TensorDataModule(pl.LightningDataModule):
 
     def check_shape(self, split: str, inputs: torch.Tensor) -> None:
         if tuple(inputs.shape[1:]) != self.input_shape:
-            raise ValueError(
+            raise ConfigError(
                 f"{type(self).__name__} {split} inputs have shape {list(inputs.shape[1:])} "
                 f"but data.input_shape is {list(self.input_shape)}."
             )
@@ -147,11 +137,8 @@ class TensorDataModule(pl.LightningDataModule):
     def per_device_batch_size(self, batch_size: int) -> int:
         """data.batch_size is the global batch: each of N processes takes batch_size / N."""
         _, world_size = self.world()
-        if batch_size % world_size:
-            raise ValueError(
-                f"data.batch_size={batch_size} does not divide evenly across {world_size} devices; "
-                f"use a multiple of {world_size}."
-            )
+        if batch_size % world_size:  # the schema checks this earlier where trainer.devices is a number
+            raise uneven_batch_error(batch_size, world_size)
         return batch_size // world_size
 
     def loader(self, split: str, batch_size: int, shuffle: bool) -> TensorLoader:

@@ -16,8 +16,8 @@ from urllib.error import URLError
 import torch
 import torchvision
 
+from trainlab.config.errors import ConfigError
 from trainlab.data.tensor_datamodule import Split, TensorDataModule
-from trainlab.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

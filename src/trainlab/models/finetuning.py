@@ -10,9 +10,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from trainlab.errors import ConfigError
+from trainlab.checkpoints import load_checkpoint
+from trainlab.config.errors import ConfigError
 from trainlab.models.classification import ClassificationModule
-from trainlab.utils.checkpoint import load_checkpoint
 
 
 class FineTuningClassifier(ClassificationModule):

@@ -21,8 +21,6 @@ class GradientDescentRegression(RegressionModule):
 
     def __init__(self, net: torch.nn.Module, *args, lr: float = 0.1, **kwargs) -> None:
         super().__init__(net, *args, **kwargs)
-        if lr <= 0:
-            raise ValueError(f"model.lr must be a positive step size, got {lr}.")
         self.lr = lr
         # Lightning leaves backward and the update to training_step.
         self.automatic_optimization = False
@@ -41,6 +39,10 @@ class GradientDescentRegression(RegressionModule):
         self.manual_backward(objective)  # grad J(theta) into each parameter's .grad
         self.descend()
         return objective.detach()
+
+    def steps_done(self, batch_idx: int) -> int:
+        # No torch.optim optimizer counts the steps (Lightning's global_step stays 0): one step per batch.
+        return self.trainer.current_epoch * self.trainer.num_training_batches + batch_idx
 
     @torch.no_grad()  # the update itself is not part of any graph; in-place changes to leaves need this
     def descend(self) -> None:

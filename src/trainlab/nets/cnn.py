@@ -5,6 +5,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from trainlab.config.errors import ConfigError
+
 
 class CNN(nn.Module):
     """A stack of conv blocks and a classifier head sized from the configured input shape."""
@@ -12,7 +14,7 @@ class CNN(nn.Module):
     def __init__(
         self,
         input_shape: Sequence[int],
-        num_classes: int,
+        num_outputs: int,
         channels: Sequence[int] = (32, 64),
         kernel_size: int | Sequence[int] = 3,
         padding: int = 0,
@@ -22,12 +24,12 @@ class CNN(nn.Module):
     ) -> None:
         super().__init__()
         if len(input_shape) != 3:
-            raise ValueError(
+            raise ConfigError(
                 f"CNN needs image input shaped (channels, height, width), got input_shape={list(input_shape)}; "
                 "use model=mlp or model=logistic for feature vectors."
             )
         self.input_shape = tuple(input_shape)
-        self.num_outputs = num_classes
+        self.num_outputs = num_outputs
         kernel_sizes = _per_block(kernel_size, len(channels))
         blocks: list[nn.Module] = []
         in_channels = self.input_shape[0]
@@ -38,22 +40,22 @@ class CNN(nn.Module):
             blocks += [nn.ReLU(), nn.MaxPool2d(2)]
             in_channels = out_channels
         self.features = nn.Sequential(*blocks)
-        self.head = self._make_head(self._flat_size(), num_classes, hidden, dropout)
+        self.head = self._make_head(self._flat_size(), num_outputs, hidden, dropout)
 
     def _flat_size(self) -> int:
         """Feature size after the conv blocks, found by passing one dummy input through them."""
         with torch.no_grad():
             try:
                 out = self.features(torch.zeros(1, *self.input_shape))
-            except RuntimeError as error:
-                raise ValueError(
+            except RuntimeError:
+                raise ConfigError(
                     f"CNN conv blocks do not fit input_shape={list(self.input_shape)}: "
                     "use fewer blocks, smaller kernels or padding."
-                ) from error
+                ) from None
         return out.numel()
 
     @staticmethod
-    def _make_head(flat_size: int, num_classes: int, hidden: int, dropout: float) -> nn.Sequential:
+    def _make_head(flat_size: int, num_outputs: int, hidden: int, dropout: float) -> nn.Sequential:
         layers: list[nn.Module] = [nn.Flatten()]
         if dropout > 0:
             layers.append(nn.Dropout(dropout))
@@ -62,7 +64,7 @@ class CNN(nn.Module):
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
             flat_size = hidden
-        layers.append(nn.Linear(flat_size, num_classes))
+        layers.append(nn.Linear(flat_size, num_outputs))
         return nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -75,5 +77,7 @@ def _per_block(value: int | Sequence[int], num_blocks: int) -> list[int]:
         return [value] * num_blocks
     sizes = list(value)
     if len(sizes) != num_blocks:
-        raise ValueError(f"CNN kernel_size has {len(sizes)} entries but channels has {num_blocks}; give one per block.")
+        raise ConfigError(
+            f"CNN kernel_size has {len(sizes)} entries but channels has {num_blocks}; give one per block."
+        )
     return sizes

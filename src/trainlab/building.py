@@ -1,24 +1,23 @@
-"""Builds the run's objects from composed config: datamodule, model, callbacks, loggers, trainer."""
+"""Builds a run's objects from composed config: datamodule, model, callbacks, loggers, trainer.
 
-import logging
-import re
-import time
+Also rebuilds a trained model from a checkpoint alone, from the run config stored inside it.
+"""
+
 from pathlib import Path
+from typing import Any
 
 import lightning.pytorch as pl
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_class, instantiate
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
+from trainlab.checkpoints import CONFIG_KEY, check_architecture, load_checkpoint
+from trainlab.config import ConfigError
 from trainlab.data.tensor_datamodule import TensorDataModule
-from trainlab.errors import ConfigError
 from trainlab.models.base import TrainlabModule
-
-log = logging.getLogger(__name__)
-
-EVENT_FILE_SECOND = re.compile(r"events\.out\.tfevents\.(\d+)\.")
+from trainlab.run_folder import continue_event_files
 
 
 def choice(group: str, cfg: DictConfig) -> str:
@@ -64,7 +63,11 @@ def build_model(cfg: DictConfig, datamodule: TensorDataModule) -> TrainlabModule
 
 
 def build_loggers(logger_cfg: DictConfig | None, resume_step: int | None = None) -> list[Logger]:
-    """The run's loggers; `resume_step` is the global step of the checkpoint a resumed run continues from."""
+    """The run's loggers; `resume_step` is the global step of the checkpoint a resumed run continues from.
+
+    A resumed TensorBoard run gets `purge_step`, so TensorBoard hides points that an interrupted
+    run wrote after its checkpoint, and its event file is named to sort after the earlier ones.
+    """
     loggers = []
     for entry in (logger_cfg or {}).values():
         if not entry:
@@ -76,28 +79,6 @@ def build_loggers(logger_cfg: DictConfig | None, resume_step: int | None = None)
             logger = instantiate(entry)
         loggers.append(logger)
     return loggers
-
-
-def continue_event_files(log_dir: str | Path) -> None:
-    """Let a resumed run's event file sort after the files already in its TensorBoard folder.
-
-    TensorBoard reads a folder's event files in the order of their names, which begin with the
-    second the file was opened, then host, process id and a per-process counter. A file opened in
-    the same second as an earlier one can sort before it ("...8" after "...11"), and TensorBoard
-    would then show the resumed epochs before the first ones. Waiting for the next second (at most
-    one, and only when a run is resumed right after it was written) keeps the names in run order.
-    With `purge_step` TensorBoard also hides points an interrupted run wrote after its checkpoint.
-    """
-    opened = [
-        int(match[1])
-        for path in Path(log_dir).glob("events.out.tfevents.*")
-        if (match := EVENT_FILE_SECOND.match(path.name))
-    ]
-    if not opened:
-        return
-    wait = max(opened) + 1 - time.time()
-    if 0 < wait <= 1:
-        time.sleep(wait)
 
 
 def build_callbacks(callbacks_cfg: DictConfig | None, loggers: list[Logger]) -> list[Callback]:
@@ -112,3 +93,27 @@ def build_callbacks(callbacks_cfg: DictConfig | None, loggers: list[Logger]) -> 
 
 def build_trainer(trainer_cfg: DictConfig, callbacks: list[Callback], loggers: list[Logger]) -> pl.Trainer:
     return instantiate(trainer_cfg, callbacks=callbacks, logger=loggers or False)
+
+
+# --- a trained model, from its checkpoint ------------------------------------------------------------
+def load_run(ckpt_path: str | Path, model_cfg: DictConfig | None = None) -> tuple[dict[str, Any], DictConfig]:
+    """The checkpoint (read safely) and the composed config of the run that wrote it.
+
+    ``model_cfg`` (from `model=...` on the command line) replaces the run's model, to read the
+    weights as another model config; its shapes must still match the checkpoint's.
+    """
+    checkpoint = load_checkpoint(ckpt_path)
+    run_cfg = OmegaConf.create(checkpoint[CONFIG_KEY])
+    if model_cfg:
+        run_cfg.model = OmegaConf.to_container(model_cfg, resolve=False)
+    return checkpoint, run_cfg
+
+
+def restore_model(
+    checkpoint: dict[str, Any], run_cfg: DictConfig, datamodule: TensorDataModule, ckpt_path: str | Path
+) -> TrainlabModule:
+    """The run's LightningModule with the checkpoint's weights, checked against the data it will see."""
+    model = build_model(run_cfg, datamodule)
+    check_architecture(checkpoint, model, ckpt_path)
+    model.load_state_dict(checkpoint["state_dict"])
+    return model

@@ -1,8 +1,10 @@
 """Checks the composed config against the schema before anything is built or loaded.
 
 Four kinds of mistakes, each reported as one ConfigError sentence: a mandatory value left at
-`???`, a value of the wrong type, a value out of range (the schemas in `trainlab.schema`), and a
+`???`, a value of the wrong type, a value out of range (the schemas in `config/schema.py`), and a
 key that the configured class does not take (a misspelling, found from the class's signature).
+The config is read as plain containers without resolving interpolations, so a value is named as
+the user wrote it.
 """
 
 import difflib
@@ -17,39 +19,41 @@ from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from trainlab.errors import ConfigError
-from trainlab.schema import SCHEMA_GROUP, register_schemas
+from trainlab.config.errors import ConfigError, uneven_batch_error
+from trainlab.config.schema import SCHEMA_GROUP, register_schemas
 
 # Keys that Hydra's instantiate reads itself rather than passing to the class.
 INSTANTIATE_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
 
+MISSING = "???"
 TYPE_NAMES = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string"}
 
 
 def validate_config(cfg: DictConfig) -> None:
     """Raise a ConfigError for the first mistake in cfg; return quietly when there is none."""
-    check_no_missing_values(cfg)
+    tree = OmegaConf.to_container(cfg, resolve=False)
+    check_no_missing_values(tree)
     for path, schema in schemas():
         section = OmegaConf.select(cfg, path) if path else cfg
         if isinstance(section, DictConfig):
             check_against_schema(path, section, schema)
-    for path, node in targeted_nodes(cfg):
+    for path, node in targeted_nodes(tree):
         check_keys_are_parameters(path, node)
     check_batch_divides_across_processes(cfg)
 
 
-def missing_keys(node: DictConfig, path: str = "") -> Iterator[str]:
-    """Keys left at `???`, without resolving interpolations (OmegaConf.missing_keys resolves them)."""
-    for key in node:
+def missing_keys(node: dict, path: str = "") -> Iterator[str]:
+    """Keys left at `???` (OmegaConf.missing_keys would resolve interpolations first)."""
+    for key, value in node.items():
         full_key = f"{path}.{key}" if path else str(key)
-        if OmegaConf.is_missing(node, key):
+        if value == MISSING:
             yield full_key
-        elif isinstance(child := node._get_node(key), DictConfig):
-            yield from missing_keys(child, full_key)
+        elif isinstance(value, dict):
+            yield from missing_keys(value, full_key)
 
 
-def check_no_missing_values(cfg: DictConfig) -> None:
-    for key in missing_keys(cfg):
+def check_no_missing_values(tree: dict) -> None:
+    for key in missing_keys(tree):
         raise ConfigError(
             f"{key}=??? has no value but the run needs one; set it on the command line, e.g. {key}=<value>."
         )
@@ -91,27 +95,24 @@ def type_name(schema: DictConfig, key: str) -> str:
     return TYPE_NAMES.get(getattr(kind, "__name__", ""), "a value of the declared type")
 
 
-def targeted_nodes(node: Any, path: str = "") -> Iterator[tuple[str, DictConfig]]:
+def targeted_nodes(node: Any, path: str = "") -> Iterator[tuple[str, dict]]:
     """Every section with a `_target_`, with its dotted path, at any depth."""
-    if not isinstance(node, DictConfig):
+    if not isinstance(node, dict):
         return
     if "_target_" in node:
         yield path, node
-    for key in node:
-        child = node._get_node(key)
-        if isinstance(child, DictConfig):
-            yield from targeted_nodes(child, f"{path}.{key}" if path else str(key))
+    for key, child in node.items():
+        yield from targeted_nodes(child, f"{path}.{key}" if path else str(key))
 
 
-def check_keys_are_parameters(path: str, node: DictConfig) -> None:
-    target = node._target_
+def check_keys_are_parameters(path: str, node: dict) -> None:
+    target = str(node["_target_"])
     accepted = accepted_parameters(target)
     if accepted is None:  # the class takes any keyword
         return
-    for key in node:
+    for key, value in node.items():
         if key in INSTANTIATE_KEYS or key in accepted:
             continue
-        value = node._get_node(key)._value()
         close = difflib.get_close_matches(str(key), sorted(accepted), n=1)
         fix = f"did you mean {path}.{close[0]}?" if close else "remove it or check its spelling."
         raise ConfigError(f"{path}.{key}={value} is not a setting of {target}; {fix}")
@@ -152,9 +153,4 @@ def check_batch_divides_across_processes(cfg: DictConfig) -> None:
         return  # with devices=auto or a list, the datamodule checks once Lightning knows the world size
     processes = devices * nodes
     if batch_size % processes:
-        nearest = max(processes, batch_size // processes * processes)
-        raise ConfigError(
-            f"data.batch_size={batch_size} does not divide evenly across {processes} processes "
-            f"(trainer.devices={devices} x trainer.num_nodes={nodes}); use a multiple of {processes}, "
-            f"e.g. data.batch_size={nearest}."
-        )
+        raise uneven_batch_error(batch_size, processes, f" (trainer.devices={devices} x trainer.num_nodes={nodes})")

@@ -8,6 +8,7 @@ from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard.summary import hparams
+from torch.utils.tensorboard.writer import FileWriter
 
 # Sections of the config that say where and how a run is stored, not what it computes.
 NOT_HYPERPARAMETERS = ("paths", "extras", "hydra", "logger")
@@ -51,10 +52,10 @@ def write_tensorboard_hparams(logger: TensorBoardLogger, params: dict[str, Any],
 
     TensorBoard reads each metric's value from the scalar of the same tag in the same run, which
     the training already logged; Lightning's own `log_hyperparams(params, metrics)` would add a
-    second point at step 0 to every one of those curves, so the summary is written directly.
+    second point at step 0 to every one of those curves, so the summary is written directly, into
+    an event file of its own in the run's TensorBoard folder (Lightning has closed its writer by now).
     """
-    experiment, session_start, session_end = hparams(params, metrics)
-    writer = logger.experiment._get_file_writer()
-    for summary in (experiment, session_start, session_end):
+    writer = FileWriter(logger.log_dir)
+    for summary in hparams(params, metrics):
         writer.add_summary(summary)
-    logger.experiment.flush()
+    writer.close()

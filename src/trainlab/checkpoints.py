@@ -1,4 +1,4 @@
-"""Reads trainlab checkpoints safely: tensors and plain containers only, never code."""
+"""The checkpoint format: what trainlab adds to a Lightning checkpoint, and how one is read safely (plain data, never code)."""
 
 import pickle
 from pathlib import Path
@@ -6,8 +6,9 @@ from typing import Any
 
 import torch
 
-from trainlab.errors import ConfigError
+from trainlab.config.errors import ConfigError
 
+# The run's composed config (plain containers), saved in every checkpoint so a model can be rebuilt from it alone.
 CONFIG_KEY = "trainlab_config"
 ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip archive
 

@@ -1,0 +1,48 @@
+"""What every console script shares: a user's mistake ends it with one line and exit code 2, and it exits quickly."""
+
+import functools
+import gc
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+from hydra.errors import InstantiationException
+
+from trainlab.config import ConfigError, user_error_message
+from trainlab.run_folder import discard_unstarted_run_folder
+
+T = TypeVar("T")
+
+USER_ERROR_EXIT_CODE = 2
+
+
+def exit_on_user_error(task: Callable[..., T]) -> Callable[..., T]:
+    """Wrap an entry point so that a ConfigError ends the process with its message and exit code 2."""
+
+    @functools.wraps(task)
+    def wrapper(*args, **kwargs) -> T:
+        try:
+            return task(*args, **kwargs)
+        except (ConfigError, InstantiationException) as error:
+            message = user_error_message(error)
+            if message is None:
+                raise
+            print(f"Error: {message}", file=sys.stderr)
+            discard_unstarted_run_folder()  # nothing was trained: leave no folder that looks like a result
+            raise SystemExit(USER_ERROR_EXIT_CODE) from None
+
+    return wrapper
+
+
+def run_console_script(hydra_main: Callable[[], object]) -> None:
+    """Run a console script's Hydra main, then let Python exit without a last full garbage collection.
+
+    At exit Python collects garbage once more over every object still alive: after importing torch,
+    Lightning and their dependencies that is millions of objects and took 1.5-2 s on 2 cores, after
+    the run was over. `gc.freeze()` moves them out of the collector's reach; exit handlers, log
+    flushing and thread joins still run as usual, and the operating system frees the memory anyway.
+    """
+    try:
+        hydra_main()
+    finally:
+        gc.freeze()

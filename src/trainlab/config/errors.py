@@ -1,0 +1,27 @@
+"""Errors a user can cause with a config or a command line, reported as one sentence."""
+
+from hydra.errors import InstantiationException
+
+
+class ConfigError(ValueError):
+    """A value in the run's configuration is wrong; the message names it, what was expected and the fix."""
+
+
+def user_error_message(error: BaseException | None) -> str | None:
+    """The one-line message of a user error (possibly wrapped by Hydra's instantiate), or None."""
+    while error is not None:
+        if isinstance(error, ConfigError):
+            return str(error)
+        if not isinstance(error, InstantiationException):
+            return None
+        error = error.__cause__
+    return None
+
+
+def uneven_batch_error(batch_size: int, processes: int, detail: str = "") -> ConfigError:
+    """data.batch_size is the global batch: each of N processes takes batch_size / N, so it must divide."""
+    nearest = max(processes, batch_size // processes * processes)
+    return ConfigError(
+        f"data.batch_size={batch_size} does not divide evenly across {processes} processes{detail}; "
+        f"use a multiple of {processes}, e.g. data.batch_size={nearest}."
+    )

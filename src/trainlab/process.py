@@ -1,0 +1,155 @@
+"""Per-process set-up: which Hydra mode and DDP rank this process runs in, torch threads, GPU probes, DDP ranks.
+
+`set_up_process(cfg)` is the one call a run makes; the rest says why each step is needed.
+"""
+
+import logging
+import os
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, open_dict, read_write
+
+from trainlab.config import ConfigError
+
+log = logging.getLogger(__name__)
+
+# Where DDP launchers (Lightning's, torchrun, SLURM, LSF) put a process's rank; Lightning reads the same
+# variables in this order. Reading them here spares the 3-4 s import of Lightning before a config check.
+RANK_VARIABLES = ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
+
+
+def in_multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def process_rank() -> int:
+    """This process's DDP rank, 0 when it was not started as one of several processes."""
+    return int(next((os.environ[key] for key in RANK_VARIABLES if key in os.environ), "0"))
+
+
+def set_up_process(cfg: DictConfig) -> None:
+    """Everything a training process sets before its run starts."""
+    quiet_other_ranks()
+    launch_ranks_as_this_job()
+    set_torch_threads(cfg.get("extras"))
+    stop_gpu_probes_without_gpus()
+
+
+# --- threads ---------------------------------------------------------------------------------------
+# `extras.num_threads` decides how many threads torch may use in one job, so that parallel jobs do not
+# oversubscribe the cores: an integer sets it, `null` keeps torch's default, and `auto` (the default)
+# gives each job its share of the cores when a launcher runs jobs side by side: with
+# `hydra/launcher=joblib hydra.launcher.n_jobs=N`, cores // N threads each; under submitit, the job's
+# `cpus_per_task`. A plain run keeps torch's default.
+
+
+def available_cores() -> int:
+    """Cores this process may run on (respects CPU affinity, e.g. taskset or a cluster's cgroup)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def parallel_jobs(n_jobs: int, cores: int) -> int:
+    """How many jobs joblib runs at once for its n_jobs: negative counts back from all cores (-1 = all)."""
+    if n_jobs < 0:
+        return max(1, cores + 1 + n_jobs)
+    return max(1, min(n_jobs, cores))
+
+
+def threads_per_job(setting: Any, launcher: Mapping[str, Any], cores: int) -> int | None:
+    """The thread count `extras.num_threads` asks for under this launcher, or None for torch's default."""
+    if setting is None:
+        return None
+    if isinstance(setting, int) and not isinstance(setting, bool) and setting > 0:
+        return setting
+    if setting != "auto":
+        raise ConfigError(
+            f"extras.num_threads={setting!r} is not a thread count; use a positive integer, auto or null."
+        )
+    if launcher.get("n_jobs") is not None and "joblib" in str(launcher.get("_target_", "")):
+        return max(1, cores // parallel_jobs(int(launcher["n_jobs"]), cores))
+    if launcher.get("cpus_per_task"):
+        return int(launcher["cpus_per_task"])
+    return None
+
+
+def set_torch_threads(extras: Mapping[str, Any] | None) -> None:
+    """Apply `extras.num_threads` to torch before any work starts."""
+    import torch
+
+    launcher = (HydraConfig.get().get("launcher") or {}) if HydraConfig.initialized() else {}
+    threads = threads_per_job((extras or {}).get("num_threads", "auto"), launcher, available_cores())
+    if threads is not None:
+        # joblib's loky workers may already cap threads through environment variables; set it anyway,
+        # so the count is the same under every launcher and backend.
+        torch.set_num_threads(threads)
+        log.info("torch uses %d thread(s) in this job (extras.num_threads).", threads)
+
+
+# --- GPU probes ------------------------------------------------------------------------------------
+# Lightning sets PYTORCH_NVML_BASED_CUDA_CHECK=1 when it is imported, so that looking for GPUs never
+# initialises CUDA before processes fork. torch's Adam and AdamW look for an accelerator on every step;
+# with a CUDA build of torch and no NVIDIA driver, that check tries to load the missing driver library
+# each time (about 70 us a step on 2 cores) and never caches the answer. Without a GPU there is no CUDA
+# state to protect, so torch's own check is put back.
+NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
+
+
+def stop_gpu_probes_without_gpus() -> None:
+    import torch
+
+    if os.environ.get(NVML_CHECK) == "1" and torch.cuda.device_count() == 0:
+        del os.environ[NVML_CHECK]
+
+
+# --- DDP under Hydra -------------------------------------------------------------------------------
+# Lightning starts ranks 1..N-1 by running the same command again (`sys.argv`) with
+# `hydra.run.dir=<HydraConfig run.dir>` and `hydra.output_subdir=null` added, so every rank writes into
+# rank 0's folder and only rank 0 saves `.hydra/`. Two things need help: every rank's log records would
+# reach the run's log file (each line N times); and under `-m`, `sys.argv` holds the whole sweep and
+# `run.dir` is not the job's folder, so each extra rank would start a sweep of its own, while the jobs
+# run one after another in one process whose process group and launcher variables outlive each job.
+MULTIRUN_FLAGS = ("-m", "--multirun")
+
+# Lightning's launcher writes these into the launching process's environment; a second job in the
+# same process would read LOCAL_RANK as "started by an external launcher" and wait for ranks that
+# never come. Their values from before the first job are put back at the start of every job.
+LAUNCHER_VARIABLES = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
+ENVIRONMENT_AT_START = {name: os.environ.get(name) for name in LAUNCHER_VARIABLES}
+
+
+def quiet_other_ranks() -> None:
+    """Ranks other than 0 pass only warnings and errors to the log handlers (file and console)."""
+    if process_rank() > 0:
+        for handler in logging.getLogger().handlers:
+            handler.setLevel(logging.WARNING)
+
+
+def launch_ranks_as_this_job() -> None:
+    """In a multirun job, make DDP's extra ranks rerun this one job, in this job's folder.
+
+    Rewrites what Lightning's launcher reads: the command line becomes this job's own overrides
+    (no `-m`, no sweep lists) and Hydra's run.dir becomes the job's output folder.
+    """
+    if not in_multirun():
+        return
+    import torch.distributed
+
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        # The previous job's process group: its other ranks have exited, so this job needs a new one.
+        torch.distributed.destroy_process_group()
+    for name, value in ENVIRONMENT_AT_START.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    hydra_cfg = HydraConfig.get()
+    flags = [arg for arg in sys.argv[1:] if arg.startswith("-") and arg not in MULTIRUN_FLAGS]
+    sys.argv = [sys.argv[0], *flags, *hydra_cfg.overrides.task]
+    with read_write(hydra_cfg), open_dict(hydra_cfg):
+        hydra_cfg.run.dir = hydra_cfg.runtime.output_dir

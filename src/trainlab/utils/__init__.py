@@ -1,1 +1,0 @@
-"""Helpers shared by the entry points: building objects from config, run metadata, console output."""
