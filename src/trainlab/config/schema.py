@@ -160,6 +160,8 @@ class TrainerSchema(Section):
 
 @dataclass
 class ValidationImagesSchema(Section):
+    """The image callback of `callbacks=default_images`."""
+
     path: ClassVar[str] = "callbacks.validation_images"
     every_n_epochs: int | None = at_least(0, "use 0 to turn the images off")
     num_images: int | None = at_least(0, "use e.g. 32")
@@ -167,6 +169,8 @@ class ValidationImagesSchema(Section):
 
 @dataclass
 class SparsityScheduleSchema(Section):
+    """The pruning schedule of `callbacks=pruning`."""
+
     path: ClassVar[str] = "callbacks.model_pruning.amount"
     final_sparsity: float | None = rule(lambda s: 0 <= s < 1, "a fraction in [0, 1)", "use e.g. 0.5")
     num_epochs: int | None = at_least(1, "prune over at least one epoch")

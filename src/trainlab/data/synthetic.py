@@ -9,7 +9,38 @@ from trainlab.data.glyphs import render_digits
 from trainlab.data.tensor_datamodule import Split, TensorDataModule
 
 
-class SyntheticImagesDataModule(TensorDataModule):
+def seeded(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+class SyntheticDataModule(TensorDataModule):
+    """Data drawn from the seed by ``draw``; the training pool and the test set have seeds of their own,
+    so changing num_train leaves the test set unchanged."""
+
+    pool_seed, test_seed = 1, 2  # offsets from ``seed``
+
+    def __init__(self, input_shape: Sequence[int], num_train: int, num_val: int, num_test: int, **kwargs) -> None:
+        super().__init__(input_shape, num_val=num_val, **kwargs)
+        self.num_train = num_train
+        self.num_test = num_test
+
+    def draw(self, count: int, generator: torch.Generator) -> Split:
+        raise NotImplementedError
+
+    def load_train_pool(self) -> Split:
+        return self.draw(self.num_train + self.num_val, seeded(self.seed + self.pool_seed))
+
+    def load_test(self) -> Split:
+        return self.draw(self.num_test, seeded(self.seed + self.test_seed))
+
+    def require_feature_vectors(self, name: str) -> None:
+        if len(self.input_shape) != 1:
+            raise ConfigError(
+                f"{name} makes feature vectors; input_shape must be [num_features], got {list(self.input_shape)}."
+            )
+
+
+class SyntheticImagesDataModule(SyntheticDataModule):
     """MNIST-shaped digit-like glyphs drawn with random shift, rotation, scale, stroke width and noise."""
 
     def __init__(
@@ -21,7 +52,7 @@ class SyntheticImagesDataModule(TensorDataModule):
         num_test: int = 4000,
         **kwargs,
     ) -> None:
-        super().__init__(input_shape, num_val=num_val, **kwargs)
+        super().__init__(input_shape, num_train, num_val, num_test, **kwargs)
         channels, height, width = self.input_shape
         if num_classes != 10 or channels != 1 or height != width:
             raise ConfigError(
@@ -29,24 +60,23 @@ class SyntheticImagesDataModule(TensorDataModule):
                 f"and input_shape={list(self.input_shape)}."
             )
         self.num_classes = num_classes
-        self.num_train = num_train
-        self.num_test = num_test
         self._mean_std: tuple[float, float] | None = None
 
-    def _draw(self, count: int, generator: torch.Generator) -> Split:
+    pool_seed, test_seed = 0, 1
+
+    def draw(self, count: int, generator: torch.Generator) -> Split:
         labels = torch.randint(0, self.num_classes, (count,), generator=generator)
         images = render_digits(labels, generator, image_size=self.input_shape[-1])
         return images, labels
 
     def load_train_pool(self) -> Split:
-        images, labels = self._draw(self.num_train + self.num_val, torch.Generator().manual_seed(self.seed))
+        images, labels = super().load_train_pool()
         # Standardise with the pool's statistics, as one would with MNIST's mean and std.
         self._mean_std = (images.mean().item(), images.std().item())
         return self._standardise(images), labels
 
     def load_test(self) -> Split:
-        # The test set has a seed of its own, so changing num_train leaves it unchanged.
-        images, labels = self._draw(self.num_test, torch.Generator().manual_seed(self.seed + 1))
+        images, labels = super().load_test()
         return self._standardise(images), labels
 
     def _standardise(self, images: torch.Tensor) -> torch.Tensor:
@@ -67,7 +97,7 @@ class SyntheticImagesDataModule(TensorDataModule):
             self._mean_std = tuple(state_dict["pixel_mean_std"])
 
 
-class SyntheticClassificationDataModule(TensorDataModule):
+class SyntheticClassificationDataModule(SyntheticDataModule):
     """Gaussian clusters in feature space, one per class, with centres ``separation`` apart from the origin."""
 
     def __init__(
@@ -81,33 +111,22 @@ class SyntheticClassificationDataModule(TensorDataModule):
         cluster_spread: float = 1.0,
         **kwargs,
     ) -> None:
-        super().__init__(input_shape, num_val=num_val, **kwargs)
-        if len(self.input_shape) != 1:
-            raise ConfigError(
-                f"synthetic_classification makes feature vectors; input_shape must be [num_features], got {list(self.input_shape)}."
-            )
+        super().__init__(input_shape, num_train, num_val, num_test, **kwargs)
+        self.require_feature_vectors("synthetic_classification")
         self.num_classes = num_classes
-        self.num_train = num_train
-        self.num_test = num_test
         self.separation = separation
         self.cluster_spread = cluster_spread
         generator = torch.Generator().manual_seed(self.seed)
         directions = torch.randn(num_classes, self.input_shape[0], generator=generator)
         self.centres = separation * directions / directions.norm(dim=1, keepdim=True)
 
-    def _draw(self, count: int, generator: torch.Generator) -> Split:
+    def draw(self, count: int, generator: torch.Generator) -> Split:
         labels = torch.randint(0, self.num_classes, (count,), generator=generator)
         noise = torch.randn(count, self.input_shape[0], generator=generator)
         return self.centres[labels] + self.cluster_spread * noise, labels
 
-    def load_train_pool(self) -> Split:
-        return self._draw(self.num_train + self.num_val, torch.Generator().manual_seed(self.seed + 1))
 
-    def load_test(self) -> Split:
-        return self._draw(self.num_test, torch.Generator().manual_seed(self.seed + 2))
-
-
-class SyntheticRegressionDataModule(TensorDataModule):
+class SyntheticRegressionDataModule(SyntheticDataModule):
     """y = X w* + b* + noise, with the true weights ``true_weight`` (w*) and ``true_bias`` (b*) kept for checking."""
 
     task = "regression"
@@ -121,26 +140,15 @@ class SyntheticRegressionDataModule(TensorDataModule):
         noise_std: float = 0.1,
         **kwargs,
     ) -> None:
-        super().__init__(input_shape, num_val=num_val, **kwargs)
-        if len(self.input_shape) != 1:
-            raise ConfigError(
-                f"synthetic_regression makes feature vectors; input_shape must be [num_features], got {list(self.input_shape)}."
-            )
-        self.num_train = num_train
-        self.num_test = num_test
+        super().__init__(input_shape, num_train, num_val, num_test, **kwargs)
+        self.require_feature_vectors("synthetic_regression")
         self.noise_std = noise_std
         generator = torch.Generator().manual_seed(self.seed)
         self.true_weight = torch.randn(self.input_shape[0], generator=generator)
         self.true_bias = torch.randn((), generator=generator)
 
-    def _draw(self, count: int, generator: torch.Generator) -> Split:
+    def draw(self, count: int, generator: torch.Generator) -> Split:
         inputs = torch.randn(count, self.input_shape[0], generator=generator)
         noise = self.noise_std * torch.randn(count, generator=generator)
         targets = inputs @ self.true_weight + self.true_bias + noise
         return inputs, targets.unsqueeze(1)  # (N, 1), like the model's output
-
-    def load_train_pool(self) -> Split:
-        return self._draw(self.num_train + self.num_val, torch.Generator().manual_seed(self.seed + 1))
-
-    def load_test(self) -> Split:
-        return self._draw(self.num_test, torch.Generator().manual_seed(self.seed + 2))

@@ -7,12 +7,13 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 from torch import nn
-from torchmetrics import MeanMetric
+from torchmetrics import MeanMetric, Metric
 
 from trainlab.checkpoints import CONFIG_KEY
 from trainlab.regularizers import WeightPenalty
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
+Batch = tuple[torch.Tensor, torch.Tensor]
 
 
 class TrainlabModule(pl.LightningModule):
@@ -92,6 +93,15 @@ class TrainlabModule(pl.LightningModule):
 
     def log_train_metrics(self) -> None:
         """Subclasses log their epoch-level training metrics here."""
+
+    def evaluate(self, batch: Batch, stage: str, loss_metric: MeanMetric, score_name: str, score: Metric) -> None:
+        """A validation or test step: update the stage's loss and score metrics, logged as epoch values."""
+        inputs, targets = batch
+        outputs = self(inputs)
+        loss_metric.update(self.loss(outputs, targets), weight=len(targets))
+        score.update(outputs, targets)
+        self.log(f"{stage}/loss", loss_metric, on_step=False, on_epoch=True, prog_bar=True)
+        self.log(f"{stage}/{score_name}", score, on_step=False, on_epoch=True, prog_bar=True)
 
     def configure_optimizers(self) -> Any:
         # Frozen parameters stay out: fine-tuning callbacks add them as a new group when they unfreeze them.

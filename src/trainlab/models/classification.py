@@ -5,9 +5,7 @@ import torch.nn.functional as F
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from trainlab.models.base import TrainlabModule
-
-Batch = tuple[torch.Tensor, torch.Tensor]
+from trainlab.models.base import Batch, TrainlabModule
 
 
 class ClassificationModule(TrainlabModule):
@@ -38,16 +36,8 @@ class ClassificationModule(TrainlabModule):
     def log_train_metrics(self) -> None:
         self.log("train/acc", self.train_acc)
 
-    def _evaluate(self, batch: Batch, loss_metric: MeanMetric, acc_metric: MulticlassAccuracy, stage: str) -> None:
-        inputs, targets = batch
-        outputs = self(inputs)
-        loss_metric.update(self.loss(outputs, targets), weight=len(targets))
-        acc_metric.update(outputs, targets)
-        self.log(f"{stage}/loss", loss_metric, on_step=False, on_epoch=True, prog_bar=True)
-        self.log(f"{stage}/acc", acc_metric, on_step=False, on_epoch=True, prog_bar=True)
-
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        self._evaluate(batch, self.val_loss, self.val_acc, "val")
+        self.evaluate(batch, "val", self.val_loss, "acc", self.val_acc)
 
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking:  # the sanity check's few batches must not count towards the best
@@ -56,7 +46,7 @@ class ClassificationModule(TrainlabModule):
         self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
-        self._evaluate(batch, self.test_loss, self.test_acc, "test")
+        self.evaluate(batch, "test", self.test_loss, "acc", self.test_acc)
 
     def predict_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         return self(batch[0]).softmax(dim=1)

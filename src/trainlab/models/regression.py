@@ -4,9 +4,7 @@ import torch
 import torch.nn.functional as F
 from torchmetrics import MeanAbsoluteError, MeanMetric
 
-from trainlab.models.base import TrainlabModule
-
-Batch = tuple[torch.Tensor, torch.Tensor]
+from trainlab.models.base import Batch, TrainlabModule
 
 
 class RegressionModule(TrainlabModule):
@@ -24,19 +22,11 @@ class RegressionModule(TrainlabModule):
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return F.mse_loss(outputs, targets)
 
-    def _evaluate(self, batch: Batch, loss_metric: MeanMetric, mae_metric: MeanAbsoluteError, stage: str) -> None:
-        inputs, targets = batch
-        outputs = self(inputs)
-        loss_metric.update(self.loss(outputs, targets), weight=len(targets))
-        mae_metric.update(outputs, targets)
-        self.log(f"{stage}/loss", loss_metric, on_step=False, on_epoch=True, prog_bar=True)
-        self.log(f"{stage}/mae", mae_metric, on_step=False, on_epoch=True, prog_bar=True)
-
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        self._evaluate(batch, self.val_loss, self.val_mae, "val")
+        self.evaluate(batch, "val", self.val_loss, "mae", self.val_mae)
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
-        self._evaluate(batch, self.test_loss, self.test_mae, "test")
+        self.evaluate(batch, "test", self.test_loss, "mae", self.test_mae)
 
     def predict_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         return self(batch[0])
