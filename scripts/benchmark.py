@@ -28,19 +28,11 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback
 
+from trainlab.building import build_callbacks, build_datamodule, build_loggers, build_model, build_trainer
+from trainlab.config import compose
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
-
-from tests.helpers.config import compose_config  # noqa: E402  (the same composition the tests use)
-from trainlab.building import (  # noqa: E402
-    build_callbacks,
-    build_datamodule,
-    build_loggers,
-    build_model,
-    build_trainer,
-)
 
 
 def median_of(runs: list[float]) -> float:
@@ -61,9 +53,12 @@ EPOCHS = 3  # the first epoch of a fit carries its start-up; the later ones are 
 
 
 def template_setup(workdir: Path, num_train: int, batch_size: int):
-    cfg = compose_config(
+    cfg = compose(
         "train",
         [
+            "extras.print_config=false",
+            "trainer.accelerator=cpu",
+            "trainer.devices=1",
             f"data.num_train={num_train}",
             "data.num_val=2000",
             f"data.batch_size={batch_size}",

@@ -56,6 +56,23 @@ MISTAKES = [
         "use a multiple of 2, e.g. data.batch_size=32.",
     ),
     (
+        ["regularizer=l1", "regularizer.l1=-0.1"],
+        "regularizer.l1=-0.1 is out of range: expected a value >= 0; use 0 for no L1 penalty.",
+    ),
+    (
+        ["data=synthetic_regression", "model=linear_gd", "model.lr=0"],
+        "model.lr=0.0 is out of range: expected a step size > 0; use a small positive value, e.g. optimizer.lr=0.1.",
+    ),
+    (
+        ["callbacks=pruning", "callbacks.model_pruning.amount.final_sparsity=1.5"],
+        "callbacks.model_pruning.amount.final_sparsity=1.5 is out of range: expected a fraction in [0, 1); use e.g. 0.5.",
+    ),
+    (
+        ["callbacks=default_images", "callbacks.validation_images.every_n_epochs=-1"],
+        "callbacks.validation_images.every_n_epochs=-1 is out of range: expected a value >= 0; "
+        "use 0 to turn the images off.",
+    ),
+    (
         ["+data.colour=red"],
         "data.colour=red is not a setting of trainlab.data.synthetic.SyntheticImagesDataModule; remove it or check its spelling.",
     ),

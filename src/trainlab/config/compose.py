@@ -1,0 +1,34 @@
+"""Compose a run's config in-process, as the console scripts do, for code that runs trainlab without its command
+line: notebooks, benchmarks and the tests."""
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from hydra import compose as hydra_compose
+from hydra import initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+# The template is used from a clone (editable install), so the configs sit at the repository root.
+CONFIG_DIR = str(Path(__file__).resolve().parents[3] / "configs")
+
+
+def compose(name: str, overrides: Sequence[str], output_dir: Path, config_dir: str | Path = CONFIG_DIR) -> DictConfig:
+    """configs/<name>.yaml with the overrides, writing into output_dir (its parent stands for logs/).
+
+    `config_dir`: another configs folder, e.g. a copy with extra files. Hydra's runtime config is set
+    too, since runs read the chosen options (model=cnn, ...) from it.
+    """
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+        cfg = hydra_compose(name, overrides=list(overrides), return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir)
+        cfg.paths.log_dir = str(output_dir.parent)
+        cfg.hydra.runtime.output_dir = str(output_dir)
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]  # a real run's config has no hydra section either
+    output_dir.mkdir(parents=True, exist_ok=True)
+    return cfg
