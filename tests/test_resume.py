@@ -34,6 +34,17 @@ def test_resumed_run_ends_like_an_unbroken_one(tmp_path: Path) -> None:
     assert list(resumed_dir.glob("tensorboard*")) == [resumed_dir / "tensorboard"]
 
 
+def test_last_checkpoint_holds_the_latest_epoch_when_the_monitored_metric_gets_worse(run_dir: Path) -> None:
+    """monitor.mode=max on val/loss makes every epoch after the first look worse; last.ckpt still follows the run."""
+    overrides = [*TINY, "trainer.max_epochs=3", "monitor.mode=max", "callbacks.early_stopping=null", "test=false"]
+    train(compose_config("train", overrides, run_dir))
+    checkpoints = run_dir / "checkpoints"
+    last = torch.load(checkpoints / "last.ckpt", map_location="cpu", weights_only=True)
+    assert (last["epoch"], last["global_step"]) == (2, 24)  # 8 batches an epoch
+    best = [path.name for path in checkpoints.glob("epoch_*.ckpt")]
+    assert best == ["epoch_000.ckpt"]  # the highest val/loss is the untrained model's, before the loss falls
+
+
 def test_resume_without_last_checkpoint_is_a_clear_error(run_dir: Path) -> None:
     cfg = compose_config("train", [*TINY, "ckpt_path=last"], run_dir)
     with pytest.raises(ConfigError) as error:

@@ -189,8 +189,8 @@ class GuardRunFolder(Callback):
 
 
 def checkpoint_dir(cfg: DictConfig) -> Path:
-    """The folder this run writes checkpoints to (the model_checkpoint callback's, else the run folder's)."""
-    dirpath = ((cfg.get("callbacks") or {}).get("model_checkpoint") or {}).get("dirpath")
+    """The folder this run writes last.ckpt to (the last_checkpoint callback's, else the run folder's)."""
+    dirpath = ((cfg.get("callbacks") or {}).get("last_checkpoint") or {}).get("dirpath")
     return Path(dirpath) if dirpath else Path(cfg.paths.output_dir) / "checkpoints"
 
 

@@ -4,6 +4,8 @@ Lightning's EarlyStopping(check_finite=True) looks only at the monitored validat
 after a whole epoch of training on broken weights; this checks every training step.
 """
 
+from pathlib import Path
+
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import Callback
@@ -19,8 +21,9 @@ class StopOnNonFiniteLoss(Callback):
     def on_before_backward(self, trainer: pl.Trainer, pl_module: pl.LightningModule, loss: torch.Tensor) -> None:
         if torch.isfinite(loss).all():
             return
-        checkpoint = trainer.checkpoint_callback.last_model_path if trainer.checkpoint_callback else ""
-        kept = f"; the last good checkpoint {checkpoint} is untouched" if checkpoint else ""
+        saved = [path for c in trainer.checkpoint_callbacks for path in (c.best_model_path, c.last_model_path) if path]
+        latest = [path for path in saved if Path(path).name == "last.ckpt"]
+        kept = f"; the last good checkpoint {latest[0]} is untouched" if latest else ""
         raise NonFiniteLossError(
             f"The training loss became {loss.item()} at step {trainer.global_step} (epoch {trainer.current_epoch}, "
             f"batch {trainer.fit_loop.epoch_loop.batch_idx}): the learning rate is likely too high or the data hold "
