@@ -73,7 +73,8 @@ def test_failing_single_run_is_recorded_and_still_raises(run_dir: Path) -> None:
 
 def test_optimized_metric_the_run_does_not_log_fails_the_run(run_dir: Path) -> None:
     cfg = compose_config("train", [*TINY_RUN, "optimized_metric=val/accuracy", "debug=fdr"], run_dir)
-    assert run(cfg) is None
+    with pytest.raises(ConfigError):  # a single run says so in its exit code too (2), not only in status.yaml
+        run(cfg)
     error = status_of(run_dir)["error"]
     assert error.startswith("optimized_metric=val/accuracy is not a metric this run logged (it logged: ")
     assert "val/acc," in error

@@ -1,8 +1,9 @@
-"""The README cannot drift from the code: every command in its code blocks composes, every make target exists,
-and the worked example (a model, a datamodule and an experiment) trains as written."""
+"""The README and docs/ cannot drift from the code: every command in their code blocks composes, every make
+target exists, and the README's worked examples (models, datamodules and experiments) train as written."""
 
 import importlib
 import importlib.util
+import itertools
 import re
 import shlex
 import shutil
@@ -11,8 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+import torch
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.utils import instantiate
 
 from tests.helpers.config import compose_config
 from tests.helpers.process import ROOT
@@ -20,6 +22,8 @@ from trainlab.config import CONFIG_DIR
 from trainlab.training import train
 
 README = (ROOT / "README.md").read_text()
+# Every page whose commands are checked: the README and the longer material moved to docs/.
+PAGES = {"README.md": README} | {f"docs/{p.name}": p.read_text() for p in sorted((ROOT / "docs").glob("*.md"))}
 MAKEFILE = (ROOT / "Makefile").read_text()
 PYPROJECT = (ROOT / "pyproject.toml").read_text()
 CODE_BLOCK = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
@@ -32,21 +36,21 @@ CONFIG_NAME_FLAGS = {"--config-name", "-cn"}
 
 @dataclass
 class Command:
-    line: str
+    line: str  # "<page>: <command>"
     config: str  # train, eval or predict
     overrides: list[str] = field(default_factory=list)
     multirun: bool = False
     console_script: bool = True  # trainlab-NAME; False for python -m trainlab.NAME
 
 
-def code_blocks(*languages: str) -> list[str]:
-    return [body for language, body in CODE_BLOCK.findall(README) if language in languages]
+def code_blocks(text: str, *languages: str) -> list[str]:
+    return [body for language, body in CODE_BLOCK.findall(text) if language in languages]
 
 
-def shell_lines() -> list[str]:
-    """Each command of the README's bash blocks, continuation lines joined, comments dropped."""
+def shell_lines(text: str) -> list[str]:
+    """Each command of a page's bash blocks, continuation lines joined, comments dropped."""
     lines = []
-    for block in code_blocks("bash", "sh", "shell", "console"):
+    for block in code_blocks(text, "bash", "sh", "shell", "console"):
         for line in block.replace("\\\n", " ").splitlines():
             line = line.strip().removeprefix("$ ")
             if line and not line.startswith("#"):
@@ -89,39 +93,54 @@ def entry_point_command(line: str, tokens: list[str]) -> Command | None:
     return command
 
 
-def readme_commands() -> tuple[list[Command], list[tuple[str, str, list[str]]]]:
-    """(entry-point commands, make commands as (line, target, variables)) of every README code block."""
+def page_commands() -> tuple[list[Command], list[tuple[str, str, list[str]]]]:
+    """(entry-point commands, make commands as (line, target, variables)) of every code block of every page.
+
+    Each line is prefixed with its page ("docs/experiments.md: trainlab-train ..."), so a failure names where it is.
+    """
     commands, makes = [], []
-    for line in shell_lines():
-        for part in re.split(r"\s*&&\s*", line):
-            tokens = words(part)
-            if not tokens:
-                continue
-            if tokens[0] == "make":
-                target = next((t for t in tokens[1:] if "=" not in t and not t.startswith("-")), "")
-                makes.append((part, target, [t for t in tokens[1:] if "=" in t]))
-            elif command := entry_point_command(part, tokens):
-                commands.append(command)
+    for page, text in PAGES.items():
+        for line in shell_lines(text):
+            for part in re.split(r"\s*&&\s*", line):
+                tokens = words(part)
+                if not tokens:
+                    continue
+                if tokens[0] == "make":
+                    target = next((t for t in tokens[1:] if "=" not in t and not t.startswith("-")), "")
+                    makes.append((f"{page}: {part}", target, [t for t in tokens[1:] if "=" in t]))
+                elif command := entry_point_command(f"{page}: {part}", tokens):
+                    commands.append(command)
     return commands, makes
 
 
 def jobs(command: Command) -> list[list[str]]:
-    """The override lists to compose: one for a single run; the first and last job of a sweep."""
+    """The override lists to compose: one for a single run; the first and last job of a sweep.
+
+    A sweep is expanded as Hydra's basic sweeper does it, through the override parser's public API: every
+    discrete sweep (`a=1,2`, `range(3)`, `choice(...)`) gives one value per job, the cartesian product of
+    them the jobs, and a key given twice keeps its last value.
+    """
     if not command.multirun:
         return [command.overrides]
     parsed = OverridesParser.create().parse_overrides(command.overrides)
-    try:
-        batches = BasicSweeper.split_arguments(parsed, max_batch_size=None)
-    except Exception:  # a sweeper plugin's own syntax (e.g. interval()): compose what the basic sweeper can
+    if any(o.is_sweep_override() and not o.is_discrete_sweep() for o in parsed):
+        # a sweeper plugin's own syntax (e.g. interval()): compose what the basic sweeper can
         return [[o.input_line for o in parsed if not o.is_sweep_override()]]
-    all_jobs = [job for batch in batches for job in batch]
+    choices: dict[str, list[str]] = {}
+    for override in parsed:
+        key = override.get_key_element()
+        if override.is_sweep_override():
+            choices[key] = [f"{key}={value}" for value in override.sweep_string_iterator()]
+        else:
+            choices[key] = [f"{key}={override.get_value_element_as_str()}"]
+    all_jobs = [list(job) for job in itertools.product(*choices.values())]
     return [all_jobs[0], all_jobs[-1]] if len(all_jobs) > 1 else all_jobs
 
 
 def example_files() -> dict[str, str]:
-    """The worked example's files: code blocks whose first line is `# <path in the repository>`."""
+    """The README's worked examples' files: code blocks whose first line is `# <path in the repository>`."""
     files = {}
-    for body in code_blocks("python", "yaml"):
+    for body in code_blocks(README, "python", "yaml"):
         first, _, rest = body.partition("\n")
         path = first.removeprefix("# ").strip()
         if first.startswith("# ") and path.startswith(("src/trainlab/", "configs/")) and " " not in path:
@@ -140,17 +159,20 @@ def configs_with_examples(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return copy
 
 
-COMMANDS, MAKES = readme_commands()
+COMMANDS, MAKES = page_commands()
 
 
 def test_the_readme_shows_every_entry_point_and_the_set_up_commands() -> None:
-    assert {command.config for command in COMMANDS} >= {"train", "eval", "predict"}
-    assert {target for _, target, _ in MAKES} >= {"train", "test", "tensorboard", "rename", "lint", "format"}
+    readme_commands = [command for command in COMMANDS if command.line.startswith("README.md: ")]
+    readme_targets = {target for line, target, _ in MAKES if line.startswith("README.md: ")}
+    assert {command.config for command in readme_commands} >= {"train", "eval", "predict"}
+    assert readme_targets >= {"train", "test", "tensorboard", "rename", "lint", "format"}
+    assert "make train" in README and "make test" in README
     assert len(COMMANDS) > 20
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=[command.line for command in COMMANDS])
-def test_readme_command_composes(command: Command, configs_with_examples: Path, tmp_path: Path) -> None:
+def test_page_command_composes(command: Command, configs_with_examples: Path, tmp_path: Path) -> None:
     if command.console_script:
         assert f'trainlab-{command.config} = "' in PYPROJECT, f"no console script trainlab-{command.config}"
     else:
@@ -163,7 +185,7 @@ def test_readme_command_composes(command: Command, configs_with_examples: Path, 
 
 
 @pytest.mark.parametrize(("line", "target", "variables"), MAKES, ids=[line for line, _, _ in MAKES])
-def test_readme_make_command_exists(
+def test_page_make_command_exists(
     line: str, target: str, variables: list[str], configs_with_examples: Path, tmp_path: Path
 ) -> None:
     assert re.search(rf"^{re.escape(target)}:", MAKEFILE, re.MULTILINE), f"`{line}`: no make target {target!r}"
@@ -184,11 +206,21 @@ def load_example_module(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(importlib.import_module(parent), leaf, module, raising=False)
 
 
-def test_worked_example_trains(configs_with_examples: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def example_modules(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's example Python files, importable under their module names for one test."""
     python_files = [path for path in example_files() if path.endswith(".py")]
-    assert sorted(python_files) == ["src/trainlab/data/rings.py", "src/trainlab/nets/resmlp.py"]
+    assert sorted(python_files) == [
+        "src/trainlab/data/rings.py",
+        "src/trainlab/data/sine.py",
+        "src/trainlab/nets/resmlp.py",
+    ]
     for path in python_files:
         load_example_module(path, monkeypatch)
+
+
+@pytest.mark.usefixtures("example_modules")
+def test_worked_example_trains(configs_with_examples: Path, tmp_path: Path) -> None:
     overrides = [
         "experiment=rings_resmlp",
         "data.num_train=1200",
@@ -200,3 +232,20 @@ def test_worked_example_trains(configs_with_examples: Path, tmp_path: Path, monk
     ]
     metrics = train(compose_config("train", overrides, tmp_path / "run", config_dir=configs_with_examples))
     assert metrics["val/acc"] > 0.6  # three rings, one per class: chance is 1/3
+
+
+@pytest.mark.usefixtures("example_modules")
+def test_regression_worked_example_trains(configs_with_examples: Path, tmp_path: Path) -> None:
+    overrides = ["experiment=sine_mlp", "trainer.max_epochs=10", "logger=none", "callbacks=none"]
+    cfg = compose_config("train", overrides, tmp_path / "run", config_dir=configs_with_examples)
+    datamodule = instantiate(cfg.data)
+    assert datamodule.task == "regression"
+    datamodule.setup("fit")
+    train_targets = torch.cat([targets for _, targets in datamodule.train_dataloader()])
+    val_targets = torch.cat([targets for _, targets in datamodule.val_dataloader()])
+    assert train_targets.dtype.is_floating_point and train_targets.shape == (len(train_targets), 1)
+    # What predicting the training targets' mean for every sample scores: the bar a model has to clear.
+    mean_prediction_mae = (val_targets - train_targets.mean()).abs().mean().item()
+    metrics = train(cfg)
+    assert metrics["val/mae"] < 0.5 * mean_prediction_mae, (metrics["val/mae"], mean_prediction_mae)
+    assert torch.isfinite(torch.tensor(metrics["test/mae"]))

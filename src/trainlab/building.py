@@ -13,7 +13,7 @@ from lightning.pytorch.callbacks import Callback, LearningRateMonitor
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
-from trainlab.checkpoints import CONFIG_KEY, check_architecture, load_checkpoint
+from trainlab.checkpoints import CONFIG_KEY, AtomicCheckpointIO, check_architecture, load_checkpoint
 from trainlab.config import ConfigError
 from trainlab.data.tensor_datamodule import TensorDataModule
 from trainlab.models.base import TrainlabModule
@@ -92,7 +92,9 @@ def build_callbacks(callbacks_cfg: DictConfig | None, loggers: list[Logger]) -> 
 
 
 def build_trainer(trainer_cfg: DictConfig, callbacks: list[Callback], loggers: list[Logger]) -> pl.Trainer:
-    return instantiate(trainer_cfg, callbacks=callbacks, logger=loggers or False)
+    """The Trainer; checkpoints are written atomically unless the config names its own plugins."""
+    plugins = {} if trainer_cfg.get("plugins") else {"plugins": [AtomicCheckpointIO()]}
+    return instantiate(trainer_cfg, callbacks=callbacks, logger=loggers or False, **plugins)
 
 
 # --- a trained model, from its checkpoint ------------------------------------------------------------

@@ -1,10 +1,12 @@
 """The checkpoint format: what trainlab adds to a Lightning checkpoint, and how one is read safely (plain data, never code)."""
 
+import os
 import pickle
 from pathlib import Path
 from typing import Any
 
 import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from trainlab.config.errors import ConfigError
 
@@ -72,3 +74,24 @@ def check_architecture(checkpoint: dict[str, Any], model: torch.nn.Module, path:
             f"ckpt_path={path} holds a different architecture than the configured model ({difference}); "
             "use the model settings the checkpoint was trained with, or a checkpoint of this model."
         )
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Writes each checkpoint to a temporary file beside it, then renames it into place.
+
+    A process killed while saving (Ctrl-C, SIGTERM, SIGKILL, a full disk) leaves the previous
+    last.ckpt whole: the rename is atomic on a local file system, and the half-written temporary
+    file is removed or left under a name that no run reads. Remote paths (s3://, ...) are written
+    as Lightning writes them.
+    """
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any = None) -> None:
+        if "://" in str(path):
+            super().save_checkpoint(checkpoint, path, storage_options)
+            return
+        temporary = Path(f"{path}.{os.getpid()}.partial")
+        try:
+            super().save_checkpoint(checkpoint, temporary, storage_options)
+            os.replace(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)

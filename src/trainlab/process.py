@@ -5,8 +5,11 @@
 
 import logging
 import os
+import signal
 import sys
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
@@ -37,6 +40,43 @@ def set_up_process(cfg: DictConfig) -> None:
     launch_ranks_as_this_job()
     set_torch_threads(cfg.get("extras"))
     stop_gpu_probes_without_gpus()
+
+
+# --- interruptions --------------------------------------------------------------------------------
+class RunInterrupted(BaseException):
+    """SIGINT (Ctrl-C) or SIGTERM (what SLURM and Kubernetes send before they kill) stopped the run.
+
+    A BaseException, like KeyboardInterrupt, so that no `except Exception` on the way mistakes it for a failure.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signal_name = signal.Signals(signum).name
+        self.exit_code = 128 + signum  # what a shell reports for a process ended by this signal: 130, 143
+
+
+@contextmanager
+def interruptible() -> Iterator[None]:
+    """Within this block SIGINT and SIGTERM raise RunInterrupted, once; the previous handlers come back after.
+
+    Checkpoints are written atomically (checkpoints.AtomicCheckpointIO), so stopping at any point
+    leaves last.ckpt whole. During training Lightning composes its own SIGTERM handler with this one.
+    """
+    if threading.current_thread() is not threading.main_thread():  # only the main thread receives signals
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        for name in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not break the clean-up
+            signal.signal(name, signal.SIG_IGN)
+        raise RunInterrupted(signum)
+
+    previous = {name: signal.signal(name, stop) for name in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for name, handler in previous.items():
+            signal.signal(name, handler)
 
 
 # --- threads ---------------------------------------------------------------------------------------

@@ -24,14 +24,14 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from trainlab.config import ConfigError, user_error_message
-from trainlab.process import process_rank
+from trainlab.process import in_multirun, process_rank
 
 # Set when this module is first imported, before Hydra creates the run folder.
 PROCESS_START = time.time()
 # What Hydra and the start of a run write before any training: the saved config and the log files.
 START_FILES = {".hydra/config.yaml", ".hydra/hydra.yaml", ".hydra/overrides.yaml", "config_tree.log"}
 STATUS_FILE = "status.yaml"
-RUNNING, OK, FAILED = "running", "ok", "failed"
+RUNNING, OK, FAILED, INTERRUPTED = "running", "ok", "failed", "interrupted"
 RUN_INFO_FILE = "run_info.yaml"
 LAST = "last"  # ckpt_path=last: the last.ckpt of the run in hydra.run.dir
 # The distributions whose versions change what a run computes or how it is configured.
@@ -84,6 +84,67 @@ def objective_problem(cfg: DictConfig, metrics: dict[str, float]) -> str | None:
     if not math.isfinite(metrics[name]):
         return f"optimized_metric {name} is {metrics[name]}: training diverged (try a smaller optimizer.lr)."
     return None
+
+
+def resume_command(cfg: DictConfig) -> str:
+    """The command that carries on a stopped run: the same one, resuming this folder's last.ckpt.
+
+    In a multirun it is the same sweep into the same sweep folder, which skips finished jobs and
+    resumes interrupted ones (see sweep_job_plan).
+    """
+    if in_multirun():
+        args = [arg for arg in sys.argv[1:] if not arg.startswith("hydra.sweep.dir=")]
+        return shlex.join([sys.argv[0], *args, f"hydra.sweep.dir={HydraConfig.get().sweep.dir}"])
+    args = [arg for arg in sys.argv[1:] if not arg.startswith(("ckpt_path=", "hydra.run.dir="))]
+    if (checkpoint_dir(cfg) / "last.ckpt").is_file():
+        args.append(f"ckpt_path={LAST}")
+    return shlex.join([sys.argv[0], *args, f"hydra.run.dir={cfg.paths.output_dir}"])
+
+
+def final_metrics(run_dir: Path) -> dict[str, float]:
+    """The last value of every scalar the run logged, or its recorded objective where it logged no event files."""
+    metrics = {tag: curve[-1][1] for tag, curve in read_scalars(run_dir).items() if curve}
+    status = read_status(run_dir)
+    if not metrics and status.get("optimized_metric") and status.get("value") is not None:
+        metrics[status["optimized_metric"]] = float(status["value"])
+    return metrics
+
+
+def already_finished(cfg: DictConfig, trainer_then: dict[str, Any]) -> bool:
+    """Whether a resumed run had finished, with the same limits as now: its folder says ok and the
+    checkpoint's run (its trainer settings: `trainer_then`) stopped under the same max_epochs, max_steps
+    and min_epochs."""
+    if read_status(Path(cfg.paths.output_dir))["status"] != OK:
+        return False
+    then = trainer_then
+    return all(then.get(key) == cfg.trainer.get(key) for key in ("max_epochs", "max_steps", "min_epochs"))
+
+
+def sweep_job_plan(cfg: DictConfig) -> str:
+    """What a multirun job does when its sweep runs again into the same folder: 'skip' a finished job,
+    'resume' an interrupted one from its last.ckpt, else 'run' (a failed attempt's files are kept aside)."""
+    output_dir = Path(cfg.paths.output_dir)
+    status = read_status(output_dir)["status"]
+    if status == OK:
+        return "skip"
+    if status in (INTERRUPTED, RUNNING) and (checkpoint_dir(cfg) / "last.ckpt").is_file():
+        return "resume"
+    if status != "unknown":
+        set_aside_failed_attempt(output_dir)
+    return "run"
+
+
+def set_aside_failed_attempt(output_dir: Path) -> Path:
+    """Move a failed attempt's checkpoints, curves and status into attempt_<n>/ so a rerun starts clean."""
+    number = 1
+    while (output_dir / f"attempt_{number}").exists():
+        number += 1
+    aside = output_dir / f"attempt_{number}"
+    aside.mkdir()
+    for name in ("checkpoints", "tensorboard", "csv", STATUS_FILE):
+        if (output_dir / name).exists():
+            shutil.move(str(output_dir / name), aside / name)
+    return aside
 
 
 # --- run_info.yaml and config_tree.log: what reproduces a run ---------------------------------------

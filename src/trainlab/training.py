@@ -7,26 +7,35 @@ log hyperparameters with the final metrics. Tests and scripts call `train` direc
 """
 
 import logging
+import shlex
+import shutil
+import sys
 import warnings
 from pathlib import Path
 
 import lightning.pytorch as pl
 from lightning.pytorch.utilities import rank_zero_only
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from trainlab.building import build_callbacks, build_datamodule, build_loggers, build_model, build_trainer
-from trainlab.checkpoints import check_architecture, load_checkpoint
-from trainlab.config import validate_config
+from trainlab.checkpoints import CONFIG_KEY, check_architecture, load_checkpoint
+from trainlab.config import ConfigError, validate_config
 from trainlab.hparams import collect_hyperparameters, log_hyperparameters
-from trainlab.process import in_multirun, set_up_process
+from trainlab.process import RunInterrupted, in_multirun, interruptible, set_up_process
 from trainlab.run_folder import (
     FAILED,
+    INTERRUPTED,
     OK,
     RUNNING,
+    already_finished,
     error_line,
+    final_metrics,
     objective_problem,
     print_config_tree,
+    read_status,
     resolve_checkpoint,
+    resume_command,
+    sweep_job_plan,
     write_run_info,
     write_status,
 )
@@ -37,29 +46,46 @@ log = logging.getLogger(__name__)
 def run(cfg: DictConfig) -> float | None:
     """A whole run as the command line starts it; returns the sweep objective (None if the job failed).
 
-    In a multirun a failed job is recorded and returns None, so the sweep goes on (Hydra's basic
-    sweeper would re-raise once the batch is done, and the Optuna sweeper marks the trial failed).
-    A single run raises, so its exit code says it failed.
+    status.yaml always says how the run ended, and the exit code agrees: ok (0), failed (a one-line
+    error and 2, or a traceback and 1), interrupted by SIGINT or SIGTERM (130, 143) with the command
+    that resumes it. In a multirun a failed job is recorded and returns None, so the sweep goes on
+    (the Optuna sweeper marks the trial failed); a sweep run again into its folder skips finished jobs.
     """
     set_up_process(cfg)
+    if in_multirun() and plan_sweep_job(cfg) == "skip":
+        log.info("This job finished in an earlier run of the sweep (status ok); skipped.")
+        return read_status(Path(cfg.paths.output_dir)).get("value")
     start_run(cfg)
-    try:
-        metrics = train(cfg)
-    except Exception as error:
-        write_status(cfg.paths.output_dir, FAILED, error=error_line(error))  # the traceback goes to the log
-        if not in_multirun():
-            raise
-        log.error("This job failed, the sweep goes on: %s", error_line(error), exc_info=True)
-        return None
-    problem = objective_problem(cfg, metrics)
-    if problem is not None:
-        write_status(cfg.paths.output_dir, FAILED, error=problem)
-        log.error("This run failed: %s", problem)
-        return None
+    output_dir = cfg.paths.output_dir
+    with interruptible():
+        try:
+            metrics = train(cfg)
+            problem = objective_problem(cfg, metrics)
+            if problem is not None:
+                raise ConfigError(problem)
+        except RunInterrupted as stop:
+            write_status(output_dir, INTERRUPTED, signal=stop.signal_name, resume=resume_command(cfg))
+            log.warning("Stopped by %s; resume with: %s", stop.signal_name, resume_command(cfg))
+            raise SystemExit(stop.exit_code) from None
+        except Exception as error:
+            write_status(output_dir, FAILED, error=error_line(error))  # the traceback goes to the log
+            if not in_multirun():
+                raise
+            log.error("This job failed, the sweep goes on: %s", error_line(error), exc_info=True)
+            return None
     objective = metrics.get(cfg.get("optimized_metric"))
-    write_status(cfg.paths.output_dir, OK, optimized_metric=cfg.get("optimized_metric"), value=objective)
+    write_status(output_dir, OK, optimized_metric=cfg.get("optimized_metric"), value=objective)
     report_run(cfg, metrics)
     return objective
+
+
+def plan_sweep_job(cfg: DictConfig) -> str:
+    """A job of a sweep run again into its folder: skip it, resume it from last.ckpt, or run it."""
+    plan = sweep_job_plan(cfg)
+    if plan == "resume":
+        with open_dict(cfg):
+            cfg.ckpt_path = "last"
+    return plan
 
 
 @rank_zero_only
@@ -83,7 +109,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = build_datamodule(cfg.data)
     model = build_model(cfg, datamodule)
-    resume_step = check_resumed_checkpoint(cfg, ckpt_path, model)
+    resumed = load_resumed_checkpoint(ckpt_path, model)
+    if resumed is not None and cfg.get("train", True) and already_finished(cfg, resumed[CONFIG_KEY].get("trainer", {})):
+        log.info("This run had already finished; nothing to train. Its final metrics are the ones it logged.")
+        return final_metrics(Path(cfg.paths.output_dir))
+    resume_step = int(resumed["global_step"]) if resumed is not None and cfg.get("train", True) else None
     model.run_config = OmegaConf.to_container(cfg, resolve=True)
     loggers = build_loggers(cfg.get("logger"), resume_step)
     callbacks = build_callbacks(cfg.get("callbacks"), loggers)
@@ -100,13 +130,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
     return metrics
 
 
-def check_resumed_checkpoint(cfg: DictConfig, ckpt_path: str | None, model: pl.LightningModule) -> int | None:
-    """Refuse a checkpoint of another architecture; return the global step a resumed fit continues from."""
+def load_resumed_checkpoint(ckpt_path: str | None, model: pl.LightningModule) -> dict | None:
+    """The checkpoint a run starts from, refused when it holds another architecture; None for a fresh run."""
     if ckpt_path is None:
         return None
     checkpoint = load_checkpoint(ckpt_path)
     check_architecture(checkpoint, model, ckpt_path)
-    return int(checkpoint.get("global_step", 0)) if cfg.get("train", True) else None
+    return checkpoint
 
 
 def test(trainer: pl.Trainer, model: pl.LightningModule, datamodule: pl.LightningDataModule, cfg: DictConfig) -> None:
@@ -128,9 +158,18 @@ def to_floats(metrics: dict) -> dict[str, float]:
 
 @rank_zero_only
 def report_run(cfg: DictConfig, metrics: dict[str, float]) -> None:
-    """Tell the user what came out and where to look."""
+    """Tell the user what came out and where to look, with a TensorBoard command that works as printed."""
     shown = ", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items()) if k.startswith(("val/", "test/")))
     log.info("Final metrics: %s", shown)
     log.info("Run folder: %s", cfg.paths.output_dir)
     if cfg.get("logger") and "tensorboard" in cfg.logger:
-        log.info("View the curves: tensorboard --logdir %s", cfg.paths.log_dir)
+        log.info("View the curves: %s --logdir %s", tensorboard_program(), shlex.quote(str(cfg.paths.output_dir)))
+
+
+def tensorboard_program() -> str:
+    """`tensorboard` where the shell finds this environment's, else the path of the one beside this Python."""
+    installed = Path(sys.executable).parent / "tensorboard"
+    found = shutil.which("tensorboard")
+    if found and Path(found).resolve() == installed.resolve():
+        return "tensorboard"
+    return shlex.quote(str(installed))
