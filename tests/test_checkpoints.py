@@ -1,11 +1,13 @@
 """trainlab's checkpoints are plain data (weights_only=True loads them), and bad checkpoints get clear errors."""
 
+import os
 from pathlib import Path
 
 import pytest
 import torch
 
 from tests.helpers.config import compose_config
+from trainlab.checkpoints import AtomicCheckpointIO
 from trainlab.config import ConfigError
 from trainlab.eval import evaluate
 from trainlab.training import train
@@ -103,3 +105,21 @@ def test_resume_with_another_architecture_is_refused(mlp_checkpoint: Path, run_d
         "(net.layers.1.weight is [256, 20] there but [64, 20] in the model); use the model settings the checkpoint "
         "was trained with, or a checkpoint of this model."
     )
+
+
+def test_a_checkpoint_write_cut_short_leaves_the_previous_file_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A save that never completes (here its last step fails, as when a process is killed) changes nothing."""
+    path = tmp_path / "last.ckpt"
+    writer = AtomicCheckpointIO()
+    writer.save_checkpoint({"epoch": 1, "state_dict": {}}, path)
+
+    def killed(*args: object) -> None:
+        raise OSError("killed before the write completed")
+
+    monkeypatch.setattr(os, "replace", killed)
+    with pytest.raises(OSError, match="killed"):
+        writer.save_checkpoint({"epoch": 2, "state_dict": {}}, path)
+    assert torch.load(path, weights_only=True)["epoch"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]  # no partial file left behind

@@ -1,6 +1,9 @@
 """The console scripts as a user runs them: real subprocesses, real Hydra, real exit codes."""
 
 import gc
+import os
+import shlex
+import shutil
 from pathlib import Path
 
 import pytest
@@ -51,7 +54,12 @@ def test_train_writes_one_run_folder_and_says_where(tmp_path: Path) -> None:
     assert "test/acc" in read_scalars(run / "tensorboard")
     log = (run / "train.log").read_text()
     assert f"Run folder: {run}" in log
-    assert f"tensorboard --logdir {tmp_path / 'logs'}" in log
+    # The TensorBoard command works as printed, from a shell without the environment activated,
+    # and points at the folder this run wrote to.
+    (command,) = [line.split("View the curves: ", 1)[1] for line in log.splitlines() if "View the curves: " in line]
+    program, flag, folder = shlex.split(command)
+    assert shutil.which(program, path=os.defpath) or Path(program).is_file()
+    assert (flag, Path(folder)) == ("--logdir", run)
 
 
 def test_ddp_cpu_trains_and_tests_with_two_processes(tmp_path: Path) -> None:

@@ -12,10 +12,9 @@ import torch
 from tests.helpers.config import compose_config
 from tests.helpers.process import BIN, run_script
 from tests.helpers.runs import TINY_MLP
-from trainlab.building import continue_event_files
 from trainlab.config import ConfigError
-from trainlab.run_folder import read_scalars
-from trainlab.training import train
+from trainlab.run_folder import continue_event_files, read_scalars, read_status
+from trainlab.training import run, train
 
 TINY = [*TINY_MLP, "trainer.deterministic=true"]
 FINAL = ("val/acc", "val/loss", "val/acc_best", "test/acc", "test/loss")
@@ -43,6 +42,15 @@ def test_last_checkpoint_holds_the_latest_epoch_when_the_monitored_metric_gets_w
     assert (last["epoch"], last["global_step"]) == (2, 24)  # 8 batches an epoch
     best = [path.name for path in checkpoints.glob("epoch_*.ckpt")]
     assert best == ["epoch_000.ckpt"]  # the highest val/loss is the untrained model's, before the loss falls
+
+
+def test_resuming_a_finished_run_trains_nothing_and_stays_ok(run_dir: Path) -> None:
+    objective = run(compose_config("train", [*TINY, "trainer.max_epochs=2"], run_dir))
+    curves = read_scalars(run_dir / "tensorboard")
+    again = run(compose_config("train", [*TINY, "trainer.max_epochs=2", "ckpt_path=last"], run_dir))
+    assert again == objective
+    assert read_status(run_dir) == {"status": "ok", "optimized_metric": "val/loss", "value": objective}
+    assert read_scalars(run_dir / "tensorboard") == curves  # no epoch trained or tested again
 
 
 def test_resume_without_last_checkpoint_is_a_clear_error(run_dir: Path) -> None:

@@ -161,6 +161,8 @@ MULTIRUN_FLAGS = ("-m", "--multirun")
 # never come. Their values from before the first job are put back at the start of every job.
 LAUNCHER_VARIABLES = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
 ENVIRONMENT_AT_START = {name: os.environ.get(name) for name in LAUNCHER_VARIABLES}
+# The command line as the user typed it: a multirun's jobs rewrite sys.argv for DDP's extra ranks.
+COMMAND_AT_START = list(sys.argv)
 
 
 def quiet_other_ranks() -> None:

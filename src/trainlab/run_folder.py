@@ -24,7 +24,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from trainlab.config import ConfigError, user_error_message
-from trainlab.process import in_multirun, process_rank
+from trainlab.process import COMMAND_AT_START, in_multirun, process_rank
 
 # Set when this module is first imported, before Hydra creates the run folder.
 PROCESS_START = time.time()
@@ -93,8 +93,9 @@ def resume_command(cfg: DictConfig) -> str:
     resumes interrupted ones (see sweep_job_plan).
     """
     if in_multirun():
-        args = [arg for arg in sys.argv[1:] if not arg.startswith("hydra.sweep.dir=")]
-        return shlex.join([sys.argv[0], *args, f"hydra.sweep.dir={HydraConfig.get().sweep.dir}"])
+        program, *args = COMMAND_AT_START
+        args = [arg for arg in args if not arg.startswith("hydra.sweep.dir=")]
+        return shlex.join([program, *args, f"hydra.sweep.dir={HydraConfig.get().sweep.dir}"])
     args = [arg for arg in sys.argv[1:] if not arg.startswith(("ckpt_path=", "hydra.run.dir="))]
     if (checkpoint_dir(cfg) / "last.ckpt").is_file():
         args.append(f"ckpt_path={LAST}")
@@ -108,16 +109,6 @@ def final_metrics(run_dir: Path) -> dict[str, float]:
     if not metrics and status.get("optimized_metric") and status.get("value") is not None:
         metrics[status["optimized_metric"]] = float(status["value"])
     return metrics
-
-
-def already_finished(cfg: DictConfig, trainer_then: dict[str, Any]) -> bool:
-    """Whether a resumed run had finished, with the same limits as now: its folder says ok and the
-    checkpoint's run (its trainer settings: `trainer_then`) stopped under the same max_epochs, max_steps
-    and min_epochs."""
-    if read_status(Path(cfg.paths.output_dir))["status"] != OK:
-        return False
-    then = trainer_then
-    return all(then.get(key) == cfg.trainer.get(key) for key in ("max_epochs", "max_steps", "min_epochs"))
 
 
 def sweep_job_plan(cfg: DictConfig) -> str:

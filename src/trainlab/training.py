@@ -25,9 +25,10 @@ from trainlab.process import RunInterrupted, in_multirun, interruptible, set_up_
 from trainlab.run_folder import (
     FAILED,
     INTERRUPTED,
+    LAST,
     OK,
     RUNNING,
-    already_finished,
+    checkpoint_dir,
     error_line,
     final_metrics,
     objective_problem,
@@ -55,6 +56,11 @@ def run(cfg: DictConfig) -> float | None:
     if in_multirun() and plan_sweep_job(cfg) == "skip":
         log.info("This job finished in an earlier run of the sweep (status ok); skipped.")
         return read_status(Path(cfg.paths.output_dir)).get("value")
+    if finished_before(cfg):
+        log.info("This run had already finished; nothing to train. Its final metrics are the ones it logged.")
+        metrics = final_metrics(Path(cfg.paths.output_dir))
+        report_run(cfg, metrics)
+        return metrics.get(cfg.get("optimized_metric"))
     start_run(cfg)
     output_dir = cfg.paths.output_dir
     with interruptible():
@@ -77,6 +83,20 @@ def run(cfg: DictConfig) -> float | None:
     write_status(output_dir, OK, optimized_metric=cfg.get("optimized_metric"), value=objective)
     report_run(cfg, metrics)
     return objective
+
+
+def finished_before(cfg: DictConfig) -> bool:
+    """`ckpt_path=last` on a run whose folder says it finished (status ok), under the same limits as then."""
+    last = checkpoint_dir(cfg) / "last.ckpt"
+    if cfg.get("ckpt_path") != LAST or not cfg.get("train", True) or not last.is_file():
+        return False
+    if read_status(Path(cfg.paths.output_dir))["status"] != OK:
+        return False
+    try:
+        then = load_checkpoint(last)[CONFIG_KEY].get("trainer") or {}
+    except ConfigError:  # a damaged last.ckpt: train() reports it and records the run as failed
+        return False
+    return all(then.get(key) == cfg.trainer.get(key) for key in ("max_epochs", "max_steps", "min_epochs"))
 
 
 def plan_sweep_job(cfg: DictConfig) -> str:
@@ -110,9 +130,6 @@ def train(cfg: DictConfig) -> dict[str, float]:
     datamodule = build_datamodule(cfg.data)
     model = build_model(cfg, datamodule)
     resumed = load_resumed_checkpoint(ckpt_path, model)
-    if resumed is not None and cfg.get("train", True) and already_finished(cfg, resumed[CONFIG_KEY].get("trainer", {})):
-        log.info("This run had already finished; nothing to train. Its final metrics are the ones it logged.")
-        return final_metrics(Path(cfg.paths.output_dir))
     resume_step = int(resumed["global_step"]) if resumed is not None and cfg.get("train", True) else None
     model.run_config = OmegaConf.to_container(cfg, resolve=True)
     loggers = build_loggers(cfg.get("logger"), resume_step)
