@@ -7,6 +7,7 @@ import pytest
 from tests.helpers.config import compose_config
 from tests.helpers.process import run_script
 from trainlab.config import ConfigError, validate_config
+from trainlab.training import train
 
 MISTAKES = [
     (
@@ -131,3 +132,59 @@ def test_cli_config_error_keeps_a_folder_the_user_named(tmp_path: Path) -> None:
         "Error: optimizer.lr=0.0 is out of range: expected a learning rate > 0; use a small positive value, e.g. optimizer.lr=0.001."
     )
     assert (run / "notes.txt").read_text() == "my notes"
+
+
+# Values the schema lets through but the class itself refuses, and values of the wrong type for the
+# class's own annotations: one line naming the key, the value and the reason, exit code 2, no folder left.
+BUILD_MISTAKES = [
+    (
+        ["optimizer.betas=[0.9,1.5]"],
+        "optimizer (torch.optim.Adam) refused its settings optimizer.lr=0.001, optimizer.betas=[0.9, 1.5], "
+        "optimizer.weight_decay=0.0: ValueError: Invalid beta parameter at index 1: 1.5",
+    ),
+    (
+        ["callbacks.early_stopping.mode=maximum"],
+        "callbacks.early_stopping (lightning.pytorch.callbacks.EarlyStopping) refused its settings "
+        "callbacks.early_stopping.monitor=val/loss, callbacks.early_stopping.mode=maximum, "
+        "callbacks.early_stopping.patience=5, callbacks.early_stopping.min_delta=0.0: "
+        "MisconfigurationException: `mode` can be min, max, got maximum",
+    ),
+    (
+        ["model.net.hidden=1.5"],
+        "model.net.hidden=1.5 has the wrong type: expected an integer; set model.net.hidden to an integer.",
+    ),
+    (
+        ["model.net.kernel_size=[3,a]"],
+        "model.net.kernel_size=[3, 'a'] has the wrong type: expected an integer or a list of integers; "
+        "set model.net.kernel_size to an integer or a list of integers.",
+    ),
+    (
+        ["callbacks.learning_rate_monitor.logging_interval=hour"],
+        "callbacks.learning_rate_monitor.logging_interval=hour has the wrong type: expected one of step, epoch; "
+        "set callbacks.learning_rate_monitor.logging_interval to one of step, epoch.",
+    ),
+]
+
+
+@pytest.mark.parametrize(("overrides", "message"), BUILD_MISTAKES)
+def test_a_value_the_class_refuses_is_one_line(overrides: list[str], message: str, run_dir: Path) -> None:
+    with pytest.raises(ConfigError) as error:
+        train(compose_config("train", ["debug=fdr", *overrides], run_dir))
+    assert str(error.value) == message
+
+
+def test_cli_value_the_optimizer_refuses_exits_2_in_one_line_and_leaves_no_folder(tmp_path: Path) -> None:
+    result = run_script(
+        "train", ["debug=fdr", "optimizer.betas=[0.9,1.5]", f"paths.log_dir={tmp_path / 'logs'}"], cwd=tmp_path
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"Error: {BUILD_MISTAKES[0][1]}"]
+    assert list((tmp_path / "logs" / "debug" / "runs").iterdir()) == []  # debug=fdr names the task "debug"
+
+
+def test_full_traceback_is_one_setting_away(tmp_path: Path) -> None:
+    args = ["debug=fdr", "optimizer.betas=[0.9,1.5]", f"paths.log_dir={tmp_path / 'logs'}"]
+    result = run_script("train", args, cwd=tmp_path, env={"HYDRA_FULL_ERROR": "1"})
+    assert result.returncode == 1
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "Invalid beta parameter at index 1: 1.5" in result.stderr

@@ -3,18 +3,21 @@
 Also rebuilds a trained model from a checkpoint alone, from the run config stored inside it.
 """
 
+import re
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
+import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
 from trainlab.checkpoints import CONFIG_KEY, AtomicCheckpointIO, check_architecture, load_checkpoint
-from trainlab.config import ConfigError
+from trainlab.config import ConfigError, user_error_message
 from trainlab.data.tensor_datamodule import TensorDataModule
 from trainlab.models.base import TrainlabModule
 from trainlab.run_folder import continue_event_files
@@ -29,9 +32,34 @@ def choice(group: str, cfg: DictConfig) -> str:
     return str(cfg.get("_target_", group)).rsplit(".", 1)[-1]
 
 
+def build(section: str, cfg: DictConfig, **kwargs: Any) -> Any:
+    """instantiate(cfg), with any error raised by the class it builds turned into one ConfigError line."""
+    try:
+        return instantiate(cfg, **kwargs)
+    except InstantiationException as error:
+        raise refused_settings(section, cfg, error) from error
+
+
+def refused_settings(section: str, cfg: DictConfig, error: BaseException) -> ConfigError:
+    """One line: the section (the innermost one Hydra names), its class, its settings and the library's reason."""
+    message = user_error_message(error)
+    if message is not None:  # trainlab's own classes already say what is wrong and how to fix it
+        return ConfigError(message)
+    where = re.search(r"full_key: (\S+)", str(error))
+    if where and where[1] != section and OmegaConf.select(cfg, where[1].removeprefix(f"{section}.")) is not None:
+        cfg, section = OmegaConf.select(cfg, where[1].removeprefix(f"{section}.")), where[1]
+    cause = error.__cause__ if isinstance(error, InstantiationException) and error.__cause__ else error
+    reason = (str(cause).strip().splitlines() or [""])[0]
+    settings = ", ".join(
+        f"{section}.{k}={v}" for k, v in cfg.items() if not str(k).startswith("_") and not isinstance(v, DictConfig)
+    )
+    target = cfg.get("_target_", section)
+    return ConfigError(f"{section} ({target}) refused its settings {settings}: {type(cause).__name__}: {reason}")
+
+
 def build_datamodule(data_cfg: DictConfig) -> TensorDataModule:
     """The datamodule; no data is loaded until Lightning calls its setup."""
-    return instantiate(data_cfg)
+    return build("data", data_cfg)
 
 
 def check_model_fits_data(cfg: DictConfig, datamodule: TensorDataModule) -> None:
@@ -54,12 +82,25 @@ def check_model_fits_data(cfg: DictConfig, datamodule: TensorDataModule) -> None
 def build_model(cfg: DictConfig, datamodule: TensorDataModule) -> TrainlabModule:
     """The LightningModule, with the optimizer, scheduler and regularizer configs as its parts."""
     check_model_fits_data(cfg, datamodule)
-    return instantiate(
+    optimizer = build("optimizer", cfg.optimizer)
+    try_optimizer(optimizer, cfg.optimizer)
+    return build(
+        "model",
         cfg.model,
-        optimizer=instantiate(cfg.optimizer),
-        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
-        regularizer=instantiate(cfg.regularizer) if cfg.get("regularizer") else None,
+        optimizer=optimizer,
+        scheduler=build("scheduler", cfg.scheduler) if cfg.get("scheduler") else None,
+        regularizer=build("regularizer", cfg.regularizer) if cfg.get("regularizer") else None,
     )
+
+
+def try_optimizer(factory: Any, optimizer_cfg: DictConfig) -> None:
+    """Build the optimizer once on a stand-in parameter: its own checks (momentum, betas, ...) then fail
+    here, as one line, instead of inside trainer.fit."""
+    if callable(factory):
+        try:
+            factory(params=[torch.nn.Parameter(torch.zeros(1))])
+        except Exception as error:
+            raise refused_settings("optimizer", optimizer_cfg, error) from None
 
 
 def build_loggers(logger_cfg: DictConfig | None, resume_step: int | None = None) -> list[Logger]:
@@ -73,10 +114,10 @@ def build_loggers(logger_cfg: DictConfig | None, resume_step: int | None = None)
         if not entry:
             continue
         if resume_step is not None and issubclass(get_class(entry._target_), TensorBoardLogger):
-            logger = instantiate(entry, purge_step=resume_step or None)
+            logger = build("logger", entry, purge_step=resume_step or None)
             continue_event_files(logger.log_dir)
         else:
-            logger = instantiate(entry)
+            logger = build("logger", entry)
         loggers.append(logger)
     return loggers
 
@@ -84,7 +125,8 @@ def build_loggers(logger_cfg: DictConfig | None, resume_step: int | None = None)
 def build_callbacks(callbacks_cfg: DictConfig | None, loggers: list[Logger]) -> list[Callback]:
     # An experiment may tune a callback (say early_stopping.patience) that `callbacks=none` removed:
     # such a leftover has no _target_ and is skipped.
-    callbacks = [instantiate(entry) for entry in (callbacks_cfg or {}).values() if entry and "_target_" in entry]
+    entries = (callbacks_cfg or {}).items()
+    callbacks = [build(f"callbacks.{name}", entry) for name, entry in entries if entry and "_target_" in entry]
     if not loggers:
         # LearningRateMonitor refuses to run without a logger; with none it has nothing to do.
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
@@ -94,7 +136,7 @@ def build_callbacks(callbacks_cfg: DictConfig | None, loggers: list[Logger]) -> 
 def build_trainer(trainer_cfg: DictConfig, callbacks: list[Callback], loggers: list[Logger]) -> pl.Trainer:
     """The Trainer; checkpoints are written atomically unless the config names its own plugins."""
     plugins = {} if trainer_cfg.get("plugins") else {"plugins": [AtomicCheckpointIO()]}
-    return instantiate(trainer_cfg, callbacks=callbacks, logger=loggers or False, **plugins)
+    return build("trainer", trainer_cfg, callbacks=callbacks, logger=loggers or False, **plugins)
 
 
 # --- a trained model, from its checkpoint ------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 import functools
 import gc
+import os
 import sys
 from collections.abc import Callable
 from typing import TypeVar
@@ -25,7 +26,7 @@ def exit_on_user_error(task: Callable[..., T]) -> Callable[..., T]:
             return task(*args, **kwargs)
         except (ConfigError, InstantiationException) as error:
             message = user_error_message(error)
-            if message is None:
+            if message is None or os.environ.get("HYDRA_FULL_ERROR") == "1":  # the developer's full traceback
                 raise
             print(f"Error: {message}", file=sys.stderr)
             discard_unstarted_run_folder()  # nothing was trained: leave no folder that looks like a result

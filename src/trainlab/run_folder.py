@@ -29,7 +29,14 @@ from trainlab.process import COMMAND_AT_START, in_multirun, process_rank
 # Set when this module is first imported, before Hydra creates the run folder.
 PROCESS_START = time.time()
 # What Hydra and the start of a run write before any training: the saved config and the log files.
-START_FILES = {".hydra/config.yaml", ".hydra/hydra.yaml", ".hydra/overrides.yaml", "config_tree.log"}
+START_FILES = {
+    ".hydra/config.yaml",
+    ".hydra/hydra.yaml",
+    ".hydra/overrides.yaml",
+    "config_tree.log",
+    "run_info.yaml",
+    "status.yaml",
+}
 STATUS_FILE = "status.yaml"
 RUNNING, OK, FAILED, INTERRUPTED = "running", "ok", "failed", "interrupted"
 RUN_INFO_FILE = "run_info.yaml"

@@ -10,9 +10,11 @@ BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_script(name: str, args: Sequence[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run `trainlab-<name> args...` from cwd and capture its output."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "HYDRA_FULL_ERROR": "0"}
+def run_script(
+    name: str, args: Sequence[str], cwd: Path, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run `trainlab-<name> args...` from cwd and capture its output; `env` adds to the environment."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "HYDRA_FULL_ERROR": "0", **(env or {})}
     return subprocess.run(
         [str(BIN / f"trainlab-{name}"), *args],
         cwd=cwd,

@@ -7,9 +7,11 @@ The config is read as plain containers without resolving interpolations, so a va
 the user wrote it.
 """
 
+import collections.abc
 import difflib
 import inspect
 import re
+import types
 import typing
 from collections.abc import Iterator
 from typing import Any
@@ -26,6 +28,13 @@ from trainlab.config.schema import SCHEMA_GROUP, register_schemas
 INSTANTIATE_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
 
 MISSING = "???"
+# What each simple type accepts from a config file (bool is an int to Python, never to a config).
+SCALAR_CHECKS = {
+    int: lambda value: isinstance(value, int) and not isinstance(value, bool),
+    float: lambda value: isinstance(value, int | float) and not isinstance(value, bool),
+    bool: lambda value: isinstance(value, bool),
+    str: lambda value: isinstance(value, str),
+}
 TYPE_NAMES = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string"}
 
 
@@ -106,16 +115,21 @@ def targeted_nodes(node: Any, path: str = "") -> Iterator[tuple[str, dict]]:
 
 
 def check_keys_are_parameters(path: str, node: dict) -> None:
+    """Each key must be a parameter of the class the section builds, and its value fit the parameter's type."""
     target = str(node["_target_"])
-    accepted = accepted_parameters(target)
-    if accepted is None:  # the class takes any keyword
-        return
+    annotations, takes_any_keyword = constructor_parameters(target)
     for key, value in node.items():
-        if key in INSTANTIATE_KEYS or key in accepted:
+        if key in INSTANTIATE_KEYS:
             continue
-        close = difflib.get_close_matches(str(key), sorted(accepted), n=1)
-        fix = f"did you mean {path}.{close[0]}?" if close else "remove it or check its spelling."
-        raise ConfigError(f"{path}.{key}={value} is not a setting of {target}; {fix}")
+        if key not in annotations and not takes_any_keyword:
+            close = difflib.get_close_matches(str(key), sorted(annotations), n=1)
+            fix = f"did you mean {path}.{close[0]}?" if close else "remove it or check its spelling."
+            raise ConfigError(f"{path}.{key}={value} is not a setting of {target}; {fix}")
+        expected = type_mismatch(annotations.get(key, Any), value)
+        if expected is not None:
+            raise ConfigError(
+                f"{path}.{key}={value} has the wrong type: expected {expected}; set {path}.{key} to {expected}."
+            )
 
 
 def constructors(obj: Any) -> list[Any]:
@@ -125,24 +139,67 @@ def constructors(obj: Any) -> list[Any]:
     return [klass.__dict__["__init__"] for klass in obj.__mro__ if "__init__" in klass.__dict__]
 
 
-def accepted_parameters(target: str) -> set[str] | None:
-    """The keyword arguments `target` takes, following **kwargs up the class hierarchy; None for any."""
+def constructor_parameters(target: str) -> tuple[dict[str, Any], bool]:
+    """The keyword arguments `target` takes with their type annotations, following **kwargs up the class
+    hierarchy, and whether it takes any keyword at all (then unknown keys cannot be judged)."""
     try:
         obj = get_method(target) if "." in target else None
     except Exception:  # an import error is reported by instantiate, with its own message
-        return None
+        return {}, True
     if obj is None:
-        return None
-    names: set[str] = set()
+        return {}, True
+    annotations: dict[str, Any] = {}
     for function in constructors(obj):
         try:
             parameters = inspect.signature(function).parameters.values()
         except (TypeError, ValueError):
-            return None
-        names |= {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+            return annotations, True
+        try:
+            hints = typing.get_type_hints(function)
+        except Exception:  # annotations that do not resolve: the names still count, the types are not checked
+            hints = {}
+        for p in parameters:
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self":
+                annotations.setdefault(p.name, hints.get(p.name, Any))
         if not any(p.kind is p.VAR_KEYWORD for p in parameters):
-            return names - {"self"}
+            return annotations, False
+    return annotations, True
+
+
+def type_mismatch(annotation: Any, value: Any) -> str | None:
+    """What the annotation expects, when a value written in a config cannot be one; None when it fits or
+    when the annotation says too little to judge (a class, a callable, Any, an interpolation not resolved)."""
+    if isinstance(value, dict) or (isinstance(value, str) and value.startswith("${")) or value == MISSING:
+        return None
+    if annotation is Any or annotation is inspect.Parameter.empty:
+        return None
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        # Literal alternatives read as one list of choices: "one of 16, 32, 16-mixed, bf16-mixed".
+        choices = [
+            choice for arg in args if typing.get_origin(arg) is typing.Literal for choice in typing.get_args(arg)
+        ]
+        others = [arg for arg in args if arg is not type(None) and typing.get_origin(arg) is not typing.Literal]
+        expected = [
+            type_mismatch(arg, value) for arg in [*others, *([typing.Literal[tuple(choices)]] if choices else [])]
+        ]
+        return None if None in expected else " or ".join(dict.fromkeys(expected))
+    if origin is typing.Literal:
+        return None if value in args else "one of " + ", ".join(dict.fromkeys(str(arg) for arg in args))
+    if origin in (list, tuple, collections.abc.Sequence):
+        if not isinstance(value, list):
+            return "a list" if not args else f"a list of {plural(args[0])}"
+        items = [type_mismatch(args[0], item) for item in value] if args else []
+        return f"a list of {plural(args[0])}" if any(items) else None
+    if annotation in SCALAR_CHECKS:
+        return None if value is None or SCALAR_CHECKS[annotation](value) else TYPE_NAMES[annotation.__name__]
     return None
+
+
+def plural(kind: Any) -> str:
+    return {int: "integers", float: "numbers", str: "strings", bool: "true/false values"}.get(kind, "values")
 
 
 def check_batch_divides_across_processes(cfg: DictConfig) -> None:

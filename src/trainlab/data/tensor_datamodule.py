@@ -67,6 +67,12 @@ class TensorDataModule(pl.LightningDataModule):
         self.splits["test"] = self.load_test()
         for name, (inputs, _) in self.splits.items():
             self.check_shape(name, inputs)
+        if self.batch_size > len(self.splits["train"][0]):
+            log.warning(
+                "data.batch_size=%d is larger than the %d training samples: every epoch is one batch of them all.",
+                self.batch_size,
+                len(self.splits["train"][0]),
+            )
         log.info("Data: %s", ", ".join(f"{name} {len(t)}" for name, (t, _) in self.splits.items()))
 
     def train_dataloader(self) -> TensorLoader:
