@@ -1,5 +1,6 @@
 """torchvision's MNIST family read from IDX files that the tests write; nothing is downloaded."""
 
+import shutil
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -242,3 +243,55 @@ def test_mnist_experiments_compose_and_build(experiment: str, tmp_path: Path, ru
         # 28 -> conv 26 -> pool 13 -> conv 11 -> pool 5: the net computes 64*5*5, not a hard-coded 64*6*6.
         assert [(lin.in_features, lin.out_features) for lin in linears] == [(64 * 5 * 5, 128), (128, 10)]
         assert optimizer.defaults["lr"] == 0.001
+
+
+REFETCH = "copy the file again, or delete it and run once with data.download=true to download it again"
+
+
+def damaged_copy(tmp_path: Path, damage: str) -> tuple[MNISTFamilyDataModule, Path]:
+    """Small MNIST files with one of them damaged as named; the datamodule reading them, offline."""
+    write_fake_dataset(tmp_path, num_train=200, num_test=50, packed=damage == "not_gzip")
+    raw = tmp_path / "MNIST" / "raw"
+    images, labels = raw / "train-images-idx3-ubyte", raw / "train-labels-idx1-ubyte"
+    if damage == "truncated":
+        images.write_bytes(images.read_bytes()[:-100])
+    elif damage == "wrong_header":
+        labels.write_bytes(b"GIF89a" + labels.read_bytes()[6:])
+    elif damage == "not_gzip":
+        (raw / "train-images-idx3-ubyte.gz").write_bytes(b"these bytes were never compressed")
+    elif damage == "count_mismatch":
+        write_fake_dataset(tmp_path / "other", num_train=150, num_test=50)
+        shutil.copy(tmp_path / "other" / "MNIST" / "raw" / "train-labels-idx1-ubyte", labels)
+    return MNISTFamilyDataModule(data_dir=str(tmp_path), download=False, num_val=20), raw
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("truncated", "{raw}/train-images-idx3-ubyte is cut short: 156716 bytes where its header promises 156816"),
+        (
+            "wrong_header",
+            "{raw}/train-labels-idx1-ubyte is not an IDX file of 1-dimensional unsigned bytes "
+            "(it starts with 47494638, not 00000801)",
+        ),
+        (
+            "count_mismatch",
+            "{raw}/train-images-idx3-ubyte holds 200 images but {raw}/train-labels-idx1-ubyte "
+            "holds 150 labels: the two files come from different copies",
+        ),
+    ],
+)
+def test_a_damaged_idx_file_is_named_with_the_fix(damage: str, message: str, tmp_path: Path) -> None:
+    datamodule, raw = damaged_copy(tmp_path, damage)
+    with pytest.raises(ConfigError) as error:
+        datamodule.setup()
+    assert str(error.value) == f"{message.format(raw=raw)}; {REFETCH}."
+
+
+def test_a_gz_file_that_does_not_decompress_is_named_and_leaves_nothing_half_written(tmp_path: Path) -> None:
+    raw = tmp_path / "MNIST" / "raw"
+    with pytest.raises(ConfigError) as error:
+        damaged_copy(tmp_path, "not_gzip")  # the constructor unpacks what it needs when download=false
+    assert str(error.value).startswith(f"{raw}/train-images-idx3-ubyte.gz does not decompress (")
+    assert str(error.value).endswith(f"); {REFETCH}.")
+    assert sorted(path.name for path in raw.iterdir() if not path.name.endswith(".gz")) == []

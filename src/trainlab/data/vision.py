@@ -6,9 +6,12 @@ normalised float images once, so batches are slices of a tensor (no per-sample P
 
 import gzip
 import logging
+import math
 import os
 import shutil
+import struct
 import tempfile
+import zlib
 from pathlib import Path
 from typing import Any
 from urllib.error import URLError
@@ -148,6 +151,13 @@ class MNISTFamilyDataModule(TensorDataModule):
     def load_split(self, train: bool) -> Split:
         """One split decoded by torchvision, as normalised float images (N, 1, 28, 28) and int64 labels."""
         self.require_files()
+        images_file, labels_file = (self.raw_folder / name for name in self.file_names()[0 if train else 2 :][:2])
+        count, labels_count = check_idx(images_file, dimensions=3), check_idx(labels_file, dimensions=1)
+        if count != labels_count:
+            raise ConfigError(
+                f"{images_file} holds {count} images but {labels_file} holds {labels_count} labels: the two files "
+                f"come from different copies; {REFETCH}."
+            )
         dataset = self.torchvision_dataset(train=train)
         pixels, labels = dataset.data, dataset.targets.long()
         if self.dataset == "EMNIST":
@@ -177,6 +187,10 @@ class MNISTFamilyDataModule(TensorDataModule):
         return self._augmentation
 
 
+# The fix for any damaged data file.
+REFETCH = "copy the file again, or delete it and run once with data.download=true to download it again"
+
+
 def unpack(packed: Path, target: Path) -> None:
     """Write the contents of a .gz file to ``target``, atomically, so parallel processes never see half a file."""
     handle, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
@@ -184,6 +198,30 @@ def unpack(packed: Path, target: Path) -> None:
         with gzip.open(packed, "rb") as source, os.fdopen(handle, "wb") as sink:
             shutil.copyfileobj(source, sink)
         os.replace(partial, target)
-    except BaseException:
+    except (OSError, EOFError, zlib.error) as error:  # not gzip, cut short, or corrupted
+        raise ConfigError(f"{packed} does not decompress ({error}); {REFETCH}.") from None
+    finally:
         Path(partial).unlink(missing_ok=True)
-        raise
+
+
+def check_idx(path: Path, dimensions: int) -> int:
+    """The number of items in an IDX file of unsigned bytes, once its header and length are found whole.
+
+    The format: two zero bytes, the type code 0x08 (unsigned byte), the number of dimensions, one
+    big-endian 32-bit size per dimension, then the data.
+    """
+    with open(path, "rb") as file:
+        header = file.read(4 + 4 * dimensions)
+    if len(header) < 4 or header[:3] != b"\x00\x00\x08" or header[3] != dimensions:
+        raise ConfigError(
+            f"{path} is not an IDX file of {dimensions}-dimensional unsigned bytes (it starts with "
+            f"{header[:4].hex() or 'nothing'}, not 000008{dimensions:02x}); {REFETCH}."
+        )
+    if len(header) < 4 + 4 * dimensions:
+        raise ConfigError(f"{path} is cut short inside its header; {REFETCH}.")
+    sizes = struct.unpack(f">{dimensions}I", header[4:])
+    expected, actual = len(header) + math.prod(sizes), path.stat().st_size
+    if actual != expected:
+        kind = "cut short" if actual < expected else "longer than its header says"
+        raise ConfigError(f"{path} is {kind}: {actual} bytes where its header promises {expected}; {REFETCH}.")
+    return sizes[0]
