@@ -2,8 +2,8 @@
 
 import json
 import os
+import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,10 +30,7 @@ SMALL = [
 STARTUP_LIMIT_S = 120  # TensorBoard starts in seconds; the bound only keeps a broken server from hanging the suite
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+SERVING = re.compile(r"http://127\.0\.0\.1:(\d+)/")
 
 
 def get_json(url: str) -> object | None:
@@ -45,15 +42,18 @@ def get_json(url: str) -> object | None:
         return None
 
 
-def wait_for_scalars(server: subprocess.Popen, url: str, log: Path) -> list[list[float]]:
+def wait_for_scalars(server: subprocess.Popen, query: str, log: Path) -> list[list[float]]:
+    """The scalars TensorBoard serves, once it says which port the system gave it and has loaded the run."""
     deadline = time.monotonic() + STARTUP_LIMIT_S
     while time.monotonic() < deadline:
         if server.poll() is not None:
             pytest.fail(f"TensorBoard exited with code {server.returncode}:\n{log.read_text()[-2000:]}")
-        points = get_json(url)
+        serving = SERVING.search(log.read_text())
+        points = get_json(f"{serving[0]}data/plugin/scalars/scalars?{query}") if serving else None
         if points:  # an empty list: the server is up but has not loaded the run yet
             return points
         time.sleep(0.5)
+    url = f"/data/plugin/scalars/scalars?{query}"
     pytest.fail(f"TensorBoard did not serve {url} within {STARTUP_LIMIT_S} s:\n{log.read_text()[-2000:]}")
 
 
@@ -75,9 +75,7 @@ def test_make_tensorboard_serves_the_runs_val_acc_curve(tmp_path: Path) -> None:
     expected = read_scalars(run_dir / "tensorboard")["val/acc"]
     assert len(expected) == 3
 
-    port = free_port()
     query = urllib.parse.urlencode({"run": "train/runs/first/tensorboard", "tag": "val/acc"})
-    url = f"http://127.0.0.1:{port}/data/plugin/scalars/scalars?{query}"
     log = tmp_path / "tensorboard.log"
     # BIN: the environment running these tests; -o: use it as installed, never reinstall from the test.
     command = [
@@ -91,12 +89,12 @@ def test_make_tensorboard_serves_the_runs_val_acc_curve(tmp_path: Path) -> None:
         f"BIN={Path(sys.executable).parent}",
         f"LOGDIR={log_dir}",
         "TB_HOST=127.0.0.1",
-        f"TB_PORT={port}",
+        "TB_PORT=0",  # the system picks a free port and TensorBoard prints it: no port can be taken in between
     ]
     with open(log, "w") as output:
         server = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        points = wait_for_scalars(server, url, log)
+        points = wait_for_scalars(server, query, log)
     finally:
         stop(server)
     # Each point is [wall_time, step, value]: the browser's curve is the event files' curve.
