@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-full bench clean lint format tensorboard rename
+.PHONY: help install train test test-full bench stress clean lint format tensorboard rename
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -53,3 +53,6 @@ clean:  ## Remove caches (keeps logs/ and data/)
 
 bench: $(INSTALLED)  ## Measure the template against a hand-written loop, start-up and data speed
 	$(BIN)/python scripts/benchmark.py $(ARGS)
+
+stress: $(INSTALLED)  ## Fault drill: kill -9 runs, a multirun and checkpoint writes, resume, compare (ARGS="--kills 5")
+	$(BIN)/python scripts/stress.py $(ARGS)

@@ -9,7 +9,7 @@ import torch
 from tests.helpers.config import compose_config
 from trainlab.checkpoints import AtomicCheckpointIO
 from trainlab.config import ConfigError
-from trainlab.eval import evaluate
+from trainlab.evaluation import evaluate
 from trainlab.training import train
 
 TINY = [

@@ -10,7 +10,7 @@ from tests.helpers.process import run_script
 from tests.helpers.tensorboard import values
 from trainlab.building import build_datamodule, build_model, build_trainer
 from trainlab.checkpoints import CONFIG_KEY, load_checkpoint
-from trainlab.eval import evaluate
+from trainlab.evaluation import evaluate
 from trainlab.run_folder import read_scalars
 
 # Odd split sizes: the two ranks get shards of different lengths, which must still add up to the whole split.

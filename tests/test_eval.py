@@ -8,7 +8,7 @@ import torch
 from tests.helpers.config import compose_config
 from tests.helpers.process import run_script
 from trainlab.config import ConfigError
-from trainlab.eval import evaluate
+from trainlab.evaluation import evaluate
 from trainlab.training import train
 
 SMALL = [
@@ -64,3 +64,20 @@ def test_cli_missing_checkpoint_exits_with_one_line(tmp_path: Path) -> None:
         "Error: ckpt_path=missing.ckpt does not exist; give the path of a .ckpt file from a run's checkpoints/ folder."
     )
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", ["eval", "predict"])
+def test_a_config_mistake_fails_before_lightning_is_loaded(command: str, tmp_path: Path) -> None:
+    args = ["ckpt_path=missing.ckpt", "trainer.max_epochs=-5", f"paths.log_dir={tmp_path / 'logs'}"]
+    result = run_script(command, args, cwd=tmp_path, env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if not line.startswith("import time:")]
+    assert lines == [
+        "Error: trainer.max_epochs=-5 is out of range: expected a value >= -1; "
+        "use a positive number of epochs, or -1 for no limit."
+    ]
+    imported = {
+        line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")
+    }
+    assert "omegaconf" in imported  # the import timing is really on
+    assert "lightning" not in imported and "torch" not in imported

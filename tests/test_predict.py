@@ -10,8 +10,7 @@ from torchvision.io import write_jpeg, write_png
 from tests.helpers.config import compose_config
 from tests.helpers.process import run_script
 from trainlab.config import ConfigError
-from trainlab.eval import evaluate
-from trainlab.predict import predict
+from trainlab.evaluation import evaluate, predict
 from trainlab.training import train
 
 SMALL = [

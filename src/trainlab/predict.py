@@ -1,113 +1,23 @@
 """Run a saved checkpoint on new inputs: `trainlab-predict ckpt_path=PATH [input=DIR]`.
 
-The model is rebuilt from the run config stored in the checkpoint (as trainlab-eval does). Without
-`input`, it predicts the datamodule's predict split (the test split); with `input=DIR`, it predicts
-every PNG/JPEG image in DIR, converted to what the model was trained on. Either way the run folder
-gets predictions.csv: one row per sample with its id, the prediction and, for classifiers, the
-probability of every class.
+Without `input`, it predicts the datamodule's predict split (the test split); with `input=DIR`,
+every PNG/JPEG image in DIR, converted to what the model was trained on. The command line only:
+the config is checked before Lightning is loaded, and `trainlab/evaluation.py` does the work.
 """
 
-import csv
-import logging
-from collections.abc import Sequence
-from pathlib import Path
-
 import hydra
-import lightning.pytorch as pl
-import torch
 from omegaconf import DictConfig
 
-from trainlab.building import build_datamodule, build_loggers, build_trainer, load_run, restore_model
 from trainlab.cli import exit_on_user_error, run_console_script
-from trainlab.config import CONFIG_DIR
-from trainlab.data.image_files import list_images, read_images
-from trainlab.data.tensor_datamodule import TensorDataModule
-
-log = logging.getLogger(__name__)
-
-PREDICTIONS_FILE = "predictions.csv"
-
-
-def predict(cfg: DictConfig) -> Path:
-    """Predict with the checkpoint at cfg.ckpt_path and return the path of the predictions file."""
-    paths = list_images(Path(cfg.input)) if cfg.get("input") else None  # a wrong folder fails before any loading
-    checkpoint, run_cfg = load_run(cfg.ckpt_path)
-    datamodule = build_datamodule(cfg.data if cfg.get("data") else run_cfg.data)
-    # Lightning saved the datamodule's state (e.g. its pixel statistics) in the checkpoint.
-    datamodule.load_state_dict(checkpoint.get(type(datamodule).__qualname__) or {})
-    model = restore_model(checkpoint, run_cfg, datamodule, cfg.ckpt_path)
-    trainer = build_trainer(cfg.trainer, callbacks=[], loggers=build_loggers(cfg.get("logger")))
-
-    if paths is None:
-        ids, outputs, targets = predict_split(trainer, model, datamodule)
-    else:
-        ids, outputs, targets = predict_files(trainer, model, datamodule, paths)
-    path = Path(cfg.paths.output_dir) / PREDICTIONS_FILE
-    write_predictions(path, ids, outputs, targets, classifier=model.task == "classification")
-    log.info("Wrote %d predictions to %s", len(ids), path)
-    return path
-
-
-def predict_split(
-    trainer: pl.Trainer, model: pl.LightningModule, datamodule: TensorDataModule
-) -> tuple[list[str], torch.Tensor, torch.Tensor]:
-    """Ids (the sample's index in the split), outputs and targets of the datamodule's predict split."""
-    outputs = torch.cat(trainer.predict(model, datamodule=datamodule))
-    targets = torch.cat([batch[1] for batch in datamodule.predict_dataloader()])
-    return [str(index) for index in range(len(targets))], outputs, targets
-
-
-def predict_files(
-    trainer: pl.Trainer, model: pl.LightningModule, datamodule: TensorDataModule, paths: Sequence[Path]
-) -> tuple[list[str], torch.Tensor, None]:
-    """Ids (file names) and outputs of image files; files come without targets."""
-    images = read_images(paths, datamodule)
-    outputs = torch.cat(trainer.predict(model, dataloaders=image_loader(images, datamodule.eval_batch_size)))
-    return [path.name for path in paths], outputs, None
-
-
-def image_loader(images: torch.Tensor, batch_size: int) -> torch.utils.data.DataLoader:
-    # A one-element tuple per batch, so the models' predict_step reads batch[0] as for any split.
-    return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(images), batch_size=batch_size)
-
-
-# --- output -------------------------------------------------------------------------------------
-def write_predictions(
-    path: Path, ids: Sequence[str], outputs: torch.Tensor, targets: torch.Tensor | None, classifier: bool
-) -> None:
-    """Columns: id, target (data splits only), prediction, and prob_<class> for each class of a classifier."""
-    names, rows = prediction_columns(outputs, classifier)
-    if targets is not None:
-        target_names, target_rows = columns("target", targets.reshape(len(targets), -1))
-        names = target_names + names
-        rows = [target + row for target, row in zip(target_rows, rows, strict=True)]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "x", newline="") as file:  # "x": an existing predictions file is never overwritten
-        writer = csv.writer(file)
-        writer.writerow(["id", *names])
-        writer.writerows([sample_id, *row] for sample_id, row in zip(ids, rows, strict=True))
-
-
-def prediction_columns(outputs: torch.Tensor, classifier: bool) -> tuple[list[str], list[list]]:
-    if not classifier:
-        return columns("prediction", outputs.reshape(len(outputs), -1))
-    probabilities = outputs.tolist()
-    names = ["prediction", *(f"prob_{k}" for k in range(outputs.shape[1]))]
-    labels = outputs.argmax(dim=1).tolist()
-    return names, [[label, *probs] for label, probs in zip(labels, probabilities, strict=True)]
-
-
-def columns(name: str, values: torch.Tensor) -> tuple[list[str], list[list]]:
-    """One column `name` for one value per sample, else `name_0`, `name_1`, ..."""
-    names = [name] if values.shape[1] == 1 else [f"{name}_{k}" for k in range(values.shape[1])]
-    return names, values.tolist()
+from trainlab.config import CONFIG_DIR, validate_config
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="predict")
 @exit_on_user_error
 def main(cfg: DictConfig) -> None:
-    if cfg.get("seed") is not None:
-        pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    validate_config(cfg)
+    from trainlab.evaluation import predict
+
     predict(cfg)
 
 

@@ -1,0 +1,177 @@
+"""A fault drill: `make stress` (or `.venv/bin/python scripts/stress.py [--kills N] [--seed S]`).
+
+Three drills, each against an uninterrupted reference, with real processes and real SIGKILLs:
+  1. a training run killed at random moments N times, resumed with `ckpt_path=last` after each kill;
+  2. a 4-job joblib multirun killed at a random moment, then the same command run again into the same
+     sweep folder (finished jobs are skipped, the others resumed or rerun);
+  3. a process saving a large checkpoint over last.ckpt again and again, killed at random moments:
+     last.ckpt must load every time.
+For each drill it prints whether the final metrics equal the uninterrupted run's, how many
+checkpoints and TensorBoard points survived, and anything lost. Exits 1 if any drill lost something.
+"""
+
+import argparse
+import random
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from trainlab.run_folder import read_scalars, read_status
+
+BIN = Path(sys.executable).parent
+RUN = [
+    "data=synthetic_classification",
+    "model=mlp",
+    "data.num_train=4096",
+    "data.num_val=256",
+    "data.num_test=256",
+    "data.batch_size=16",
+    "trainer.max_epochs=4",
+    "trainer.deterministic=true",
+    "extras.print_config=false",
+    "callbacks.progress_bar=null",
+    "callbacks.model_summary=null",
+    "callbacks.early_stopping=null",
+]
+FINAL = ("val/loss", "val/acc", "test/loss", "test/acc")
+
+
+def train(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / "trainlab-train"), *args], cwd=cwd, capture_output=True, text=True)
+
+
+def kill_at_random(args: list[str], cwd: Path, rng: random.Random, wait_for: Path) -> bool:
+    """Start a run, SIGKILL it at a random moment after `wait_for` exists; False if it finished first."""
+    process = subprocess.Popen(
+        [str(BIN / "trainlab-train"), *args], cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    while not wait_for.exists() and process.poll() is None:
+        time.sleep(0.1)
+    time.sleep(rng.uniform(0.0, 3.0))
+    if process.poll() is not None:
+        return False
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    return True
+
+
+def final_values(run: Path) -> dict[str, float]:
+    scalars = read_scalars(run / "tensorboard")
+    return {tag: scalars[tag][-1][1] for tag in FINAL if tag in scalars}
+
+
+def points(run: Path) -> int:
+    return sum(len(curve) for curve in read_scalars(run / "tensorboard").values())
+
+
+def doubled_steps(run: Path, reference: Path) -> int:
+    """Points TensorBoard shows for a step that already has one in the same curve, beyond those of the
+    uninterrupted run (Lightning logs `epoch` twice at each epoch's last step): what a resume must not add."""
+
+    def doubled(folder: Path) -> int:
+        return sum(len(c) - len({step for step, _ in c}) for c in read_scalars(folder / "tensorboard").values())
+
+    return doubled(run) - doubled(reference)
+
+
+def report(name: str, same: bool, details: str, lost: list[str]) -> bool:
+    print(f"{name}: final metrics equal the uninterrupted run's: {'yes' if same else 'NO'}; {details}")
+    print(f"  lost: {', '.join(lost) if lost else 'nothing'}")
+    return same and not lost
+
+
+def drill_single_run(work: Path, kills: int, rng: random.Random) -> bool:
+    reference = work / "reference"
+    assert train([*RUN, f"hydra.run.dir={reference}"], work).returncode == 0
+    run = work / "killed"
+    args = [*RUN, f"hydra.run.dir={run}"]
+    done = 0
+    for _ in range(kills):
+        resume = ["ckpt_path=last"] if (run / "checkpoints" / "last.ckpt").exists() else []
+        done += kill_at_random([*args, *resume], work, rng, run / "checkpoints" / "last.ckpt")
+    resume = ["ckpt_path=last"] if (run / "checkpoints" / "last.ckpt").exists() else []
+    final = train([*args, *resume], work)
+    lost = [] if final.returncode == 0 else [f"the last resume failed: {final.stderr[-300:]}"]
+    lost += [f"{n} doubled points"] if (n := doubled_steps(run, reference)) else []
+    checkpoints = len(list((run / "checkpoints").glob("*.ckpt")))
+    details = f"{done} kills, {checkpoints} checkpoints, {points(run)} of {points(reference)} TensorBoard points"
+    return report("single run", final_values(run) == final_values(reference), details, lost)
+
+
+def drill_multirun(work: Path, rng: random.Random) -> bool:
+    sweep = ["-m", *RUN, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=1,2,3,4"]
+    reference, killed = work / "sweep_reference", work / "sweep_killed"
+    assert train([*sweep, f"hydra.sweep.dir={reference}"], work).returncode == 0
+    args = [*sweep, f"hydra.sweep.dir={killed}"]
+    was_killed = kill_at_random(args, work, rng, killed / "0" / "checkpoints" / "last.ckpt")
+    statuses = [read_status(killed / str(job))["status"] for job in range(4)]
+    rerun = train(args, work)
+    lost = [] if rerun.returncode == 0 else [f"the rerun failed: {rerun.stderr[-300:]}"]
+    same = all(final_values(killed / str(job)) == final_values(reference / str(job)) for job in range(4))
+    lost += [f"job {job} not ok" for job in range(4) if read_status(killed / str(job))["status"] != "ok"]
+    lost += [
+        f"job {job}: {n} doubled points"
+        for job in range(4)
+        if (n := doubled_steps(killed / str(job), reference / str(job)))
+    ]
+    details = f"killed: {was_killed}, job statuses after the kill: {statuses}"
+    return report("4-job joblib multirun", same, details, lost)
+
+
+WRITER = """
+import sys, torch
+from trainlab.checkpoints import AtomicCheckpointIO
+writer, path = AtomicCheckpointIO(), sys.argv[1]
+for version in range(1_000_000):
+    writer.save_checkpoint({"version": version, "state_dict": {"w": torch.full((8_000_000,), float(version))}}, path)
+    print(version, flush=True)
+"""
+
+
+def drill_checkpoint_writes(work: Path, kills: int, rng: random.Random) -> bool:
+    path = work / "last.ckpt"
+    whole = 0
+    lost = []
+    for _ in range(kills):
+        process = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True)
+        process.stdout.readline()  # one checkpoint written in full
+        time.sleep(rng.uniform(0.0, 1.0))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        try:
+            checkpoint = torch.load(path, weights_only=True)
+            whole += bool((checkpoint["state_dict"]["w"] == checkpoint["version"]).all())
+        except Exception as error:
+            lost.append(f"last.ckpt unreadable after a kill ({type(error).__name__})")
+    stray = [p.name for p in work.iterdir() if p.name != "last.ckpt"]
+    details = f"{kills} kills during writes of a 32 MB checkpoint, last.ckpt whole after {whole}; files left: {stray}"
+    return report("checkpoint writes", whole == kills, details, lost)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kills", type=int, default=3, help="kills in the single-run and checkpoint drills")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the moments of the kills")
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    print(f"fault drill, seed {args.seed}: {shlex.join(sys.argv)}")
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
+        for name in ("single", "sweeps", "writes"):
+            (work / name).mkdir()
+        results = [
+            drill_single_run(work / "single", args.kills, rng),
+            drill_multirun(work / "sweeps", rng),
+            drill_checkpoint_writes(work / "writes", args.kills, rng),
+        ]
+    sys.exit(0 if all(results) else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""Using a trained model: test it (`trainlab-eval`) or predict with it (`trainlab-predict`).
+
+The model (and, unless `data=...` is given, the data) is rebuilt from the run config stored in the
+checkpoint, so the test set is the one the model was trained against. Predictions go to the run
+folder's predictions.csv: one row per sample with its id, the prediction and, for classifiers, the
+probability of every class.
+"""
+
+import csv
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+from omegaconf import DictConfig
+
+from trainlab.building import build_datamodule, build_loggers, build_trainer, load_run, restore_model
+from trainlab.config import validate_config
+from trainlab.data.image_files import list_images, read_images
+from trainlab.data.tensor_datamodule import TensorDataModule
+
+log = logging.getLogger(__name__)
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    """Test the checkpoint at cfg.ckpt_path and return its test metrics."""
+    validate_config(cfg)
+    checkpoint, run_cfg = load_run(cfg.ckpt_path, cfg.get("model"))
+    if cfg.get("seed") is not None:
+        pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule = build_datamodule(cfg.data if cfg.get("data") else run_cfg.data)
+    model = restore_model(checkpoint, run_cfg, datamodule, cfg.ckpt_path)
+    trainer = build_trainer(cfg.trainer, callbacks=[], loggers=build_loggers(cfg.get("logger")))
+    trainer.test(model, datamodule=datamodule)
+    return {name: float(value) for name, value in trainer.callback_metrics.items()}
+
+
+PREDICTIONS_FILE = "predictions.csv"
+
+
+def predict(cfg: DictConfig) -> Path:
+    """Predict with the checkpoint at cfg.ckpt_path and return the path of the predictions file."""
+    validate_config(cfg)
+    if cfg.get("seed") is not None:
+        pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    paths = list_images(Path(cfg.input)) if cfg.get("input") else None  # a wrong folder fails before any loading
+    checkpoint, run_cfg = load_run(cfg.ckpt_path)
+    datamodule = build_datamodule(cfg.data if cfg.get("data") else run_cfg.data)
+    # Lightning saved the datamodule's state (e.g. its pixel statistics) in the checkpoint.
+    datamodule.load_state_dict(checkpoint.get(type(datamodule).__qualname__) or {})
+    model = restore_model(checkpoint, run_cfg, datamodule, cfg.ckpt_path)
+    trainer = build_trainer(cfg.trainer, callbacks=[], loggers=build_loggers(cfg.get("logger")))
+
+    if paths is None:
+        ids, outputs, targets = predict_split(trainer, model, datamodule)
+    else:
+        ids, outputs, targets = predict_files(trainer, model, datamodule, paths)
+    path = Path(cfg.paths.output_dir) / PREDICTIONS_FILE
+    write_predictions(path, ids, outputs, targets, classifier=model.task == "classification")
+    log.info("Wrote %d predictions to %s", len(ids), path)
+    return path
+
+
+def predict_split(
+    trainer: pl.Trainer, model: pl.LightningModule, datamodule: TensorDataModule
+) -> tuple[list[str], torch.Tensor, torch.Tensor]:
+    """Ids (the sample's index in the split), outputs and targets of the datamodule's predict split."""
+    outputs = torch.cat(trainer.predict(model, datamodule=datamodule))
+    targets = torch.cat([batch[1] for batch in datamodule.predict_dataloader()])
+    return [str(index) for index in range(len(targets))], outputs, targets
+
+
+def predict_files(
+    trainer: pl.Trainer, model: pl.LightningModule, datamodule: TensorDataModule, paths: Sequence[Path]
+) -> tuple[list[str], torch.Tensor, None]:
+    """Ids (file names) and outputs of image files; files come without targets."""
+    images = read_images(paths, datamodule)
+    outputs = torch.cat(trainer.predict(model, dataloaders=image_loader(images, datamodule.eval_batch_size)))
+    return [path.name for path in paths], outputs, None
+
+
+def image_loader(images: torch.Tensor, batch_size: int) -> torch.utils.data.DataLoader:
+    # A one-element tuple per batch, so the models' predict_step reads batch[0] as for any split.
+    return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(images), batch_size=batch_size)
+
+
+# --- output -------------------------------------------------------------------------------------
+def write_predictions(
+    path: Path, ids: Sequence[str], outputs: torch.Tensor, targets: torch.Tensor | None, classifier: bool
+) -> None:
+    """Columns: id, target (data splits only), prediction, and prob_<class> for each class of a classifier."""
+    names, rows = prediction_columns(outputs, classifier)
+    if targets is not None:
+        target_names, target_rows = columns("target", targets.reshape(len(targets), -1))
+        names = target_names + names
+        rows = [target + row for target, row in zip(target_rows, rows, strict=True)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "x", newline="") as file:  # "x": an existing predictions file is never overwritten
+        writer = csv.writer(file)
+        writer.writerow(["id", *names])
+        writer.writerows([sample_id, *row] for sample_id, row in zip(ids, rows, strict=True))
+
+
+def prediction_columns(outputs: torch.Tensor, classifier: bool) -> tuple[list[str], list[list]]:
+    if not classifier:
+        return columns("prediction", outputs.reshape(len(outputs), -1))
+    probabilities = outputs.tolist()
+    names = ["prediction", *(f"prob_{k}" for k in range(outputs.shape[1]))]
+    labels = outputs.argmax(dim=1).tolist()
+    return names, [[label, *probs] for label, probs in zip(labels, probabilities, strict=True)]
+
+
+def columns(name: str, values: torch.Tensor) -> tuple[list[str], list[list]]:
+    """One column `name` for one value per sample, else `name_0`, `name_1`, ..."""
+    names = [name] if values.shape[1] == 1 else [f"{name}_{k}" for k in range(values.shape[1])]
+    return names, values.tolist()
