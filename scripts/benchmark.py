@@ -191,6 +191,7 @@ def to_first_step(cwd: Path) -> float:
             "trainer.max_steps=1",
             "+trainer.limit_val_batches=0",
             "test=false",
+            "optimized_metric=null",  # no validation runs, so no objective is logged
             "logger=none",
             "callbacks=none",
             "data.num_train=1000",

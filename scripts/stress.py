@@ -40,6 +40,7 @@ RUN = [
     "callbacks.early_stopping=null",
 ]
 FINAL = ("val/loss", "val/acc", "test/loss", "test/acc")
+SAME = "final metrics equal the uninterrupted run's"
 
 
 def train(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
@@ -80,10 +81,10 @@ def doubled_steps(run: Path, reference: Path) -> int:
     return doubled(run) - doubled(reference)
 
 
-def report(name: str, same: bool, details: str, lost: list[str]) -> bool:
-    print(f"{name}: final metrics equal the uninterrupted run's: {'yes' if same else 'NO'}; {details}")
+def report(name: str, claim: str, holds: bool, details: str, lost: list[str]) -> bool:
+    print(f"{name}: {claim}: {'yes' if holds else 'NO'}; {details}")
     print(f"  lost: {', '.join(lost) if lost else 'nothing'}")
-    return same and not lost
+    return holds and not lost
 
 
 def drill_single_run(work: Path, kills: int, rng: random.Random) -> bool:
@@ -101,7 +102,7 @@ def drill_single_run(work: Path, kills: int, rng: random.Random) -> bool:
     lost += [f"{n} doubled points"] if (n := doubled_steps(run, reference)) else []
     checkpoints = len(list((run / "checkpoints").glob("*.ckpt")))
     details = f"{done} kills, {checkpoints} checkpoints, {points(run)} of {points(reference)} TensorBoard points"
-    return report("single run", final_values(run) == final_values(reference), details, lost)
+    return report("single run", SAME, final_values(run) == final_values(reference), details, lost)
 
 
 def drill_multirun(work: Path, rng: random.Random) -> bool:
@@ -121,7 +122,7 @@ def drill_multirun(work: Path, rng: random.Random) -> bool:
         if (n := doubled_steps(killed / str(job), reference / str(job)))
     ]
     details = f"killed: {was_killed}, job statuses after the kill: {statuses}"
-    return report("4-job joblib multirun", same, details, lost)
+    return report("4-job joblib multirun", SAME, same, details, lost)
 
 
 WRITER = """
@@ -151,7 +152,7 @@ def drill_checkpoint_writes(work: Path, kills: int, rng: random.Random) -> bool:
             lost.append(f"last.ckpt unreadable after a kill ({type(error).__name__})")
     stray = [p.name for p in work.iterdir() if p.name != "last.ckpt"]
     details = f"{kills} kills during writes of a 32 MB checkpoint, last.ckpt whole after {whole}; files left: {stray}"
-    return report("checkpoint writes", whole == kills, details, lost)
+    return report("checkpoint writes", "last.ckpt loads after every kill", whole == kills, details, lost)
 
 
 def main() -> None:

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from hydra import compose
 
+from tests.helpers.config import hydra_context
 from tests.helpers.process import BIN, run_script
 from tests.helpers.runs import TINY_MLP
 from trainlab.run_folder import read_scalars, read_status
@@ -114,3 +116,21 @@ def test_a_sweep_run_again_skips_finished_jobs_and_reruns_failed_ones(tmp_path: 
     assert read_status(sweep / "0")["status"] == "ok"
     assert read_status(sweep / "1")["status"] == "failed"
     assert read_status(sweep / "1" / "attempt_1")["status"] == "failed"  # the first attempt, kept aside
+
+    # Another sweep into the same folder reuses the job numbers: a job with other overrides runs anew.
+    other_sweep = [*(arg for arg in args if not arg.startswith("optimizer.lr=")), "optimizer.lr=0.1"]
+    other = run_script("train", other_sweep, cwd=tmp_path)
+    assert other.returncode == 0, other.stderr[-3000:]
+    assert "skipped" not in other.stdout + other.stderr
+    assert read_status(sweep / "0")["overrides"][-1] == "optimizer.lr=0.1"
+    assert read_status(sweep / "0" / "attempt_1")["status"] == "ok"  # the finished job of the first sweep, kept
+
+
+def test_the_slurm_launcher_requeues_a_job_that_reaches_its_time_limit() -> None:
+    """hydra/launcher=slurm asks SLURM for a signal before the limit and submitit to requeue the job; the
+    requeued job runs in the same folder, where the sweep rerun above resumes it from last.ckpt."""
+    with hydra_context():
+        cfg = compose("train", overrides=["hydra/launcher=slurm"], return_hydra_config=True)
+    launcher = cfg.hydra.launcher
+    assert launcher._target_ == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
+    assert launcher.max_num_timeout > 0 and launcher.signal_delay_s > 0

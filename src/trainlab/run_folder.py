@@ -52,9 +52,11 @@ Curve = list[tuple[int, float]]  # (step, value) points
 
 # --- status.yaml: how a run ended ------------------------------------------------------------------
 def write_status(output_dir: str | Path, status: str, **details: object) -> None:
-    """Write `status.yaml` in the run folder (rank 0 only under DDP)."""
+    """Write `status.yaml` in the run folder (rank 0 only under DDP); a multirun job's records its overrides."""
     if process_rank() > 0:
         return
+    if in_multirun():
+        details["overrides"] = job_overrides()
     path = Path(output_dir) / STATUS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(OmegaConf.create({"status": status, **details}), path)
@@ -122,14 +124,20 @@ def sweep_job_plan(cfg: DictConfig) -> str:
     """What a multirun job does when its sweep runs again into the same folder: 'skip' a finished job,
     'resume' an interrupted one from its last.ckpt, else 'run' (a failed attempt's files are kept aside)."""
     output_dir = Path(cfg.paths.output_dir)
-    status = read_status(output_dir)["status"]
-    if status == OK:
+    recorded = read_status(output_dir)
+    same_job = recorded.get("overrides") == job_overrides()  # job numbers are reused by a new search
+    if recorded["status"] == OK and same_job:
         return "skip"
-    if status in (INTERRUPTED, RUNNING) and (checkpoint_dir(cfg) / "last.ckpt").is_file():
+    if recorded["status"] in (INTERRUPTED, RUNNING) and same_job and (checkpoint_dir(cfg) / "last.ckpt").is_file():
         return "resume"
-    if status != "unknown":
+    if recorded["status"] != "unknown":
         set_aside_failed_attempt(output_dir)
     return "run"
+
+
+def job_overrides() -> list[str]:
+    """This multirun job's own overrides, as Hydra composed them."""
+    return list(HydraConfig.get().overrides.task)
 
 
 def set_aside_failed_attempt(output_dir: Path) -> Path:
