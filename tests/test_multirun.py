@@ -42,7 +42,8 @@ def test_sweep_records_the_failed_jobs_and_finishes_the_others(seed_sweep: tuple
     for job in jobs:
         status = status_of(job)
         if "optimizer.lr=-1" in job_overrides(job):
-            assert status == {"status": "failed", "error": LR_ERROR}
+            # A job's status also records its overrides, so a rerun of the sweep knows it.
+            assert status == {"status": "failed", "error": LR_ERROR, "overrides": job_overrides(job)}
             assert LR_ERROR in (job / "train.log").read_text()  # with its traceback
         else:
             assert status["status"] == "ok"

@@ -23,9 +23,10 @@ from trainlab.data.tensor_datamodule import TensorDataModule
 log = logging.getLogger(__name__)
 
 
-def evaluate(cfg: DictConfig) -> dict[str, float]:
-    """Test the checkpoint at cfg.ckpt_path and return its test metrics."""
-    validate_config(cfg)
+def evaluate(cfg: DictConfig, config_checked: bool = False) -> dict[str, float]:
+    """Test the checkpoint at cfg.ckpt_path and return its test metrics (`config_checked`: validated already)."""
+    if not config_checked:
+        validate_config(cfg)
     checkpoint, run_cfg = load_run(cfg.ckpt_path, cfg.get("model"))
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -39,9 +40,10 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
 PREDICTIONS_FILE = "predictions.csv"
 
 
-def predict(cfg: DictConfig) -> Path:
-    """Predict with the checkpoint at cfg.ckpt_path and return the path of the predictions file."""
-    validate_config(cfg)
+def predict(cfg: DictConfig, config_checked: bool = False) -> Path:
+    """Predict with the checkpoint at cfg.ckpt_path; returns the predictions file (`config_checked`: validated already)."""
+    if not config_checked:
+        validate_config(cfg)
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
     paths = list_images(Path(cfg.input)) if cfg.get("input") else None  # a wrong folder fails before any loading

@@ -18,7 +18,7 @@ def main(cfg: DictConfig) -> None:
     validate_config(cfg)
     from trainlab.evaluation import predict
 
-    predict(cfg)
+    predict(cfg, config_checked=True)
 
 
 def cli() -> None:

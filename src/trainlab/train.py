@@ -22,7 +22,7 @@ def main(cfg: DictConfig) -> float | None:
         validate_config(cfg)
     from trainlab.training import run
 
-    return run(cfg)
+    return run(cfg, config_checked=not in_multirun())
 
 
 def cli() -> None:

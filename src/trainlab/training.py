@@ -44,13 +44,14 @@ from trainlab.run_folder import (
 log = logging.getLogger(__name__)
 
 
-def run(cfg: DictConfig) -> float | None:
+def run(cfg: DictConfig, config_checked: bool = False) -> float | None:
     """A whole run as the command line starts it; returns the sweep objective (None if the job failed).
 
     status.yaml always says how the run ended, and the exit code agrees: ok (0), failed (a one-line
     error and 2, or a traceback and 1), interrupted by SIGINT or SIGTERM (130, 143) with the command
     that resumes it. In a multirun a failed job is recorded and returns None, so the sweep goes on
     (the Optuna sweeper marks the trial failed); a sweep run again into its folder skips finished jobs.
+    `config_checked`: the command line has validated the config already.
     """
     set_up_process(cfg)
     if in_multirun() and plan_sweep_job(cfg) == "skip":
@@ -65,7 +66,7 @@ def run(cfg: DictConfig) -> float | None:
     output_dir = cfg.paths.output_dir
     with interruptible():
         try:
-            metrics = train(cfg)
+            metrics = train(cfg, config_checked)
             problem = objective_problem(cfg, metrics)
             if problem is not None:
                 raise ConfigError(problem)
@@ -121,9 +122,10 @@ def start_run(cfg: DictConfig) -> None:
         print_config_tree(cfg, save_to=output_dir / "config_tree.log")
 
 
-def train(cfg: DictConfig) -> dict[str, float]:
+def train(cfg: DictConfig, config_checked: bool = False) -> dict[str, float]:
     """Run one experiment as configured and return its final metrics (train, val and test)."""
-    validate_config(cfg)
+    if not config_checked:  # a config is validated once: here, unless the command line did it first
+        validate_config(cfg)
     ckpt_path = resolve_checkpoint(cfg)
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
