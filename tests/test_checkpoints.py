@@ -6,10 +6,13 @@ from pathlib import Path
 import pytest
 import torch
 
+import trainlab
 from tests.helpers.config import compose_config
+from trainlab.building import build_datamodule, load_run, restore_model
 from trainlab.checkpoints import AtomicCheckpointIO
 from trainlab.config import ConfigError
 from trainlab.evaluation import evaluate
+from trainlab.models.classification import ClassificationModule
 from trainlab.training import train
 
 TINY = [
@@ -123,3 +126,20 @@ def test_a_checkpoint_write_cut_short_leaves_the_previous_file_whole(
         writer.save_checkpoint({"epoch": 2, "state_dict": {}}, path)
     assert torch.load(path, weights_only=True)["epoch"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]  # no partial file left behind
+
+
+def test_a_trained_model_loads_the_way_lightning_users_load_one(tmp_path: Path) -> None:
+    """`<Module>.load_from_checkpoint(path)` and `trainlab.load_model(path)` give the run's own predictions."""
+    run_dir = tmp_path / "run"
+    overrides = [*TINY, "scheduler=step", "regularizer=l2", "trainer.max_epochs=2", "test=false"]
+    cfg = compose_config("train", overrides, run_dir)
+    train(cfg)
+    path = run_dir / "checkpoints" / "last.ckpt"
+    checkpoint, run_cfg = load_run(path)
+    datamodule = build_datamodule(run_cfg.data)
+    datamodule.setup()
+    reference = restore_model(checkpoint, run_cfg, datamodule, path).eval()
+    inputs = datamodule.splits["test"][0][:16]
+    for model in (ClassificationModule.load_from_checkpoint(path, weights_only=True), trainlab.load_model(path)):
+        assert type(model) is ClassificationModule
+        assert torch.equal(model.eval()(inputs), reference(inputs))

@@ -16,7 +16,7 @@ from lightning.pytorch.callbacks import Callback, LearningRateMonitor
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
-from trainlab.checkpoints import CONFIG_KEY, AtomicCheckpointIO, check_architecture, load_checkpoint
+from trainlab.checkpoints import CONFIG_KEY, AtomicCheckpointIO, build_settings, check_architecture, load_checkpoint
 from trainlab.config import ConfigError, user_error_message
 from trainlab.data.tensor_datamodule import TensorDataModule
 from trainlab.models.base import TrainlabModule
@@ -84,13 +84,15 @@ def build_model(cfg: DictConfig, datamodule: TensorDataModule) -> TrainlabModule
     check_model_fits_data(cfg, datamodule)
     optimizer = build("optimizer", cfg.optimizer)
     try_optimizer(optimizer, cfg.optimizer)
-    return build(
+    model = build(
         "model",
         cfg.model,
         optimizer=optimizer,
         scheduler=build("scheduler", cfg.scheduler) if cfg.get("scheduler") else None,
         regularizer=build("regularizer", cfg.regularizer) if cfg.get("regularizer") else None,
     )
+    model.remember_config(build_settings(OmegaConf.to_container(cfg, resolve=True)))
+    return model
 
 
 def try_optimizer(factory: Any, optimizer_cfg: DictConfig) -> None:

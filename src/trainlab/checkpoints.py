@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from hydra.utils import get_class
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from trainlab.config.errors import ConfigError
@@ -74,6 +75,26 @@ def check_architecture(checkpoint: dict[str, Any], model: torch.nn.Module, path:
             f"ckpt_path={path} holds a different architecture than the configured model ({difference}); "
             "use the model settings the checkpoint was trained with, or a checkpoint of this model."
         )
+
+
+def load_trained_model(path: str | Path) -> Any:
+    """The LightningModule of a trainlab-train checkpoint, rebuilt from the config stored in it, with its weights.
+
+    The same as `<Module>.load_from_checkpoint(path)` with the module class named in the checkpoint;
+    checkpoints written before trainlab stored hyperparameters get them from their run config.
+    """
+    checkpoint = load_checkpoint(path)  # a missing, foreign or damaged file is one clear error
+    run_config = checkpoint[CONFIG_KEY]
+    model_class = get_class(run_config["model"]["_target_"])
+    stored = {} if checkpoint.get("hyper_parameters") else build_settings(run_config)
+    return model_class.load_from_checkpoint(path, map_location="cpu", weights_only=True, **stored)
+
+
+def build_settings(run_config: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments a trainlab LightningModule is built with, from a run config: its model
+    section's settings, and the optimizer, scheduler and regularizer sections."""
+    settings = {key: value for key, value in run_config["model"].items() if key != "_target_"}
+    return {**settings, **{part: run_config.get(part) for part in ("optimizer", "scheduler", "regularizer")}}
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -1,11 +1,12 @@
 """What every trainlab LightningModule shares: optimizer and scheduler from config, weight penalty, logging."""
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
+from hydra.utils import instantiate
 from torch import nn
 from torchmetrics import MeanMetric, Metric
 
@@ -13,6 +14,13 @@ from trainlab.checkpoints import CONFIG_KEY
 from trainlab.regularizers import WeightPenalty
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
+
+
+def built(part: Any) -> Any:
+    """A part given as plain config (a mapping, as load_from_checkpoint passes it) built by Hydra; objects as they are."""
+    return instantiate(part, _convert_="all") if isinstance(part, Mapping) else part
+
+
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
@@ -21,23 +29,25 @@ class TrainlabModule(pl.LightningModule):
 
     ``optimizer`` is a partial waiting for the parameters (``configs/optimizer``); ``scheduler`` is
     Lightning's lr-scheduler dict whose ``scheduler`` entry is a partial waiting for the optimizer
-    (``configs/scheduler``). Subclasses define the loss and the metrics.
+    (``configs/scheduler``). Each part may also come as its plain config, as Lightning's
+    ``load_from_checkpoint`` passes it back (see ``remember_config``). Subclasses define the loss and
+    the metrics.
     """
 
     task = "classification"
 
     def __init__(
         self,
-        net: nn.Module,
-        optimizer: OptimizerFactory,
+        net: nn.Module | Mapping[str, Any],
+        optimizer: OptimizerFactory | Mapping[str, Any] | None = None,
         scheduler: dict[str, Any] | None = None,
-        regularizer: WeightPenalty | None = None,
+        regularizer: WeightPenalty | Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        self.net = net
-        self.optimizer_factory = optimizer
-        self.scheduler_config = dict(scheduler) if scheduler else None
-        self.regularizer = regularizer
+        self.net = built(net)
+        self.optimizer_factory = built(optimizer)
+        self.scheduler_config = built(scheduler) or None
+        self.regularizer = built(regularizer)
         # Epoch means of the training loss and penalty. A torchmetrics update costs tens of
         # microseconds per step, where a self.log call costs hundreds (see training_step).
         self.train_loss = MeanMetric()
@@ -117,6 +127,12 @@ class TrainlabModule(pl.LightningModule):
         if isinstance(factory, functools.partial) and factory.keywords.get("total_steps", 0) is None:
             factory = functools.partial(factory, total_steps=int(self.trainer.estimated_stepping_batches))
         return factory(optimizer=optimizer)
+
+    def remember_config(self, settings: Mapping[str, Any]) -> None:
+        """Keep the plain config this module is built from (its keyword arguments as config) as its
+        hyperparameters. Lightning saves them in every checkpoint, so ``<Module>.load_from_checkpoint(path)``
+        rebuilds the module; plain data, so the checkpoint still loads with weights_only."""
+        self.save_hyperparameters(dict(settings), logger=False)  # trainlab writes its own HPARAMS tab
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if self.run_config is not None:

@@ -15,7 +15,7 @@ class ClassificationModule(TrainlabModule):
 
     def __init__(self, net: torch.nn.Module, *args, **kwargs) -> None:
         super().__init__(net, *args, **kwargs)
-        num_classes = net.num_outputs
+        num_classes = self.net.num_outputs
         # Metric objects keep per-epoch sums and synchronise them across processes, so epoch
         # values are those of the whole split even under DDP.
         # Training batches come from the same datamodule as the validated ones: skip the input checks on every step.

@@ -20,9 +20,9 @@ class FineTuningClassifier(ClassificationModule):
 
     def __init__(self, net: nn.Module, *args, pretrained_ckpt: str | None = None, **kwargs) -> None:
         super().__init__(net, *args, **kwargs)
-        if not hasattr(net, "features"):
+        if not hasattr(self.net, "features"):
             raise ConfigError(
-                f"fine-tuning needs a net with a `features` part to freeze, and {type(net).__name__} "
+                f"fine-tuning needs a net with a `features` part to freeze, and {type(self.net).__name__} "
                 "has none; use model.net of the CNN."
             )
         self.pretrained_ckpt = pretrained_ckpt
