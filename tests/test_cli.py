@@ -10,6 +10,7 @@ import pytest
 
 from tests.helpers.process import run_script
 from trainlab.cli import run_console_script
+from trainlab.config import CONFIG_DIR
 from trainlab.run_folder import read_scalars
 
 TINY = [
@@ -88,3 +89,17 @@ def test_console_script_keeps_the_exit_status_and_skips_the_last_collection() ->
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+@pytest.mark.parametrize("command", ["train", "eval", "predict"])
+def test_help_lists_every_config_group_with_its_options_and_examples(command: str, tmp_path: Path) -> None:
+    result = run_script(command, ["--help"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    page = result.stdout
+    assert page.startswith(f"trainlab-{command}: ")
+    for group in sorted(path for path in Path(CONFIG_DIR).iterdir() if path.is_dir() and path.name != "hydra"):
+        options = sorted(option.stem for option in group.glob("*.yaml"))
+        if options:  # the listing comes from the files, so a new option shows up by itself
+            assert f"{group.name}: {', '.join(options)}" in page.splitlines()
+    assert "Examples:" in page and f"  trainlab-{command} " in page
+    assert "== Config ==" not in page and len(page.splitlines()) < 50  # no dump of the whole config

@@ -10,6 +10,7 @@ drawn in summary.png.
 
 import argparse
 import csv
+import importlib.util
 import math
 import statistics
 import sys
@@ -247,7 +248,9 @@ def write_outputs(summary: Summary, root: Path, plot: bool = True) -> list[Path]
     if summary.grouped:
         written.append(root / "summary_grouped.csv")
         write_csv(summary.grouped, written[-1])
-    if plot:
+    if plot and importlib.util.find_spec("matplotlib") is None:
+        print('summary.png skipped: matplotlib draws it; install it with .venv/bin/pip install -e ".[images]".')
+    elif plot:
         written.append(root / "summary.png")
         plot_curves(summary, written[-1])
     return written
