@@ -95,6 +95,7 @@ def test_an_interrupted_sweep_run_again_resumes_where_it_stopped(tmp_path: Path)
         assert len(val_steps(sweep / job)) == 3
 
 
+@pytest.mark.slow  # three sweeps: about 20 s
 def test_a_sweep_run_again_skips_finished_jobs_and_reruns_failed_ones(tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
     # optimizer.lr=-1 fails config validation inside its job: a job that fails every time.
