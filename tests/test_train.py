@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from tests.helpers.config import compose_config
-from tests.helpers.tensorboard import read_hparams
+from tests.helpers.tensorboard import read_hparam_columns, read_hparams
 from trainlab.building import build_datamodule
 from trainlab.config import ConfigError
 from trainlab.run_folder import read_scalars
@@ -148,6 +148,13 @@ def test_hparams_tab_carries_real_metrics(short_run: tuple[Path, dict[str, float
     assert hparams["optimizer.lr"] == 0.001
     assert hparams["model.net.channels"] == "[24, 32]"
     assert hparams["model/params_total"] > 0
+    # The recipe's choices by option name come first; no class paths, flags, folders or callback internals.
+    columns = read_hparam_columns(run_dir / "tensorboard")
+    assert columns[:7] == ["data", "model", "optimizer", "scheduler", "regularizer", "trainer", "callbacks"]
+    assert (hparams["model"], hparams["optimizer"]) == ("cnn", "adam")
+    assert not [name for name in hparams if "_target_" in name or "_partial_" in name or "dir" in name]
+    assert not [name for name in hparams if name.startswith(("callbacks.", "logger.", "paths.", "extras."))]
+    assert not [tag for tag in metric_tags if not tag.startswith(("val/", "test/"))]  # final results only
     assert {"val/acc_best", "test/acc", "test/loss"} <= set(metric_tags)
     assert "hp_metric" not in metric_tags
     scalars = read_scalars(run_dir / "tensorboard")

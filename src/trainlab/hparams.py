@@ -4,14 +4,19 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
+from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard.summary import hparams
 from torch.utils.tensorboard.writer import FileWriter
 
-# Sections of the config that say where and how a run is stored, not what it computes.
-NOT_HYPERPARAMETERS = ("paths", "extras", "hydra", "logger")
+# The config groups whose chosen option names a run's recipe: logged first, by option name (model=cnn).
+CHOICES = ("experiment", "data", "model", "optimizer", "scheduler", "regularizer", "trainer", "callbacks")
+# The sections whose settings change what is learned; of the trainer and the data, only these keys.
+LEARNING_SECTIONS = ("optimizer", "scheduler", "regularizer", "model", "data", "trainer")
+TRAINER_KEYS = {"max_epochs", "max_steps", "min_epochs", "precision", "gradient_clip_val", "accumulate_grad_batches"}
+DATA_NOT_LEARNING = {"data_dir", "download", "seed", "eval_batch_size"}
 
 
 def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -29,12 +34,46 @@ def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def collect_hyperparameters(cfg: DictConfig, model: torch.nn.Module) -> dict[str, Any]:
-    """The composed config as flat `group.key` entries, plus the model's size."""
+    """What a researcher compares runs by, in this order: the config groups' chosen options (model=cnn, ...),
+    the settings that change what is learned (`group.key`), seed and tags, and the model's size. Class
+    paths, `_partial_` flags, folders and the internals of callbacks and loggers are left out."""
+    chosen = chosen_options()
+    params: dict[str, Any] = {group: chosen[group] for group in CHOICES if group in chosen}
     tree = OmegaConf.to_container(cfg, resolve=True)
-    params = flatten({k: v for k, v in tree.items() if k not in NOT_HYPERPARAMETERS})
+    for section in LEARNING_SECTIONS:
+        for key, value in flatten(tree.get(section) or {}, f"{section}.").items():
+            if learning_setting(key):
+                params[key] = value
+    params["seed"] = cfg.seed if cfg.get("seed") is not None else "None"
+    params["tags"] = str(list(cfg.get("tags") or []))
     params["model/params_total"] = sum(p.numel() for p in model.parameters())
     params["model/params_trainable"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return params
+
+
+def chosen_options() -> dict[str, str]:
+    """The option chosen for each config group, as Hydra composed it (empty outside Hydra)."""
+    if not HydraConfig.initialized():
+        return {}
+    return {str(group): str(option) for group, option in HydraConfig.get().runtime.choices.items() if option}
+
+
+def learning_setting(key: str) -> bool:
+    """Whether a flattened `section.key` changes what is learned (not a class path, flag, folder or device)."""
+    section, _, rest = key.partition(".")
+    parts = rest.split(".")
+    if any(part.startswith("_") for part in parts):
+        return False
+    if section == "trainer":
+        return rest in TRAINER_KEYS
+    if section == "data":
+        return rest not in DATA_NOT_LEARNING
+    return True
+
+
+def final_results(metrics: dict[str, float]) -> dict[str, float]:
+    """The metrics of the HPARAMS tab: the run's final validation and test values, no step curves."""
+    return {name: value for name, value in metrics.items() if name.startswith(("val/", "test/"))}
 
 
 @rank_zero_only  # other DDP ranks hold a dummy TensorBoard writer
@@ -42,7 +81,7 @@ def log_hyperparameters(loggers: list[Logger], params: dict[str, Any], metrics: 
     """Record hyperparameters with the final metrics, so runs can be compared by real results."""
     for logger in loggers:
         if isinstance(logger, TensorBoardLogger):
-            write_tensorboard_hparams(logger, params, metrics)
+            write_tensorboard_hparams(logger, params, final_results(metrics))
         else:
             logger.log_hyperparams(params)
 

@@ -45,3 +45,12 @@ def read_images(log_dir: Path) -> dict[str, list[tuple[int, bytes]]]:
         tag: [(event.step, event.encoded_image_string) for event in accumulator.Images(tag)]
         for tag in accumulator.Tags()["images"]
     }
+
+
+def read_hparam_columns(log_dir: Path) -> list[str]:
+    """The HPARAMS tab's hyperparameter columns, in the order the run's experiment summary lists them."""
+    for content in _load(log_dir).PluginTagToContent("hparams").values():
+        data = plugin_data_pb2.HParamsPluginData.FromString(content)
+        if data.HasField("experiment"):
+            return [info.name for info in data.experiment.hparam_infos]
+    return []
