@@ -1,17 +1,21 @@
 """The console scripts as a user runs them: real subprocesses, real Hydra, real exit codes."""
 
 import gc
+import logging
 import os
+import re
 import shlex
 import shutil
 from pathlib import Path
 
 import pytest
 
+from tests.helpers.config import compose_config
 from tests.helpers.process import run_script
 from trainlab.cli import run_console_script
 from trainlab.config import CONFIG_DIR
 from trainlab.run_folder import read_scalars
+from trainlab.training import train
 
 TINY = [
     "data=synthetic_classification",
@@ -67,7 +71,8 @@ def test_ddp_cpu_trains_and_tests_with_two_processes(tmp_path: Path) -> None:
     run = tmp_path / "ddp_run"
     result = run_script("train", [*TINY, "trainer=ddp_cpu", f"hydra.run.dir={run}"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "Initializing distributed: GLOBAL_RANK: 1, MEMBER: 2/2" in result.stdout + result.stderr
+    # Rank 0 joins a world of 2 (the process group waits for rank 1); rank 1 logs warnings only.
+    assert "Initializing distributed: GLOBAL_RANK: 0, MEMBER: 1/2" in result.stdout + result.stderr
     # One run folder and one set of event files, written by rank 0 only.
     assert len(list((run / "tensorboard").glob("events.out.tfevents.*"))) >= 1
     scalars = read_scalars(run / "tensorboard")
@@ -103,3 +108,22 @@ def test_help_lists_every_config_group_with_its_options_and_examples(command: st
             assert f"{group.name}: {', '.join(options)}" in page.splitlines()
     assert "Examples:" in page and f"  trainlab-{command} " in page
     assert "== Config ==" not in page and len(page.splitlines()) < 50  # no dump of the whole config
+
+
+def test_the_console_says_each_thing_once_and_no_advertising(tmp_path: Path) -> None:
+    result = run_script("train", [*TINY, f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    console = result.stdout + result.stderr
+    assert console.count("GPU available: False, used: False") == 1  # Lightning's lines, once each
+    assert "Tip:" not in console and "LeafSpec" not in console  # nothing a user cannot act on
+
+
+def test_early_stopping_says_when_and_why(run_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
+    overrides = [*TINY, "trainer.max_epochs=50", "callbacks.early_stopping.patience=1", "test=false"]
+    with caplog.at_level(logging.INFO, logger="trainlab.training"):
+        train(compose_config("train", overrides, run_dir))
+    (line,) = [record.getMessage() for record in caplog.records if record.getMessage().startswith("Stopped early")]
+    stopped = re.fullmatch(
+        r"Stopped early after epoch (\d+) of 50: val/loss did not improve for 1 epochs \(best [\d.]+\)\.", line
+    )
+    assert stopped and int(stopped[1]) < 50

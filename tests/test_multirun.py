@@ -50,6 +50,9 @@ def test_sweep_records_the_failed_jobs_and_finishes_the_others(seed_sweep: tuple
             # The recorded objective is the final val/loss in the job's own event files.
             assert status["value"] == pytest.approx(read_scalars(job / "tensorboard")["val/loss"][-1][1], abs=1e-6)
     assert f"This job failed, the sweep goes on: {LR_ERROR}" in output
+    # The sweep ends by saying where it wrote, how its jobs ended, and how to summarise them.
+    assert f"Sweep folder: {sweep_dir} (6 jobs: 4 ok, 2 failed)" in output
+    assert f"trainlab-summarize {sweep_dir}" in output
 
 
 def test_diverging_run_is_recorded_as_failed(run_dir: Path) -> None:

@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -36,10 +37,35 @@ def process_rank() -> int:
 
 def set_up_process(cfg: DictConfig) -> None:
     """Everything a training process sets before its run starts."""
+    log_each_line_once()
     quiet_other_ranks()
     launch_ranks_as_this_job()
     set_torch_threads(cfg.get("extras"))
     stop_gpu_probes_without_gpus()
+
+
+# --- the console ---------------------------------------------------------------------------------
+# Messages of Lightning's that a trainlab user cannot act on, matched narrowly: by logger and text.
+UNACTIONABLE_LOGS = {"lightning.pytorch.utilities.rank_zero": ("💡 Tip:",)}
+UNACTIONABLE_WARNINGS = [r"`isinstance\(treespec, LeafSpec\)` is deprecated"]  # Lightning's own internals
+
+
+def log_each_line_once() -> None:
+    """Each log line once on the console, and no advertising.
+
+    The `lightning` package gives its logger a console handler of its own and also passes every
+    record up to the root logger, where Hydra's handlers print and save it: each line appeared twice.
+    With Hydra's handlers in place, Lightning's own is removed.
+    """
+    lightning_logger = logging.getLogger("lightning")
+    if logging.getLogger().handlers:
+        for handler in list(lightning_logger.handlers):
+            if type(handler) is logging.StreamHandler:
+                lightning_logger.removeHandler(handler)
+    for name, prefixes in UNACTIONABLE_LOGS.items():
+        logging.getLogger(name).addFilter(lambda record, p=prefixes: not str(record.msg).startswith(p))
+    for message in UNACTIONABLE_WARNINGS:
+        warnings.filterwarnings("ignore", message=message)
 
 
 # --- interruptions --------------------------------------------------------------------------------

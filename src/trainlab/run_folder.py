@@ -207,8 +207,8 @@ def write_run_info(cfg: DictConfig, run_dir: Path) -> Path:
     return path
 
 
-def print_config_tree(cfg: DictConfig, save_to: Path | None = None) -> None:
-    """The composed config as a Rich tree, main sections first; saved as plain text too."""
+def print_config_tree(cfg: DictConfig, save_to: Path | None = None, show: bool = True) -> None:
+    """The composed config as a Rich tree, main sections first, printed when `show`; saved as plain text too."""
     import rich.syntax
     import rich.tree
     from rich.console import Console
@@ -219,7 +219,8 @@ def print_config_tree(cfg: DictConfig, save_to: Path | None = None) -> None:
         value = cfg[key]
         text = OmegaConf.to_yaml(value, resolve=False) if isinstance(value, DictConfig) else str(value)
         tree.add(str(key), style="bold", guide_style="dim").add(rich.syntax.Syntax(text, "yaml", theme="ansi_dark"))
-    Console().print(tree)
+    if show:
+        Console().print(tree)
     if save_to is not None:
         with open(save_to, "w") as file:
             Console(file=file, width=120).print(tree)
@@ -253,6 +254,26 @@ class GuardRunFolder(Callback):
         except ConfigError as error:
             print(f"Error: {error}", file=sys.stderr)
             raise SystemExit(2) from None
+
+
+class ReportSweep(Callback):
+    """Hydra callback: a multirun ends with its folder, how its jobs ended, and the command that summarises them."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep = Path(config.hydra.sweep.dir)
+        ended = [str(read_status(folder).get("status")) for folder in find_run_folders(sweep)] if sweep.is_dir() else []
+        counts = ", ".join(f"{ended.count(status)} {status}" for status in dict.fromkeys(ended)) or "no jobs"
+        print(f"Sweep folder: {sweep} ({len(ended)} jobs: {counts})")
+        print(f"Summarise it: {program('trainlab-summarize')} {shlex.quote(str(sweep))}")
+
+
+def program(name: str) -> str:
+    """A console script of this environment as a shell finds it: its name when it is on the PATH, else its path."""
+    installed = Path(sys.executable).parent / name
+    found = shutil.which(name)
+    if found and Path(found).resolve() == installed.resolve():
+        return name
+    return shlex.quote(str(installed))
 
 
 def checkpoint_dir(cfg: DictConfig) -> Path:

@@ -8,8 +8,6 @@ log hyperparameters with the final metrics. Tests and scripts call `train` direc
 
 import logging
 import shlex
-import shutil
-import sys
 import warnings
 from pathlib import Path
 
@@ -33,6 +31,7 @@ from trainlab.run_folder import (
     final_metrics,
     objective_problem,
     print_config_tree,
+    program,
     read_status,
     resolve_checkpoint,
     resume_command,
@@ -118,8 +117,8 @@ def start_run(cfg: DictConfig) -> None:
     extras = cfg.get("extras") or {}
     if extras.get("ignore_warnings"):
         warnings.filterwarnings("ignore")
-    if extras.get("print_config"):
-        print_config_tree(cfg, save_to=output_dir / "config_tree.log")
+    if extras.get("print_config"):  # in a sweep Hydra prints what sets each job apart: its overrides
+        print_config_tree(cfg, save_to=output_dir / "config_tree.log", show=not in_multirun())
 
 
 def train(cfg: DictConfig, config_checked: bool = False) -> dict[str, float]:
@@ -140,6 +139,7 @@ def train(cfg: DictConfig, config_checked: bool = False) -> dict[str, float]:
 
     if cfg.get("train", True):
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+        report_early_stop(trainer)
     metrics = to_floats(trainer.callback_metrics)
     if cfg.get("test", True):
         test(trainer, model, datamodule, cfg)
@@ -171,6 +171,20 @@ def test(trainer: pl.Trainer, model: pl.LightningModule, datamodule: pl.Lightnin
     trainer.test(model, datamodule=datamodule, ckpt_path=ckpt_path)
 
 
+def report_early_stop(trainer: pl.Trainer) -> None:
+    """One line when early stopping ended the fit before max_epochs, and why."""
+    for callback in trainer.early_stopping_callbacks:
+        if callback.stopped_epoch > 0:
+            log.info(
+                "Stopped early after epoch %d of %d: %s did not improve for %d epochs (best %.4f).",
+                callback.stopped_epoch + 1,
+                trainer.max_epochs,
+                callback.monitor,
+                callback.patience,
+                float(callback.best_score),
+            )
+
+
 def to_floats(metrics: dict) -> dict[str, float]:
     return {name: float(value) for name, value in metrics.items()}
 
@@ -182,13 +196,4 @@ def report_run(cfg: DictConfig, metrics: dict[str, float]) -> None:
     log.info("Final metrics: %s", shown)
     log.info("Run folder: %s", cfg.paths.output_dir)
     if cfg.get("logger") and "tensorboard" in cfg.logger:
-        log.info("View the curves: %s --logdir %s", tensorboard_program(), shlex.quote(str(cfg.paths.output_dir)))
-
-
-def tensorboard_program() -> str:
-    """`tensorboard` where the shell finds this environment's, else the path of the one beside this Python."""
-    installed = Path(sys.executable).parent / "tensorboard"
-    found = shutil.which("tensorboard")
-    if found and Path(found).resolve() == installed.resolve():
-        return "tensorboard"
-    return shlex.quote(str(installed))
+        log.info("View the curves: %s --logdir %s", program("tensorboard"), shlex.quote(str(cfg.paths.output_dir)))
