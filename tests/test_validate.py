@@ -150,6 +150,12 @@ BUILD_MISTAKES = [
         "MisconfigurationException: `mode` can be min, max, got maximum",
     ),
     (
+        ["scheduler=onecycle", "scheduler.scheduler.pct_start=2"],
+        "scheduler.scheduler (torch.optim.lr_scheduler.OneCycleLR) refused its settings "
+        "scheduler.scheduler.max_lr=0.001, scheduler.scheduler.total_steps=None, scheduler.scheduler.pct_start=2: "
+        "ValueError: Expected float between 0 and 1 pct_start, but got 2",
+    ),
+    (
         ["model.net.hidden=1.5"],
         "model.net.hidden=1.5 has the wrong type: expected an integer; set model.net.hidden to an integer.",
     ),

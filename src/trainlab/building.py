@@ -3,6 +3,7 @@
 Also rebuilds a trained model from a checkpoint alone, from the run config stored inside it.
 """
 
+import functools
 import re
 from pathlib import Path
 from typing import Any
@@ -83,26 +84,37 @@ def build_model(cfg: DictConfig, datamodule: TensorDataModule) -> TrainlabModule
     """The LightningModule, with the optimizer, scheduler and regularizer configs as its parts."""
     check_model_fits_data(cfg, datamodule)
     optimizer = build("optimizer", cfg.optimizer)
-    try_optimizer(optimizer, cfg.optimizer)
+    scheduler = build("scheduler", cfg.scheduler) if cfg.get("scheduler") else None
+    try_optimization(optimizer, scheduler, cfg)
     model = build(
         "model",
         cfg.model,
         optimizer=optimizer,
-        scheduler=build("scheduler", cfg.scheduler) if cfg.get("scheduler") else None,
+        scheduler=scheduler,
         regularizer=build("regularizer", cfg.regularizer) if cfg.get("regularizer") else None,
     )
     model.remember_config(build_settings(OmegaConf.to_container(cfg, resolve=True)))
     return model
 
 
-def try_optimizer(factory: Any, optimizer_cfg: DictConfig) -> None:
-    """Build the optimizer once on a stand-in parameter: its own checks (momentum, betas, ...) then fail
-    here, as one line, instead of inside trainer.fit."""
-    if callable(factory):
-        try:
-            factory(params=[torch.nn.Parameter(torch.zeros(1))])
-        except Exception as error:
-            raise refused_settings("optimizer", optimizer_cfg, error) from None
+def try_optimization(optimizer_factory: Any, scheduler: dict[str, Any] | None, cfg: DictConfig) -> None:
+    """Build the optimizer and its schedule once on a stand-in parameter, so that their own checks
+    (momentum, betas, step sizes, ...) fail here as one line rather than inside trainer.fit."""
+    if not callable(optimizer_factory):
+        return
+    try:
+        optimizer = optimizer_factory(params=[torch.nn.Parameter(torch.zeros(1))])
+    except Exception as error:
+        raise refused_settings("optimizer", cfg.optimizer, error) from None
+    factory = (scheduler or {}).get("scheduler")
+    if not callable(factory):
+        return
+    if isinstance(factory, functools.partial) and factory.keywords.get("total_steps", 0) is None:
+        factory = functools.partial(factory, total_steps=1)  # the run's length is filled in when it starts
+    try:
+        factory(optimizer=optimizer)
+    except Exception as error:
+        raise refused_settings("scheduler.scheduler", cfg.scheduler.scheduler, error) from None
 
 
 def build_loggers(logger_cfg: DictConfig | None, resume_step: int | None = None) -> list[Logger]:
