@@ -8,6 +8,7 @@ log hyperparameters with the final metrics. Tests and scripts call `train` direc
 
 import logging
 import shlex
+import sys
 import warnings
 from pathlib import Path
 
@@ -104,7 +105,8 @@ def plan_sweep_job(cfg: DictConfig) -> str:
     plan = sweep_job_plan(cfg)
     if plan == "resume":
         with open_dict(cfg):
-            cfg.ckpt_path = "last"
+            cfg.ckpt_path = LAST
+        sys.argv.append(f"ckpt_path={LAST}")  # DDP's other ranks rerun this job's command line and resume too
     return plan
 
 
