@@ -17,8 +17,9 @@ OptimizerFactory = Callable[..., torch.optim.Optimizer]
 
 
 def built(part: Any) -> Any:
-    """A part given as plain config (a mapping, as load_from_checkpoint passes it) built by Hydra; objects as they are."""
-    return instantiate(part, _convert_="all") if isinstance(part, Mapping) else part
+    """A part given as a plain config dict (as load_from_checkpoint passes it) built by Hydra; what Hydra has
+    built already (objects, or the scheduler's DictConfig holding its partial) passes as it is."""
+    return instantiate(part, _convert_="all") if isinstance(part, dict) else part
 
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -46,7 +47,7 @@ class TrainlabModule(pl.LightningModule):
         super().__init__()
         self.net = built(net)
         self.optimizer_factory = built(optimizer)
-        self.scheduler_config = built(scheduler) or None
+        self.scheduler_config = dict(built(scheduler)) if scheduler else None
         self.regularizer = built(regularizer)
         # Epoch means of the training loss and penalty. A torchmetrics update costs tens of
         # microseconds per step, where a self.log call costs hundreds (see training_step).
