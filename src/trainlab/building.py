@@ -47,8 +47,9 @@ def refused_settings(section: str, cfg: DictConfig, error: BaseException) -> Con
     if message is not None:  # trainlab's own classes already say what is wrong and how to fix it
         return ConfigError(message)
     where = re.search(r"full_key: (\S+)", str(error))
-    if where and where[1] != section and OmegaConf.select(cfg, where[1].removeprefix(f"{section}.")) is not None:
-        cfg, section = OmegaConf.select(cfg, where[1].removeprefix(f"{section}.")), where[1]
+    inner = OmegaConf.select(cfg, where[1].removeprefix(f"{section}.")) if where and where[1] != section else None
+    if inner is not None:
+        cfg, section = inner, where[1]
     cause = error.__cause__ if isinstance(error, InstantiationException) and error.__cause__ else error
     reason = (str(cause).strip().splitlines() or [""])[0]
     settings = ", ".join(

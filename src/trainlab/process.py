@@ -47,6 +47,13 @@ def set_up_process(cfg: DictConfig) -> None:
 # --- the console ---------------------------------------------------------------------------------
 # Messages of Lightning's that a trainlab user cannot act on, matched narrowly: by logger and text.
 UNACTIONABLE_LOGS = {"lightning.pytorch.utilities.rank_zero": ("💡 Tip:",)}
+
+
+def actionable(record: logging.LogRecord) -> bool:
+    """False for a record whose logger and opening words are listed in UNACTIONABLE_LOGS."""
+    return not str(record.msg).startswith(UNACTIONABLE_LOGS.get(record.name, ()))
+
+
 UNACTIONABLE_WARNINGS = [r"`isinstance\(treespec, LeafSpec\)` is deprecated"]  # Lightning's own internals
 
 
@@ -62,8 +69,8 @@ def log_each_line_once() -> None:
         for handler in list(lightning_logger.handlers):
             if type(handler) is logging.StreamHandler:
                 lightning_logger.removeHandler(handler)
-    for name, prefixes in UNACTIONABLE_LOGS.items():
-        logging.getLogger(name).addFilter(lambda record, p=prefixes: not str(record.msg).startswith(p))
+    for name in UNACTIONABLE_LOGS:
+        logging.getLogger(name).addFilter(actionable)  # added once: a logger keeps one copy of a filter
     for message in UNACTIONABLE_WARNINGS:
         warnings.filterwarnings("ignore", message=message)
 

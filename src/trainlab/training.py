@@ -71,8 +71,9 @@ def run(cfg: DictConfig, config_checked: bool = False) -> float | None:
             if problem is not None:
                 raise ConfigError(problem)
         except RunInterrupted as stop:
-            write_status(output_dir, INTERRUPTED, signal=stop.signal_name, resume=resume_command(cfg))
-            log.warning("Stopped by %s; resume with: %s", stop.signal_name, resume_command(cfg))
+            resume = resume_command(cfg)
+            write_status(output_dir, INTERRUPTED, signal=stop.signal_name, resume=resume)
+            log.warning("Stopped by %s; resume with: %s", stop.signal_name, resume)
             raise SystemExit(stop.exit_code) from None
         except Exception as error:
             write_status(output_dir, FAILED, error=error_line(error))  # the traceback goes to the log
