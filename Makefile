@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-full bench stress clean lint format tensorboard rename
+.PHONY: help install train test test-full bench stress clean lint format tensorboard mlflow rename
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -43,6 +43,10 @@ TB_HOST ?= 127.0.0.1
 TB_PORT ?= 6006
 tensorboard: $(INSTALLED)  ## Serve logs/ with TensorBoard on http://127.0.0.1:6006 (LOGDIR=, TB_HOST=, TB_PORT= to change)
 	$(BIN)/tensorboard --logdir $(LOGDIR) --host $(TB_HOST) --port $(TB_PORT)
+
+MLFLOW_PORT ?= 5000
+mlflow: $(INSTALLED)  ## Serve the MLflow store of logs/ (runs with logger=mlflow or many) on http://127.0.0.1:5000 (MLFLOW_PORT= to change)
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(abspath $(LOGDIR))/mlflow.db --host $(TB_HOST) --port $(MLFLOW_PORT)
 
 rename: $(INSTALLED)  ## Rename the package trainlab to NAME everywhere: make rename NAME=mypkg
 	$(BIN)/python scripts/rename.py $(NAME)

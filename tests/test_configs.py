@@ -146,11 +146,11 @@ def test_callbacks_and_logger_options_build(callbacks: str, logger: str, run_dir
     cfg = compose_config("train", [f"callbacks={callbacks}", f"logger={logger}"], run_dir)
     loggers = build_loggers(cfg.get("logger"))
     built = build_callbacks(cfg.get("callbacks"), loggers)
-    assert len(loggers) == (0 if logger == "none" else 1)
+    assert len(loggers) == {"none": 0, "many": 3}.get(logger, 1)
     names = {type(c).__name__ for c in built}
     if callbacks == "default":
         assert {"ModelCheckpoint", "EarlyStopping", "RichProgressBar", "RichModelSummary"} <= names
-        assert ("LearningRateMonitor" in names) == (logger != "none")
+        assert "LogLearningRate" in names
     build_trainer(cfg.trainer, built, loggers)
 
 

@@ -108,12 +108,12 @@ def test_a_sweep_run_again_skips_finished_jobs_and_reruns_failed_ones(tmp_path: 
         f"hydra.sweep.dir={sweep}",
     ]
     assert run_script("train", args, cwd=tmp_path).returncode == 0
-    finished_files = sorted(path.name for path in (sweep / "0" / "tensorboard").iterdir())
+    finished_files = sorted(path.name for path in (sweep / "0" / "tensorboard").rglob("*"))
 
     again = run_script("train", args, cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "This job finished in an earlier run of the sweep (status ok); skipped." in again.stdout + again.stderr
-    assert sorted(path.name for path in (sweep / "0" / "tensorboard").iterdir()) == finished_files
+    assert sorted(path.name for path in (sweep / "0" / "tensorboard").rglob("*")) == finished_files
     assert read_status(sweep / "0")["status"] == "ok"
     assert read_status(sweep / "1")["status"] == "failed"
     assert read_status(sweep / "1" / "attempt_1")["status"] == "failed"  # the first attempt, kept aside

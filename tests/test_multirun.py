@@ -87,7 +87,15 @@ def test_optimized_metric_the_run_does_not_log_fails_the_run(run_dir: Path) -> N
 def test_successful_run_records_its_objective(run_dir: Path) -> None:
     cfg = compose_config("train", [*TINY_RUN, "debug=fdr"], run_dir)
     objective = run(cfg)
-    assert status_of(run_dir) == {"status": "ok", "optimized_metric": "val/loss", "value": objective}
+    status = status_of(run_dir)
+    assert {key: status[key] for key in ("status", "optimized_metric", "value")} == {
+        "status": "ok",
+        "optimized_metric": "val/loss",
+        "value": objective,
+    }
+    # The final results too, so that a run is summarised whichever loggers it had.
+    assert status["metrics"]["val/loss"] == objective
+    assert set(status["metrics"]) == {"val/loss", "val/acc", "val/acc_best", "test/loss", "test/acc"}
 
 
 # --- run folders never collide; a plain run loads no sweep plugin -------------------------------
@@ -234,7 +242,11 @@ def test_tensorboard_on_the_multirun_folder_compares_jobs_by_their_hyperparamete
     hparams_runs = multiplexer.PluginRunToTagToContent(metadata.PLUGIN_NAME)
     finished = [job for job in job_folders(sweep_dir) if status_of(job)["status"] == "ok"]
     assert len(finished) == 4
-    assert {f"{job.name}/tensorboard" for job in finished} <= set(hparams_runs)
+    # Each job's run is named by what sets it apart from the others: its learning rate and seed.
+    runs = {job.name: next(run for run in hparams_runs if run.startswith(f"{job.name}/")) for job in finished}
+    for job in finished:
+        varying = [override for override in job_overrides(job) if override.startswith(("optimizer.lr=", "seed="))]
+        assert runs[job.name] == f"{job.name}/tensorboard/{','.join(varying)}"
     experiment = next(
         metadata.parse_experiment_plugin_data(tags[metadata.EXPERIMENT_TAG])
         for tags in hparams_runs.values()
@@ -243,7 +255,7 @@ def test_tensorboard_on_the_multirun_folder_compares_jobs_by_their_hyperparamete
     metric_tags = {info.name.tag for info in experiment.metric_infos}
     assert {"val/loss", "test/acc"} <= metric_tags
     for job in finished:
-        run = f"{job.name}/tensorboard"
+        run = runs[job.name]
         start = metadata.parse_session_start_info_plugin_data(hparams_runs[run][metadata.SESSION_START_INFO_TAG])
         overrides = job_overrides(job)
         assert f"optimizer.lr={start.hparams['optimizer.lr'].number_value:g}" in overrides

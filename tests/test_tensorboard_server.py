@@ -1,21 +1,16 @@
-"""`make tensorboard` serves a run's curves: read them back through TensorBoard's HTTP API, as the browser does."""
+"""`make tensorboard` serves runs: read them back through TensorBoard's HTTP API, as the browser does."""
 
-import json
-import os
 import re
-import signal
+import shutil
 import subprocess
-import sys
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.helpers.config import compose_config
-from tests.helpers.process import ROOT
+from tests.helpers.servers import serve, stop, wait_for
 from trainlab.run_folder import read_scalars
 from trainlab.training import train
 
@@ -27,45 +22,12 @@ SMALL = [
     "trainer.max_epochs=3",
     "callbacks=none",
 ]
-STARTUP_LIMIT_S = 120  # TensorBoard starts in seconds; the bound only keeps a broken server from hanging the suite
+SERVING = re.compile(r"http://127\.0\.0\.1:(\d+)/")  # what TensorBoard prints once it listens
 
 
-SERVING = re.compile(r"http://127\.0\.0\.1:(\d+)/")
-
-
-def get_json(url: str) -> object | None:
-    """The JSON at url, or None while the server is not answering (yet)."""
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return json.loads(response.read())
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return None
-
-
-def wait_for_scalars(server: subprocess.Popen, query: str, log: Path) -> list[list[float]]:
-    """The scalars TensorBoard serves, once it says which port the system gave it and has loaded the run."""
-    deadline = time.monotonic() + STARTUP_LIMIT_S
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"TensorBoard exited with code {server.returncode}:\n{log.read_text()[-2000:]}")
-        serving = SERVING.search(log.read_text())
-        points = get_json(f"{serving[0]}data/plugin/scalars/scalars?{query}") if serving else None
-        if points:  # an empty list: the server is up but has not loaded the run yet
-            return points
-        time.sleep(0.5)
-    url = f"/data/plugin/scalars/scalars?{query}"
-    pytest.fail(f"TensorBoard did not serve {url} within {STARTUP_LIMIT_S} s:\n{log.read_text()[-2000:]}")
-
-
-def stop(server: subprocess.Popen) -> None:
-    """End make, TensorBoard and its data server: they share the session started for them."""
-    if server.poll() is None:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+def tensorboard(log_dir: Path, tmp_path: Path) -> tuple[subprocess.Popen, Path]:
+    # TB_PORT=0: the system picks a free port and TensorBoard prints it: no port can be taken in between.
+    return serve("tensorboard", tmp_path, LOGDIR=str(log_dir), TB_HOST="127.0.0.1", TB_PORT="0")
 
 
 def test_make_tensorboard_serves_the_runs_val_acc_curve(tmp_path: Path) -> None:
@@ -76,26 +38,44 @@ def test_make_tensorboard_serves_the_runs_val_acc_curve(tmp_path: Path) -> None:
     assert len(expected) == 3
 
     query = urllib.parse.urlencode({"run": "train/runs/first/tensorboard", "tag": "val/acc"})
-    log = tmp_path / "tensorboard.log"
-    # BIN: the environment running these tests; -o: use it as installed, never reinstall from the test.
-    command = [
-        "make",
-        "-s",
-        "-C",
-        str(ROOT),
-        "-o",
-        ".venv/.installed",
-        "tensorboard",
-        f"BIN={Path(sys.executable).parent}",
-        f"LOGDIR={log_dir}",
-        "TB_HOST=127.0.0.1",
-        "TB_PORT=0",  # the system picks a free port and TensorBoard prints it: no port can be taken in between
-    ]
-    with open(log, "w") as output:
-        server = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+    server, log = tensorboard(log_dir, tmp_path)
     try:
-        points = wait_for_scalars(server, query, log)
+        points = wait_for(server, log, SERVING, f"data/plugin/scalars/scalars?{query}")
     finally:
         stop(server)
     # Each point is [wall_time, step, value]: the browser's curve is the event files' curve.
     assert [(step, value) for _, step, value in points] == expected
+
+
+@pytest.mark.slow
+def test_hparams_tab_and_run_names_of_a_multirun_as_the_browser_reads_them(
+    seed_sweep: tuple[Path, str], tmp_path: Path
+) -> None:
+    """TensorBoard names the sweep's runs by what sets its jobs apart; the HPARAMS tab's columns open with the
+    keys the sweep varies and hold the recipe's choices by name; its metrics are final val/ and test/ values."""
+    sweep_dir, _ = seed_sweep
+    log_dir = tmp_path / "multirun"
+    shutil.copytree(sweep_dir, log_dir)  # the shared sweep stays as it is
+    server, log = tensorboard(log_dir, tmp_path)
+    try:
+        runs = wait_for(server, log, SERVING, "data/runs")
+        experiment = wait_for(server, log, SERVING, "data/plugin/hparams/experiment", body={"experimentName": ""})
+        tags = wait_for(server, log, SERVING, "data/plugin/scalars/tags")
+    finally:
+        stop(server)
+    expected_runs = set()
+    for job in log_dir.iterdir():
+        if (job / "tensorboard").is_dir():
+            overrides = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text())
+            varying = [override for override in overrides if override.startswith(("optimizer.lr=", "seed="))]
+            expected_runs.add(f"{job.name}/tensorboard/{','.join(varying)}")
+    assert len(expected_runs) == 4  # the sweep's jobs that trained
+    assert set(runs) == expected_runs
+    columns = [info["name"] for info in experiment["hparamInfos"]]
+    assert columns[:2] == ["optimizer.lr", "seed"]
+    assert {"data", "model", "optimizer", "scheduler", "regularizer", "trainer"} <= set(columns)
+    assert not [name for name in columns if "_target_" in name or "_partial_" in name or name.startswith("paths.")]
+    metrics = [info["name"]["tag"] for info in experiment["metricInfos"]]
+    assert metrics and all(tag.startswith(("val/", "test/")) for tag in metrics)
+    # Time Series: every card is in the train/, val/ or test/ group; none stands alone before them.
+    assert {tag.split("/")[0] for run in tags.values() for tag in run} == {"train", "val", "test"}

@@ -148,7 +148,8 @@ def test_hparams_tab_carries_real_metrics(short_run: tuple[Path, dict[str, float
     assert hparams["optimizer.lr"] == 0.001
     assert hparams["model.net.channels"] == "[24, 32]"
     assert hparams["model/params_total"] > 0
-    # The recipe's choices by option name come first; no class paths, flags, folders or callback internals.
+    # The recipe's choices by option name, written first; no class paths, flags, folders or callback internals.
+    # (TensorBoard itself shows the columns by name, those a sweep varies first: test_tensorboard_server.py.)
     columns = read_hparam_columns(run_dir / "tensorboard")
     assert columns[:7] == ["data", "model", "optimizer", "scheduler", "regularizer", "trainer", "callbacks"]
     assert (hparams["model"], hparams["optimizer"]) == ("cnn", "adam")

@@ -165,9 +165,12 @@ BUILD_MISTAKES = [
         "set model.net.kernel_size to an integer or a list of integers.",
     ),
     (
-        ["callbacks.learning_rate_monitor.logging_interval=hour"],
-        "callbacks.learning_rate_monitor.logging_interval=hour has the wrong type: expected one of step, epoch; "
-        "set callbacks.learning_rate_monitor.logging_interval to one of step, epoch.",
+        [
+            "+callbacks.lr_monitor._target_=lightning.pytorch.callbacks.LearningRateMonitor",
+            "+callbacks.lr_monitor.logging_interval=hour",
+        ],
+        "callbacks.lr_monitor.logging_interval=hour has the wrong type: expected one of step, epoch; "
+        "set callbacks.lr_monitor.logging_interval to one of step, epoch.",
     ),
 ]
 

@@ -14,13 +14,14 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor
-from lightning.pytorch.loggers import Logger, TensorBoardLogger
+from lightning.pytorch.loggers import Logger, MLFlowLogger, TensorBoardLogger, WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
 from trainlab.checkpoints import CONFIG_KEY, AtomicCheckpointIO, build_settings, check_architecture, load_checkpoint
 from trainlab.config import ConfigError, user_error_message
 from trainlab.data.tensor_datamodule import TensorDataModule
 from trainlab.models.base import TrainlabModule
+from trainlab.process import in_multirun
 from trainlab.run_folder import continue_event_files
 
 
@@ -118,8 +119,11 @@ def try_optimization(optimizer_factory: Any, scheduler: dict[str, Any] | None, c
         raise refused_settings("scheduler.scheduler", cfg.scheduler.scheduler, error) from None
 
 
-def build_loggers(logger_cfg: DictConfig | None, resume_step: int | None = None) -> list[Logger]:
-    """The run's loggers; `resume_step` is the global step of the checkpoint a resumed run continues from.
+def build_loggers(
+    logger_cfg: DictConfig | None, run_name: str | None = None, resume_step: int | None = None
+) -> list[Logger]:
+    """The run's loggers, each naming the run `run_name` (when given) unless its config names it;
+    `resume_step` is the global step of the checkpoint a resumed run continues from.
 
     A resumed TensorBoard run gets `purge_step`, so TensorBoard hides points that an interrupted
     run wrote after its checkpoint, and its event file is named to sort after the earlier ones.
@@ -128,13 +132,35 @@ def build_loggers(logger_cfg: DictConfig | None, resume_step: int | None = None)
     for entry in (logger_cfg or {}).values():
         if not entry:
             continue
-        if resume_step is not None and issubclass(get_class(entry._target_), TensorBoardLogger):
-            logger = build("logger", entry, purge_step=resume_step or None)
+        logger_class = get_class(entry._target_)
+        options = run_name_option(logger_class, entry, run_name) if run_name else {}
+        if resume_step is not None and issubclass(logger_class, TensorBoardLogger):
+            logger = build("logger", entry, purge_step=resume_step or None, **options)
             continue_event_files(logger.log_dir)
         else:
-            logger = build("logger", entry)
+            logger = build("logger", entry, **options)
         loggers.append(logger)
     return loggers
+
+
+def run_name_option(logger_class: type, entry: DictConfig, run_name: str) -> dict[str, str]:
+    """The argument that names the run, for a logger whose config leaves it unset. A sweep's TensorBoard
+    runs are named by their folder, `<job>/tensorboard/<run_name>`; a single run keeps `tensorboard/`."""
+    if issubclass(logger_class, MLFlowLogger) and entry.get("run_name") is None:
+        return {"run_name": run_name}
+    if issubclass(logger_class, WandbLogger) and entry.get("name") is None:
+        return {"name": run_name}
+    if issubclass(logger_class, TensorBoardLogger) and in_multirun() and not entry.get("version"):
+        return {"version": run_name}
+    return {}
+
+
+def finish_loggers(loggers: list[Logger]) -> None:
+    """End the loggers' runs once everything is logged. W&B keeps a run open until `finish()`; in a sweep's
+    process the next job would otherwise log into it."""
+    for logger in loggers:
+        if isinstance(logger, WandbLogger):
+            logger.experiment.finish()
 
 
 def build_callbacks(callbacks_cfg: DictConfig | None, loggers: list[Logger]) -> list[Callback]:

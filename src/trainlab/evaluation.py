@@ -19,6 +19,7 @@ from trainlab.building import build_datamodule, build_loggers, build_trainer, lo
 from trainlab.config import validate_config
 from trainlab.data.image_files import list_images, read_images
 from trainlab.data.tensor_datamodule import TensorDataModule
+from trainlab.run_folder import run_name
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,9 @@ def evaluate(cfg: DictConfig, config_checked: bool = False) -> dict[str, float]:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = build_datamodule(cfg.data if cfg.get("data") else run_cfg.data)
     model = restore_model(checkpoint, run_cfg, datamodule, cfg.ckpt_path)
-    trainer = build_trainer(cfg.trainer, callbacks=[], loggers=build_loggers(cfg.get("logger")))
+    trainer = build_trainer(
+        cfg.trainer, callbacks=[], loggers=build_loggers(cfg.get("logger"), run_name(cfg.paths.output_dir))
+    )
     trainer.test(model, datamodule=datamodule)
     return {name: float(value) for name, value in trainer.callback_metrics.items()}
 
@@ -52,7 +55,9 @@ def predict(cfg: DictConfig, config_checked: bool = False) -> Path:
     # Lightning saved the datamodule's state (e.g. its pixel statistics) in the checkpoint.
     datamodule.load_state_dict(checkpoint.get(type(datamodule).__qualname__) or {})
     model = restore_model(checkpoint, run_cfg, datamodule, cfg.ckpt_path)
-    trainer = build_trainer(cfg.trainer, callbacks=[], loggers=build_loggers(cfg.get("logger")))
+    trainer = build_trainer(
+        cfg.trainer, callbacks=[], loggers=build_loggers(cfg.get("logger"), run_name(cfg.paths.output_dir))
+    )
 
     if paths is None:
         ids, outputs, targets = predict_split(trainer, model, datamodule)

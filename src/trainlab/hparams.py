@@ -8,8 +8,12 @@ from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
+from tensorboard.compat.proto.summary_pb2 import Summary
+from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 from torch.utils.tensorboard.summary import hparams
 from torch.utils.tensorboard.writer import FileWriter
+
+from trainlab.run_folder import final_results, sweep_varying_keys
 
 # The config groups whose chosen option names a run's recipe: logged first, by option name (model=cnn).
 CHOICES = ("experiment", "data", "model", "optimizer", "scheduler", "regularizer", "trainer", "callbacks")
@@ -71,11 +75,6 @@ def learning_setting(key: str) -> bool:
     return True
 
 
-def final_results(metrics: dict[str, float]) -> dict[str, float]:
-    """The metrics of the HPARAMS tab: the run's final validation and test values, no step curves."""
-    return {name: value for name, value in metrics.items() if name.startswith(("val/", "test/"))}
-
-
 @rank_zero_only  # other DDP ranks hold a dummy TensorBoard writer
 def log_hyperparameters(loggers: list[Logger], params: dict[str, Any], metrics: dict[str, float]) -> None:
     """Record hyperparameters with the final metrics, so runs can be compared by real results."""
@@ -93,8 +92,22 @@ def write_tensorboard_hparams(logger: TensorBoardLogger, params: dict[str, Any],
     the training already logged; Lightning's own `log_hyperparams(params, metrics)` would add a
     second point at step 0 to every one of those curves, so the summary is written directly, into
     an event file of its own in the run's TensorBoard folder (Lightning has closed its writer by now).
+
+    TensorBoard orders the tab's columns by name, after those marked as differing between runs: in a
+    sweep, the keys it varies (`optimizer.lr`, `seed`) are marked, so they lead.
     """
+    experiment, session_start, session_end = hparams(params, metrics)
+    mark_differing(experiment, set(sweep_varying_keys()))
     writer = FileWriter(logger.log_dir)
-    for summary in hparams(params, metrics):
+    for summary in (experiment, session_start, session_end):
         writer.add_summary(summary)
     writer.close()
+
+
+def mark_differing(experiment: Summary, varying: set[str]) -> None:
+    """Mark the hyperparameters a sweep varies as `differs` in the experiment summary (torch leaves it unset)."""
+    plugin_data = experiment.value[0].metadata.plugin_data
+    content = HParamsPluginData.FromString(plugin_data.content)
+    for info in content.experiment.hparam_infos:
+        info.differs = info.name in varying
+    plugin_data.content = content.SerializeToString()

@@ -46,7 +46,10 @@ def set_up_process(cfg: DictConfig) -> None:
 
 # --- the console ---------------------------------------------------------------------------------
 # Messages of Lightning's that a trainlab user cannot act on, matched narrowly: by logger and text.
-UNACTIONABLE_LOGS = {"lightning.pytorch.utilities.rank_zero": ("💡 Tip:",)}
+UNACTIONABLE_LOGS = {
+    "lightning.pytorch.utilities.rank_zero": ("💡 Tip:",),
+    "lightning.pytorch.loggers.mlflow": ("Experiment with name",),  # "... not found. Creating it."
+}
 
 
 def actionable(record: logging.LogRecord) -> bool:

@@ -5,6 +5,8 @@ saved config), `config_tree.log`, `run_info.yaml` (how to reproduce it), `status
 `checkpoints/` and `tensorboard/`. This module is the one place that knows those names.
 """
 
+import csv
+import hashlib
 import math
 import platform
 import re
@@ -48,6 +50,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # TensorBoard event files are named events.out.tfevents.<second opened>.<host>.<pid>.<counter>.
 EVENT_FILE_SECOND = re.compile(r"events\.out\.tfevents\.(\d+)\.")
 Curve = list[tuple[int, float]]  # (step, value) points
+# Written into a sweep folder when the sweep starts: the keys whose values set its jobs apart.
+SWEEP_KEYS_FILE = "sweep_keys.yaml"
+# A run's name in TensorBoard, MLflow and W&B is also a folder name: short, and only these characters.
+UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._=,+@-]")
+MAX_NAME_LENGTH = 80
 
 
 # --- status.yaml: how a run ended ------------------------------------------------------------------
@@ -111,13 +118,14 @@ def resume_command(cfg: DictConfig) -> str:
     return shlex.join([sys.argv[0], *args, f"hydra.run.dir={cfg.paths.output_dir}"])
 
 
+def final_results(metrics: dict[str, float]) -> dict[str, float]:
+    """What a run reports as its results: its final validation and test values (no training curves)."""
+    return {name: float(value) for name, value in metrics.items() if name.startswith(("val/", "test/"))}
+
+
 def final_metrics(run_dir: Path) -> dict[str, float]:
-    """The last value of every scalar the run logged, or its recorded objective where it logged no event files."""
-    metrics = {tag: curve[-1][1] for tag, curve in read_scalars(run_dir).items() if curve}
-    status = read_status(run_dir)
-    if not metrics and status.get("optimized_metric") and status.get("value") is not None:
-        metrics[status["optimized_metric"]] = float(status["value"])
-    return metrics
+    """The last value of every scalar the run logged (see read_curves)."""
+    return {tag: curve[-1][1] for tag, curve in read_curves(run_dir).items() if curve}
 
 
 def sweep_job_plan(cfg: DictConfig) -> str:
@@ -257,7 +265,13 @@ class GuardRunFolder(Callback):
 
 
 class ReportSweep(Callback):
-    """Hydra callback: a multirun ends with its folder, how its jobs ended, and the command that summarises them."""
+    """Hydra callback: a multirun records which keys it varies (its jobs are named by them), and ends with its
+    folder, how its jobs ended, and the command that summarises them."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep = Path(config.hydra.sweep.dir)
+        sweep.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(OmegaConf.create({"varying": sweep_keys(config)}), sweep / SWEEP_KEYS_FILE)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep = Path(config.hydra.sweep.dir)
@@ -265,6 +279,47 @@ class ReportSweep(Callback):
         counts = ", ".join(f"{ended.count(status)} {status}" for status in dict.fromkeys(ended)) or "no jobs"
         print(f"Sweep folder: {sweep} ({len(ended)} jobs: {counts})")
         print(f"Summarise it: {program('trainlab-summarize')} {shlex.quote(str(sweep))}")
+
+
+# --- run names: what a logger calls a run ---------------------------------------------------------
+def sweep_keys(config: DictConfig) -> list[str]:
+    """The keys a multirun varies: command-line overrides in sweep syntax (`seed=1,2`, `range(...)`) and the
+    search space of the sweeper (`hydra.sweeper.params`), in the order given."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    overrides = OverridesParser.create().parse_overrides(list(config.hydra.overrides.task))
+    keys = [override.key_or_group for override in overrides if override.is_sweep_override()]
+    keys += [str(key) for key in (config.hydra.sweeper.get("params") or {}) if key not in keys]
+    return keys
+
+
+def run_name(output_dir: str | Path) -> str:
+    """A run's name for its loggers: a sweep job by what sets it apart (`optimizer=sgd,seed=2`), a single
+    run by its folder (its start time)."""
+    if not in_multirun():
+        return Path(output_dir).name
+    overrides = parse_overrides(list(HydraConfig.get().overrides.task))
+    keys = sweep_varying_keys() or list(overrides)
+    name = ",".join(f"{key}={overrides[key]}" for key in keys if key in overrides)
+    return safe_name(name) if name else f"job{HydraConfig.get().job.num}"
+
+
+def sweep_varying_keys() -> list[str]:
+    """In a sweep's job, the keys the sweep varies (recorded when it started); empty outside a sweep."""
+    if not in_multirun():
+        return []
+    keys_file = Path(HydraConfig.get().sweep.dir) / SWEEP_KEYS_FILE
+    return [str(key) for key in OmegaConf.load(keys_file).varying] if keys_file.is_file() else []
+
+
+def safe_name(name: str) -> str:
+    """A name that is also a safe, short folder name: other characters become _, and a long name is cut
+    and ends with a hash of the whole, so that two long names stay apart."""
+    name = UNSAFE_IN_NAME.sub("_", name)
+    if len(name) <= MAX_NAME_LENGTH:
+        return name
+    digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+    return f"{name[: MAX_NAME_LENGTH - 9]}_{digest}"
 
 
 def program(name: str) -> str:
@@ -404,6 +459,32 @@ def read_scalars(run_dir: Path) -> dict[str, Curve]:
     return curves
 
 
+def read_csv_scalars(run_dir: Path) -> dict[str, Curve]:
+    """Every metric in the run's CSV log (`csv/metrics.csv`, one row per logging step), as (step, value) points."""
+    curves: dict[str, Curve] = {}
+    for path in sorted(run_dir.glob("csv/**/metrics.csv")):
+        with path.open(newline="") as file:
+            for row in csv.DictReader(file):
+                step = int(row.get("step") or 0)
+                for tag, value in row.items():
+                    if tag != "step" and value not in ("", None):
+                        curves.setdefault(tag, []).append((step, float(value)))
+    return curves
+
+
+def read_curves(run_dir: Path) -> dict[str, Curve]:
+    """A run's curves from what it recorded itself, whichever loggers it had: its TensorBoard event files, else
+    its CSV log, else the final metrics its status.yaml records (one point each; e.g. an MLflow- or W&B-only run)."""
+    curves = read_scalars(run_dir) or read_csv_scalars(run_dir)
+    if curves:
+        return curves
+    status = read_status(run_dir)
+    recorded = dict(status.get("metrics") or {})
+    if not recorded and status.get("optimized_metric") and status.get("value") is not None:
+        recorded[status["optimized_metric"]] = status["value"]  # runs recorded before status.yaml held metrics
+    return {tag: [(0, float(value))] for tag, value in recorded.items()}
+
+
 def read_run(run_dir: Path, root: Path) -> RunRecord:
     hydra_dir = run_dir / ".hydra"
     hydra_file = hydra_dir / "hydra.yaml"
@@ -418,5 +499,5 @@ def read_run(run_dir: Path, root: Path) -> RunRecord:
         sweeper=hydra_cfg.get("sweeper") or OmegaConf.create({}),
         status=str(status.get("status")),
         error=status.get("error"),
-        scalars=read_scalars(run_dir),
+        scalars=read_curves(run_dir),
     )

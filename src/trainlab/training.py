@@ -16,7 +16,14 @@ import lightning.pytorch as pl
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from trainlab.building import build_callbacks, build_datamodule, build_loggers, build_model, build_trainer
+from trainlab.building import (
+    build_callbacks,
+    build_datamodule,
+    build_loggers,
+    build_model,
+    build_trainer,
+    finish_loggers,
+)
 from trainlab.checkpoints import CONFIG_KEY, check_architecture, load_checkpoint
 from trainlab.config import ConfigError, validate_config
 from trainlab.hparams import collect_hyperparameters, log_hyperparameters
@@ -30,12 +37,14 @@ from trainlab.run_folder import (
     checkpoint_dir,
     error_line,
     final_metrics,
+    final_results,
     objective_problem,
     print_config_tree,
     program,
     read_status,
     resolve_checkpoint,
     resume_command,
+    run_name,
     sweep_job_plan,
     write_run_info,
     write_status,
@@ -82,7 +91,9 @@ def run(cfg: DictConfig, config_checked: bool = False) -> float | None:
             log.error("This job failed, the sweep goes on: %s", error_line(error), exc_info=True)
             return None
     objective = metrics.get(cfg.get("optimized_metric"))
-    write_status(output_dir, OK, optimized_metric=cfg.get("optimized_metric"), value=objective)
+    write_status(
+        output_dir, OK, optimized_metric=cfg.get("optimized_metric"), value=objective, metrics=final_results(metrics)
+    )
     report_run(cfg, metrics)
     return objective
 
@@ -136,7 +147,7 @@ def train(cfg: DictConfig, config_checked: bool = False) -> dict[str, float]:
     resumed = load_resumed_checkpoint(ckpt_path, model)
     resume_step = int(resumed["global_step"]) if resumed is not None and cfg.get("train", True) else None
     model.run_config = OmegaConf.to_container(cfg, resolve=True)
-    loggers = build_loggers(cfg.get("logger"), resume_step)
+    loggers = build_loggers(cfg.get("logger"), run_name(cfg.paths.output_dir), resume_step)
     callbacks = build_callbacks(cfg.get("callbacks"), loggers)
     trainer = build_trainer(cfg.trainer, callbacks, loggers)
 
@@ -149,6 +160,7 @@ def train(cfg: DictConfig, config_checked: bool = False) -> dict[str, float]:
         metrics.update(to_floats(trainer.callback_metrics))
 
     log_hyperparameters(loggers, collect_hyperparameters(cfg, model), metrics)
+    finish_loggers(loggers)
     return metrics
 
 
@@ -198,5 +210,11 @@ def report_run(cfg: DictConfig, metrics: dict[str, float]) -> None:
     shown = ", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items()) if k.startswith(("val/", "test/")))
     log.info("Final metrics: %s", shown)
     log.info("Run folder: %s", cfg.paths.output_dir)
-    if cfg.get("logger") and "tensorboard" in cfg.logger:
+    loggers = cfg.get("logger") or {}
+    if loggers.get("tensorboard"):
         log.info("View the curves: %s --logdir %s", program("tensorboard"), shlex.quote(str(cfg.paths.output_dir)))
+    if loggers.get("mlflow"):
+        store = shlex.quote(str(loggers.mlflow.tracking_uri))
+        log.info("View it in MLflow: %s ui --backend-store-uri %s", program("mlflow"), store)
+    for offline_run in sorted(Path(cfg.paths.output_dir).glob("wandb/offline-run-*")):
+        log.info("Upload it to W&B: %s sync %s", program("wandb"), shlex.quote(str(offline_run)))

@@ -9,6 +9,7 @@ the user wrote it.
 
 import collections.abc
 import difflib
+import importlib.util
 import inspect
 import re
 import types
@@ -28,6 +29,8 @@ from trainlab.config.schema import SCHEMA_GROUP, register_schemas
 INSTANTIATE_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
 
 MISSING = "???"
+# Loggers whose library is an optional extra of trainlab: class name -> (module, extra that installs it).
+OPTIONAL_LOGGER_PACKAGES = {"MLFlowLogger": ("mlflow", "mlflow"), "WandbLogger": ("wandb", "wandb")}
 # What each simple type accepts from a config file (bool is an int to Python, never to a config).
 SCALAR_CHECKS = {
     int: lambda value: isinstance(value, int) and not isinstance(value, bool),
@@ -42,6 +45,7 @@ def validate_config(cfg: DictConfig) -> None:
     """Raise a ConfigError for the first mistake in cfg; return quietly when there is none."""
     tree = OmegaConf.to_container(cfg, resolve=False)
     check_no_missing_values(tree)
+    check_logger_packages(tree.get("logger") or {})
     for path, schema in schemas():
         section = OmegaConf.select(cfg, path) if path else cfg
         if isinstance(section, DictConfig):
@@ -66,6 +70,18 @@ def check_no_missing_values(tree: dict) -> None:
         raise ConfigError(
             f"{key}=??? has no value but the run needs one; set it on the command line, e.g. {key}=<value>."
         )
+
+
+def check_logger_packages(loggers: dict) -> None:
+    """A logger whose library is not installed is named, with the extra that installs it, before anything is built."""
+    for name, entry in loggers.items():
+        target = str((entry or {}).get("_target_", "")) if isinstance(entry, dict) else ""
+        module, extra = OPTIONAL_LOGGER_PACKAGES.get(target.rpartition(".")[2], (None, None))
+        if module is not None and importlib.util.find_spec(module) is None:
+            raise ConfigError(
+                f"logger.{name} needs the {module} package, which is not installed; "
+                f"install it with: pip install 'trainlab[{extra}]' (or choose another logger=)."
+            )
 
 
 def schemas() -> Iterator[tuple[str, DictConfig]]:

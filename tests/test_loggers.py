@@ -1,0 +1,162 @@
+"""Every logger gets the same hyperparameters and final metrics, read back with each library's own reader:
+TensorBoard's event reader, MLflow's client, the W&B offline run's records and the CSV files."""
+
+import csv
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pytest
+import yaml
+
+from tests.helpers.config import compose_config
+from tests.helpers.process import run_script
+from tests.helpers.runs import TINY_MLP
+from tests.helpers.servers import serve, stop, wait_for
+from tests.helpers.tensorboard import read_hparams
+from tests.helpers.wandb_log import read_offline_run
+from trainlab.run_folder import final_results, read_scalars, safe_name
+from trainlab.training import train
+
+SMALL = TINY_MLP + ["trainer.max_epochs=2"]
+
+
+@pytest.fixture(scope="module")
+def logged_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, float]]:
+    """One run logged to TensorBoard, CSV, MLflow and W&B at once; logs/ is the folder above it."""
+    run_dir = tmp_path_factory.mktemp("logs") / "run"
+    return run_dir, train(compose_config("train", [*SMALL, "logger=[many,wandb]"], run_dir))
+
+
+def same_value(logged: Any, value: Any) -> bool:
+    """A hyperparameter as a logger stored it (MLflow keeps text) against TensorBoard's value."""
+    if isinstance(value, bool) or isinstance(logged, bool):
+        return str(logged) == str(value)
+    if isinstance(value, int | float):
+        return float(logged) == pytest.approx(float(value))
+    return str(logged) == str(value)
+
+
+def assert_same_params(logged: dict[str, Any], reference: dict[str, Any]) -> None:
+    assert set(logged) == set(reference)
+    assert [key for key in reference if not same_value(logged[key], reference[key])] == []
+
+
+@pytest.mark.slow
+def test_mlflow_records_the_hyperparameters_and_final_metrics(logged_run: tuple[Path, dict[str, float]]) -> None:
+    run_dir, metrics = logged_run
+    params, _ = read_hparams(run_dir / "tensorboard")
+    client = mlflow.MlflowClient(f"sqlite:///{run_dir.parent / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("train").experiment_id])
+    assert run.info.run_name == run_dir.name
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["run_folder"] == str(run_dir)
+    assert_same_params(run.data.params, params)
+    for name, value in final_results(metrics).items():
+        assert run.data.metrics[name] == pytest.approx(value, abs=1e-6), name
+    assert [point.value for point in client.get_metric_history(run.info.run_id, "val/loss")] == pytest.approx(
+        [value for _, value in read_scalars(run_dir / "tensorboard")["val/loss"]]
+    )
+
+
+@pytest.mark.slow
+def test_wandb_offline_run_records_the_hyperparameters_and_final_metrics(
+    logged_run: tuple[Path, dict[str, float]],
+) -> None:
+    run_dir, metrics = logged_run
+    params, _ = read_hparams(run_dir / "tensorboard")
+    run = read_offline_run(run_dir)
+    assert run.name == run_dir.name
+    assert_same_params(run.config, params)
+    for name, value in final_results(metrics).items():
+        assert run.summary[name] == pytest.approx(value, abs=1e-6), name
+    assert len([row for row in run.history if "val/acc" in row]) == 2  # one point an epoch
+
+
+@pytest.mark.slow
+def test_csv_and_tensorboard_record_the_same_run(logged_run: tuple[Path, dict[str, float]]) -> None:
+    run_dir, metrics = logged_run
+    params, metric_tags = read_hparams(run_dir / "tensorboard")
+    assert set(metric_tags) == set(final_results(metrics))  # the HPARAMS tab: final val/ and test/ values
+    assert_same_params(yaml.safe_load((run_dir / "csv" / "hparams.yaml").read_text()), params)
+    with (run_dir / "csv" / "metrics.csv").open() as file:
+        rows = list(csv.DictReader(file))
+    for name, value in final_results(metrics).items():
+        last = [row[name] for row in rows if row.get(name)][-1]
+        assert float(last) == pytest.approx(value, abs=1e-6), name
+
+
+@pytest.mark.slow
+def test_time_series_cards_are_grouped_with_the_learning_rate_beside_the_loss(
+    logged_run: tuple[Path, dict[str, float]],
+) -> None:
+    """TensorBoard shows an ungrouped tag as a group of its own, first: every tag is in train/, val/ or test/."""
+    run_dir, _ = logged_run
+    tags = set(read_scalars(run_dir / "tensorboard"))
+    assert {tag.split("/")[0] for tag in tags} == {"train", "val", "test"}
+    assert {"train/lr", "train/epoch", "train/loss"} <= tags
+
+
+def test_a_logger_whose_package_is_missing_stops_the_run_with_one_line(tmp_path: Path) -> None:
+    """mlflow hidden from the process (None in sys.modules is what Python's import system reads as "absent")."""
+    code = "import sys; sys.modules['mlflow'] = None; from trainlab.train import cli; cli()"
+    args = [*SMALL, "logger=many", f"hydra.run.dir={tmp_path / 'run'}", f"paths.log_dir={tmp_path}"]
+    result = subprocess.run(
+        [sys.executable, "-c", code, *args], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.strip().splitlines() == [
+        "Error: logger.mlflow needs the mlflow package, which is not installed; "
+        "install it with: pip install 'trainlab[mlflow]' (or choose another logger=)."
+    ]
+    assert not (tmp_path / "run" / "checkpoints").exists()
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+@pytest.mark.slow
+def test_summarize_reads_runs_without_event_files(tmp_path: Path) -> None:
+    """A sweep over loggers: CSV only, MLflow only and none; each job's final metrics still reach the summary."""
+    sweep = tmp_path / "multirun"
+    args = ["-m", *SMALL, "logger=csv,mlflow,none", f"hydra.sweep.dir={sweep}", f"paths.log_dir={tmp_path}"]
+    result = run_script("train", args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not list(sweep.rglob("events.out.tfevents.*"))
+    summarized = run_script("summarize", [str(sweep)], cwd=tmp_path)
+    assert summarized.returncode == 0, summarized.stderr[-3000:]
+    with (sweep / "summary.csv").open() as file:
+        rows = {row["logger"]: row for row in csv.DictReader(file)}
+    assert set(rows) == {"csv", "mlflow", "none"}
+    for logger, row in rows.items():
+        assert row["status"] == "ok", row["error"]
+        recorded = yaml.safe_load((sweep / row["run"] / "status.yaml").read_text())["metrics"]
+        assert float(row["test/acc"]) == pytest.approx(recorded["test/acc"], abs=1e-4), logger
+        assert float(row["val/loss final"]) == pytest.approx(recorded["val/loss"], abs=1e-4), logger
+
+
+@pytest.mark.slow
+def test_make_mlflow_serves_the_run(logged_run: tuple[Path, dict[str, float]], tmp_path: Path) -> None:
+    """The MLflow UI's own REST API, on the store `logger=mlflow` wrote under logs/; port 0: the system picks one."""
+    run_dir, metrics = logged_run
+    serving = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
+    server, log = serve("mlflow", tmp_path, LOGDIR=str(run_dir.parent), TB_HOST="127.0.0.1", MLFLOW_PORT="0")
+    try:
+        experiment = wait_for(server, log, serving, "api/2.0/mlflow/experiments/get-by-name?experiment_name=train")
+        body = {"experiment_ids": [experiment["experiment"]["experiment_id"]]}
+        found = wait_for(server, log, serving, "api/2.0/mlflow/runs/search", body=body)
+    finally:
+        stop(server)
+    (run,) = found["runs"]
+    assert run["info"]["run_name"] == run_dir.name
+    served = {metric["key"]: metric["value"] for metric in run["data"]["metrics"]}
+    assert served["test/acc"] == pytest.approx(metrics["test/acc"], abs=1e-6)
+
+
+def test_a_run_name_is_a_short_safe_folder_name() -> None:
+    assert safe_name("optimizer=sgd,seed=2") == "optimizer=sgd,seed=2"
+    assert safe_name("data.data_dir=/my data/mnist,tags=[a, b]") == "data.data_dir=_my_data_mnist,tags=_a,_b_"
+    first, second = (safe_name("model.net.channels=[" + "64," * 40 + str(last) + "]") for last in (1, 2))
+    assert len(first) == len(second) == 80
+    assert first != second  # cut names keep a hash of the whole name
