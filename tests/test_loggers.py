@@ -160,3 +160,17 @@ def test_a_run_name_is_a_short_safe_folder_name() -> None:
     first, second = (safe_name("model.net.channels=[" + "64," * 40 + str(last) + "]") for last in (1, 2))
     assert len(first) == len(second) == 80
     assert first != second  # cut names keep a hash of the whole name
+
+
+@pytest.mark.slow
+def test_parallel_sweep_jobs_share_one_new_mlflow_store(tmp_path: Path) -> None:
+    """Jobs started together on a store that does not exist yet: one creates it, and each gets a run of its own."""
+    sweep = tmp_path / "multirun"
+    args = ["-m", *SMALL, "logger=mlflow", "seed=1,2,3", "hydra/launcher=joblib", "hydra.launcher.n_jobs=3"]
+    result = run_script("train", [*args, f"hydra.sweep.dir={sweep}", f"paths.log_dir={tmp_path}"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert [yaml.safe_load((sweep / str(job) / "status.yaml").read_text())["status"] for job in range(3)] == ["ok"] * 3
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("train").experiment_id])
+    assert sorted(run.info.run_name for run in runs) == ["seed=1", "seed=2", "seed=3"]
+    assert {run.info.status for run in runs} == {"FINISHED"}

@@ -21,7 +21,7 @@ from trainlab.checkpoints import CONFIG_KEY, AtomicCheckpointIO, build_settings,
 from trainlab.config import ConfigError, user_error_message
 from trainlab.data.tensor_datamodule import TensorDataModule
 from trainlab.models.base import TrainlabModule
-from trainlab.process import in_multirun
+from trainlab.process import exclusive_lock, in_multirun
 from trainlab.run_folder import continue_event_files
 
 
@@ -137,10 +137,26 @@ def build_loggers(
         if resume_step is not None and issubclass(logger_class, TensorBoardLogger):
             logger = build("logger", entry, purge_step=resume_step or None, **options)
             continue_event_files(logger.log_dir)
+        elif issubclass(logger_class, MLFlowLogger):
+            logger = build_mlflow_logger(entry, options)
         else:
             logger = build("logger", entry, **options)
         loggers.append(logger)
     return loggers
+
+
+def build_mlflow_logger(entry: DictConfig, options: dict[str, str]) -> MLFlowLogger:
+    """An MLflow logger with its experiment and run created, one process at a time for a local SQLite store.
+
+    MLflow creates a new store's tables, and Lightning the experiment, on first use; the jobs of a
+    parallel sweep starting together would each try and all but one fail ("table already exists").
+    """
+    uri = str(entry.get("tracking_uri") or "")
+    lock = Path(uri.removeprefix("sqlite:///") + ".lock") if uri.startswith("sqlite:///") else None
+    with exclusive_lock(lock):
+        logger = build("logger", entry, **options)
+        _ = logger.experiment  # creates the experiment and the run while the lock is held
+    return logger
 
 
 def run_name_option(logger_class: type, entry: DictConfig, run_name: str) -> dict[str, str]:

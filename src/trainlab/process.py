@@ -11,6 +11,7 @@ import threading
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
@@ -231,3 +232,23 @@ def launch_ranks_as_this_job() -> None:
     sys.argv = [sys.argv[0], *flags, *hydra_cfg.overrides.task]
     with read_write(hydra_cfg), open_dict(hydra_cfg):
         hydra_cfg.run.dir = hydra_cfg.runtime.output_dir
+
+
+# --- processes that share a file ------------------------------------------------------------------
+@contextmanager
+def exclusive_lock(path: Path | None) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (created if missing) for the block; no lock for None or on Windows."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: parallel sweeps there run through launchers of their own
+        fcntl = None
+    if path is None or fcntl is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
