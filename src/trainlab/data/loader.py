@@ -71,7 +71,7 @@ class TensorLoader:
     def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
         order = self.sampler
         contiguous = not order.shuffle and order.world_size == 1
-        indices = None if contiguous else order.indices()
+        indices = None if contiguous else order.indices().to(self.tensors[0].device)
         for start in range(0, len(order), self.batch_size):
             stop = start + self.batch_size
             if contiguous:

@@ -9,6 +9,7 @@ import torch
 from trainlab.config.errors import ConfigError, uneven_batch_error
 from trainlab.data.folds import fold_indices
 from trainlab.data.loader import EpochOrder, TensorLoader
+from trainlab.data.placement import place
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +151,8 @@ class TensorDataModule(pl.LightningDataModule):
     def loader(self, split: str, batch_size: int, shuffle: bool) -> TensorLoader:
         if not self.splits:
             self.setup()
+        if self.trainer is not None:  # moved once, so that every epoch slices its batches on the device
+            self.splits[split] = place(self.splits[split], self.trainer.strategy.root_device)
         inputs, targets = self.splits[split]
         rank, world_size = self.world()
         order = EpochOrder(len(inputs), shuffle, self.seed, rank, world_size, equal_shards=shuffle)

@@ -43,9 +43,19 @@ class TrainlabModule(pl.LightningModule):
         optimizer: OptimizerFactory | Mapping[str, Any] | None = None,
         scheduler: dict[str, Any] | None = None,
         regularizer: WeightPenalty | Mapping[str, Any] | None = None,
+        compile: bool = False,
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
         self.net = built(net)
+        # torch.compile of the net's forward, built on first use; the net itself stays as it is, so
+        # checkpoints hold the same weights under the same names with or without compiling.
+        self.compile_net = compile
+        self.compiled_forward: Callable[[torch.Tensor], torch.Tensor] | None = None
+        # Channels-last memory layout for images: faster convolutions where the backend has kernels for it.
+        self.channels_last = channels_last
+        if channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
         self.optimizer_factory = built(optimizer)
         self.scheduler_config = dict(built(scheduler)) if scheduler else None
         self.regularizer = built(regularizer)
@@ -58,7 +68,13 @@ class TrainlabModule(pl.LightningModule):
         self.run_config: dict[str, Any] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        if not self.compile_net:
+            return self.net(x)
+        if self.compiled_forward is None:
+            self.compiled_forward = torch.compile(self.net.forward)
+        return self.compiled_forward(x)
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
