@@ -126,7 +126,7 @@ def build(key: str, options: dict[str, Any]) -> Any:
         return instantiate(options)
     except Exception as error:
         shown = ", ".join(f"{name}={value}" for name, value in options.items() if name != "_target_")
-        reason = str(error).strip().splitlines()[-1]
+        reason = str(error).strip().splitlines()[0].split(", set env var HYDRA_FULL_ERROR")[0]
         raise ConfigError(
             f"{key}: {target}({shown}) could not be built ({reason}); check the class name and its arguments."
         ) from None
