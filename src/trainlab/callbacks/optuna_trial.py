@@ -9,6 +9,7 @@ returns TrialPruned to the sweeper, which tells the study the trial was pruned.
 
 import logging
 import math
+import os
 
 import lightning.pytorch as pl
 from hydra.core.hydra_config import HydraConfig
@@ -16,10 +17,14 @@ from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig
 
 from trainlab.config import ConfigError
+from trainlab.process import in_multirun, process_rank
 
 log = logging.getLogger(__name__)
 
 SWEEPER = "hydra_plugins.trainlab_optuna_sweeper.optuna_sweeper.OptunaSweeper"
+# The trial number, for DDP's other ranks: they rerun the job outside the multirun, without its job number,
+# and must still join rank 0's decision to stop.
+TRIAL_VARIABLE = "TRAINLAB_OPTUNA_TRIAL"
 
 
 class TrialPruned(Exception):
@@ -82,9 +87,16 @@ def trial_callbacks(cfg: DictConfig) -> list[Callback]:
     hydra = HydraConfig.get()
     sweeper = hydra.sweeper
     pruner = sweeper.get("pruner") if sweeper.get("_target_") == SWEEPER else None
-    if pruner is None or pruner.get("_target_") == "optuna.pruners.NopPruner" or hydra.job.get("num") is None:
+    if pruner is None or pruner.get("_target_") == "optuna.pruners.NopPruner":
         return []
-    return [ReportToTrial(sweeper, int(hydra.job.num), str(cfg.optimized_metric))]
+    if in_multirun():
+        number = int(hydra.job.num)
+        os.environ[TRIAL_VARIABLE] = str(number)  # inherited by the ranks Lightning starts
+    elif process_rank() > 0 and TRIAL_VARIABLE in os.environ:
+        number = int(os.environ[TRIAL_VARIABLE])
+    else:
+        return []
+    return [ReportToTrial(sweeper, number, str(cfg.optimized_metric))]
 
 
 def raise_if_pruned(trainer: pl.Trainer) -> None:
