@@ -14,6 +14,9 @@ $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev]"
+	@# A venv from before trainlab shipped its own Optuna sweeper holds hydra-optuna-sweeper, which also
+	@# registers hydra/sweeper=optuna and fails to import with Optuna 4: it goes.
+	$(BIN)/pip uninstall --quiet --yes hydra-optuna-sweeper 2>/dev/null || true
 	touch $(INSTALLED)
 
 install: $(INSTALLED)  ## Create .venv and install trainlab (editable) with its dev extras

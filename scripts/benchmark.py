@@ -7,8 +7,10 @@ Runs, in one process, side by side and alternating (A B A B ...), medians over r
   2. start-up: process start to first training step, and `trainlab-train debug=fdr` to exit;
   3. data: building the synthetic_images training set and streaming one epoch of batches;
   4. time to accuracy of `experiment=mnist_cnn` on synthetic images, where that experiment exists;
-  5. a 4-job multirun with the joblib launcher against the basic one, where joblib is installed.
-Writes benchmarks/results.json and benchmarks/results.md.
+  5. a 4-job multirun with the joblib launcher against the basic one, where joblib is installed;
+  6. a 12-trial Optuna search of the CNN's learning rate and width on synthetic images, without and
+     with a pruner: wall time and best val/acc of each (`--only search` runs this section alone).
+Writes benchmarks/results.json and benchmarks/results.md (`--only` updates its own section there).
 """
 
 import argparse
@@ -256,14 +258,77 @@ def multirun(launcher: str, cwd: Path) -> float:
     return time_sweep(launcher, options[launcher], jobs=4, workdir=Path(tempfile.mkdtemp(dir=cwd)))
 
 
+# --- 6. Optuna search, with and without pruning ------------------------------------------------------
+SEARCH = [
+    "hparams_search=optuna",
+    "hydra.sweeper.n_trials=12",
+    "optimized_metric=val/acc",
+    "hydra.sweeper.direction=maximize",
+    "hydra.sweeper.params={optimizer.weight_decay:0.0,model.net.dropout:0.0}",  # fixed: only lr and width vary
+    "optimizer.lr=tag(log, interval(0.0001, 0.3))",
+    "model.net.hidden=choice(32, 64, 128, 256)",
+    "data.num_train=4000",
+    "data.num_val=1000",
+    "data.num_test=500",
+    "trainer.max_epochs=8",
+    "trainer.accelerator=cpu",
+    "extras.print_config=false",
+    "callbacks.progress_bar=null",
+    "callbacks.model_summary=null",
+]
+PRUNER = [
+    "hydra/sweeper/pruner=median",
+    "hydra.sweeper.pruner.n_startup_trials=3",
+    "hydra.sweeper.pruner.n_warmup_steps=1",
+]
+
+
+def optuna_search(pruner: list[str], cwd: Path) -> dict:
+    """One search as a user runs it (a subprocess), timed; the best val/acc read back from its study."""
+    import optuna
+
+    sweep_dir = Path(tempfile.mkdtemp(dir=cwd)) / "search"
+    args = [*SEARCH, *pruner, f"hydra.sweep.dir={sweep_dir}", f"paths.log_dir={cwd}"]
+    start = time.perf_counter()
+    subprocess.run([str(BIN / "trainlab-train"), "-m", *args], cwd=cwd, check=True, capture_output=True)
+    seconds = time.perf_counter() - start
+    study = optuna.load_study(study_name="train_optuna", storage=f"sqlite:///{sweep_dir / 'optuna.db'}")
+    states = [trial.state.name.lower() for trial in study.trials]
+    return {
+        "wall_s": round(seconds, 1),
+        "best_val_acc": round(study.best_value, 4),
+        "best_params": {key: round(value, 5) for key, value in study.best_params.items()},
+        "trials": {state: states.count(state) for state in dict.fromkeys(states)},
+    }
+
+
+def search_section(cwd: Path) -> dict:
+    import optuna
+
+    plain, pruned = optuna_search([], cwd), optuna_search(PRUNER, cwd)
+    return {
+        "optuna": optuna.__version__,
+        "command": "trainlab-train -m " + " ".join(SEARCH) + "  [+ " + " ".join(PRUNER) + "]",
+        "no_pruner": plain,
+        "median_pruner": pruned,
+        "wall_time_cut": round(1 - pruned["wall_s"] / plain["wall_s"], 3),
+        "best_val_acc_difference_points": round(100 * (plain["best_val_acc"] - pruned["best_val_acc"]), 2),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--num-train", type=int, default=20000)
     parser.add_argument("--quick", action="store_true", help="fewer repeats and samples, to check the script works")
+    parser.add_argument("--only", choices=["search"], help="run one section and update it in benchmarks/results.*")
     args = parser.parse_args()
     if args.quick:
         args.repeats, args.num_train = 1, 2000
+    if args.only == "search":
+        with tempfile.TemporaryDirectory() as tmp:
+            write_results({"optuna_search_12_trials": search_section(Path(tmp))}, update=True)
+        return
 
     results: dict = {
         "machine": {
@@ -328,10 +393,18 @@ def main() -> None:
             }
         except ImportError:
             results["multirun_4_jobs"] = None
+        results["optuna_search_12_trials"] = search_section(workdir) if not args.quick else None
 
     results["machine"]["load_average_1min_at_end"] = round(os.getloadavg()[0], 2)
+    write_results(results)
+
+
+def write_results(results: dict, update: bool = False) -> None:
+    """benchmarks/results.json and .md; `update` replaces only the given sections of what is there."""
     out = ROOT / "benchmarks"
     out.mkdir(exist_ok=True)
+    if update and (out / "results.json").is_file():
+        results = {**json.loads((out / "results.json").read_text()), **results}
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (out / "results.md").write_text(markdown(results))
     print(markdown(results))

@@ -10,7 +10,7 @@ import yaml
 from tests.helpers.process import run_script
 from tests.helpers.tensorboard import values
 from trainlab.run_folder import read_scalars
-from trainlab.summarize import main
+from trainlab.summarize import group_rows, main, sort_key
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -115,3 +115,17 @@ def test_a_path_without_runs_is_one_line_error(
         main([str(tmp_path / path)])
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.startswith(message.format(path=tmp_path / path))
+
+
+def test_pruned_runs_sort_after_finished_ones_and_stay_out_of_the_mean() -> None:
+    """A trial an Optuna search pruned stopped at an early epoch: neither a failure nor a finished run."""
+    rows = [
+        {"run": "0", "seed": "1", "status": "failed", "m": None},
+        {"run": "1", "seed": "1", "status": "pruned", "m": 0.9},
+        {"run": "2", "seed": "2", "status": "ok", "m": 0.5},
+        {"run": "3", "seed": "3", "status": "ok", "m": 0.7},
+    ]
+    assert [row["run"] for row in sorted(rows, key=lambda row: sort_key(row, "m", "max"))] == ["3", "2", "1", "0"]
+    [group] = group_rows(rows, ["seed"], ["seed"], ["m"])
+    assert group["status"] == "1/4 pruned, 1/4 failed"
+    assert group["m mean"] == pytest.approx(0.6)

@@ -41,6 +41,7 @@ START_FILES = {
 }
 STATUS_FILE = "status.yaml"
 RUNNING, OK, FAILED, INTERRUPTED = "running", "ok", "failed", "interrupted"
+PRUNED = "pruned"  # an Optuna trial stopped early by the search's pruner: not a failure, but not run to the end
 RUN_INFO_FILE = "run_info.yaml"
 LAST = "last"  # ckpt_path=last: the last.ckpt of the run in hydra.run.dir
 # The distributions whose versions change what a run computes or how it is configured.

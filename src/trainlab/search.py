@@ -1,40 +1,83 @@
-"""What `hparams_search=optuna` needs beyond the Optuna sweeper: a study file, and a sampler that resumes.
+"""What the Optuna search's sweeper and its trials' jobs share: the study's storage, its sampler and pruner, a trial.
 
-Only imported when a search is configured, so a plain run never imports Optuna.
+The sweeper (src/hydra_plugins/trainlab_optuna_sweeper) asks the study for trials and tells it how they
+ended; a job whose search has a pruner opens its own trial here to report each validation epoch
+(trainlab.callbacks.optuna_trial). Only imported when a search runs, so a plain run never imports Optuna.
 """
 
+import importlib.util
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from optuna.samplers import BaseSampler, TPESampler
+import numpy as np
+import optuna
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from optuna.samplers import BaseSampler
+from optuna.storages import BaseStorage
+
+from trainlab.config import ConfigError
+
+SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+JOURNAL_SUFFIXES = (".journal", ".log")
+# Studies kept in memory (hydra.sweeper.storage=null), by study name: the jobs of the basic launcher run
+# in the sweeper's own process and reach their trial through this.
+IN_MEMORY: dict[str, BaseStorage] = {}
+# What a sampler needs beyond Optuna itself.
+SAMPLER_PACKAGES = {"CmaEsSampler": "cmaes", "GPSampler": "scipy"}
 
 
-def sqlite_storage(path: str) -> str:
-    """The SQLite URL of a study file, its folder created first: Optuna opens the file before any job runs."""
-    file = Path(path).expanduser().resolve()
-    file.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{file}"
+# --- the storage ----------------------------------------------------------------------------------------------
+def open_storage(setting: str | None, study_name: str) -> BaseStorage:
+    """hydra.sweeper.storage as an Optuna storage: null (memory), a .db or .journal file, or a database URL."""
+    if setting is None:
+        return IN_MEMORY.setdefault(study_name, optuna.storages.InMemoryStorage())
+    setting = str(setting)
+    if "://" in setting:
+        return optuna.storages.RDBStorage(setting)
+    path = Path(setting).expanduser().resolve()
+    if path.suffix in SQLITE_SUFFIXES + JOURNAL_SUFFIXES:
+        path.parent.mkdir(parents=True, exist_ok=True)  # the study is opened before any job makes the folder
+    if path.suffix in SQLITE_SUFFIXES:
+        return optuna.storages.RDBStorage(f"sqlite:///{path}")
+    if path.suffix in JOURNAL_SUFFIXES:
+        return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+    raise ConfigError(
+        f"hydra.sweeper.storage={setting} is neither a study file nor a database URL; use a file ending in .db "
+        f"(SQLite) or .journal (Optuna's journal file), a URL such as sqlite:///path/optuna.db, or null for memory."
+    )
 
 
-class ResumableTPESampler(BaseSampler):
-    """TPE whose random draws for trial n depend only on (seed, n).
+# --- the sampler and the pruner --------------------------------------------------------------------------------
+class SeededPerTrial(BaseSampler):
+    """An Optuna sampler built afresh for each trial, seeded from (seed, the trial's number).
 
-    A plain seeded TPESampler restarts its random stream in every process, so a resumed search would
-    propose its first trials again. Here each trial gets a TPESampler seeded with seed + its number:
-    TPE keeps no other state (it reads the finished trials from the study), so a stopped and resumed
-    search proposes what an uninterrupted one would have.
+    A seeded Optuna sampler draws from one random stream per process, so a search stopped and started
+    again would propose its first trials again. Optuna's samplers keep what they learn in the study
+    (the finished trials; CMA-ES its state in their system attributes), not in the sampler object, so
+    a sampler per trial whose seed depends only on the trial's number proposes what an uninterrupted
+    search would have. The trial's seed is mixed from both numbers (numpy's SeedSequence): adjacent
+    seeds such as seed + number give nearly the same first draws in numpy's RandomState.
     """
 
-    def __init__(self, seed: int | None = None, **tpe_options: Any) -> None:
+    def __init__(self, build: Callable[[int | None], BaseSampler], seed: int | None) -> None:
+        self.build = build
         self.seed = seed
-        self.tpe_options = tpe_options
-        self.samplers: dict[int, TPESampler] = {}
+        self.samplers: dict[int, BaseSampler] = {}
 
-    def for_trial(self, trial: Any) -> TPESampler:
+    def for_trial(self, trial: Any) -> BaseSampler:
         if trial.number not in self.samplers:
-            seed = None if self.seed is None else (self.seed + trial.number) % 2**32
-            self.samplers[trial.number] = TPESampler(seed=seed, **self.tpe_options)
+            seed = (
+                None
+                if self.seed is None
+                else int(np.random.SeedSequence([self.seed, trial.number]).generate_state(1)[0])
+            )
+            self.samplers[trial.number] = self.build(seed)
         return self.samplers[trial.number]
+
+    def before_trial(self, study: Any, trial: Any) -> None:
+        self.for_trial(trial).before_trial(study, trial)
 
     def infer_relative_search_space(self, study: Any, trial: Any) -> Any:
         return self.for_trial(trial).infer_relative_search_space(study, trial)
@@ -48,3 +91,57 @@ class ResumableTPESampler(BaseSampler):
     def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
         self.for_trial(trial).after_trial(study, trial, state, values)
         self.samplers.pop(trial.number, None)
+
+
+def build_sampler(config: Mapping[str, Any]) -> BaseSampler:
+    """hydra.sweeper.sampler as a sampler seeded per trial number; a missing package is named in one line."""
+    options = OmegaConf.to_container(config, resolve=True) if isinstance(config, DictConfig) else dict(config)
+    seed = options.pop("seed", None)
+    build_one = lambda trial_seed: build("hydra.sweeper.sampler", {**options, "seed": trial_seed})  # noqa: E731
+    build_one(seed)  # a mistake shows now, not at the first trial
+    return SeededPerTrial(build_one, seed)
+
+
+def build_pruner(config: Mapping[str, Any] | None) -> optuna.pruners.BasePruner:
+    if config is None:
+        return optuna.pruners.NopPruner()
+    options = OmegaConf.to_container(config, resolve=True) if isinstance(config, DictConfig) else dict(config)
+    return build("hydra.sweeper.pruner", options)
+
+
+def prunes(config: Mapping[str, Any] | None) -> bool:
+    """Whether hydra.sweeper.pruner is set to something other than none."""
+    return config is not None and config.get("_target_") != "optuna.pruners.NopPruner"
+
+
+def build(key: str, options: dict[str, Any]) -> Any:
+    target = str(options.get("_target_"))
+    package = SAMPLER_PACKAGES.get(target.rsplit(".", 1)[-1])
+    if package and importlib.util.find_spec(package) is None:
+        raise ConfigError(
+            f"{key}: {target} needs the {package} package, which is not installed; "
+            f"install it with .venv/bin/pip install {package}, or choose another sampler (e.g. hydra/sweeper/sampler=tpe)."
+        )
+    try:
+        return instantiate(options)
+    except Exception as error:
+        shown = ", ".join(f"{name}={value}" for name, value in options.items() if name != "_target_")
+        reason = str(error).strip().splitlines()[0].split(", set env var HYDRA_FULL_ERROR")[0]
+        raise ConfigError(
+            f"{key}: {target}({shown}) could not be built ({reason}); check the class name and its arguments."
+        ) from None
+
+
+# --- a trial, from inside its job ------------------------------------------------------------------------------
+def open_trial(sweeper: DictConfig, number: int) -> optuna.Trial:
+    """Trial `number` of the sweeper's study, opened from its storage with the search's pruner."""
+    storage = open_storage(sweeper.storage, sweeper.study_name)
+    # The job only reports and asks the pruner; it never samples, so the cheapest sampler will do.
+    study = optuna.load_study(
+        study_name=sweeper.study_name,
+        storage=storage,
+        pruner=build_pruner(sweeper.pruner),
+        sampler=optuna.samplers.RandomSampler(),
+    )
+    study_id = storage.get_study_id_from_name(sweeper.study_name)
+    return optuna.trial.Trial(study, storage.get_trial_id_from_study_id_trial_number(study_id, number))

@@ -2,10 +2,11 @@
 
 PATH is a multirun folder (or any folder above several runs). One row per run: the overrides that
 vary between runs, its status, the optimised metric's final and best values and the final test
-metrics, sorted by the optimised metric. Runs that differ only by a grouping key (`seed`,
-`data.fold`) are also averaged into mean ± std rows. The tables are printed and written next to the
-runs as summary.csv, summary_grouped.csv and summary.md, and the validation curves of all runs are
-drawn in summary.png.
+metrics, sorted by the optimised metric (runs an Optuna search pruned come after the finished ones:
+their values are from an early epoch; failed runs last). Runs that differ only by a grouping key
+(`seed`, `data.fold`) are also averaged into mean ± std rows. The tables are printed and written next
+to the runs as summary.csv, summary_grouped.csv and summary.md, and the validation curves of all runs
+are drawn in summary.png.
 """
 
 import argparse
@@ -85,11 +86,12 @@ def run_row(run: RunRecord, varying: Sequence[str], metric: str, mode: str, test
 
 
 def sort_key(row: Row, column: str, mode: str) -> tuple[int, float]:
-    """Usable values first, best first; failed runs and missing values last."""
+    """Finished runs first, best first; then runs a search pruned (their value is from an early epoch);
+    failed runs and missing values last."""
     value = row.get(column)
     if row.get("status") == "failed" or not isinstance(value, float) or not math.isfinite(value):
-        return (1, 0.0)
-    return (0, value if mode == "min" else -value)
+        return (2, 0.0)
+    return (1 if row.get("status") == "pruned" else 0, value if mode == "min" else -value)
 
 
 def mean_std(values: Sequence[object]) -> tuple[float | None, float | None]:
@@ -103,7 +105,9 @@ def mean_std(values: Sequence[object]) -> tuple[float | None, float | None]:
 def group_rows(
     rows: Sequence[Row], varying: Sequence[str], group_keys: Sequence[str], metric_columns: Sequence[str]
 ) -> list[Row]:
-    """One row per setting (the varying overrides other than group_keys): mean ± std over its ok runs."""
+    """One row per setting (the varying overrides other than group_keys): mean ± std over its ok runs.
+
+    Pruned runs are counted in the status but left out of the mean: they stopped at an early epoch."""
     setting_keys = [key for key in varying if key not in group_keys]
     groups: dict[tuple, list[Row]] = {}
     for row in rows:
@@ -111,11 +115,13 @@ def group_rows(
     grouped = []
     for setting, members in groups.items():
         ok = [row for row in members if row["status"] == "ok"]
-        failed = len(members) - len(ok)
+        pruned = sum(row["status"] == "pruned" for row in members)
+        failed = len(members) - len(ok) - pruned
+        ended = [f"{count}/{len(members)} {name}" for name, count in (("pruned", pruned), ("failed", failed)) if count]
         entry: Row = {
             **dict(zip(setting_keys, setting, strict=True)),
             "runs": len(members),
-            "status": "ok" if not failed else f"{failed}/{len(members)} failed",
+            "status": ", ".join(ended) or "ok",
         }
         for column in metric_columns:
             entry[f"{column} mean"], entry[f"{column} std"] = mean_std([row[column] for row in ok])
@@ -216,7 +222,7 @@ def write_csv(rows: Sequence[Row], path: Path) -> None:
 
 
 def plot_curves(summary: Summary, path: Path) -> None:
-    """The validation curve of every run in one figure; failed runs dashed."""
+    """The validation curve of every run in one figure; failed runs dashed, pruned ones dotted."""
     import matplotlib  # only the summary draws, so only it pays for matplotlib
 
     matplotlib.use("Agg")
@@ -229,7 +235,7 @@ def plot_curves(summary: Summary, path: Path) -> None:
         if not curve:
             continue
         label = " ".join(f"{key}={row[key]}" for key in summary.varying) or str(row["run"])
-        style = "--" if row["status"] == "failed" else "-"
+        style = {"failed": "--", "pruned": ":"}.get(str(row["status"]), "-")
         axes.plot([step for step, _ in curve], [value for _, value in curve], style, marker=".", label=label)
     axes.set_xlabel("step")
     axes.set_ylabel(tag)

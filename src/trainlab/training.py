@@ -24,6 +24,7 @@ from trainlab.building import (
     build_trainer,
     finish_loggers,
 )
+from trainlab.callbacks.optuna_trial import TrialPruned, raise_if_pruned, trial_callbacks
 from trainlab.checkpoints import CONFIG_KEY, check_architecture, load_checkpoint
 from trainlab.config import ConfigError, validate_config
 from trainlab.hparams import collect_hyperparameters, log_hyperparameters
@@ -33,6 +34,7 @@ from trainlab.run_folder import (
     INTERRUPTED,
     LAST,
     OK,
+    PRUNED,
     RUNNING,
     checkpoint_dir,
     error_line,
@@ -53,13 +55,14 @@ from trainlab.run_folder import (
 log = logging.getLogger(__name__)
 
 
-def run(cfg: DictConfig, config_checked: bool = False) -> float | None:
+def run(cfg: DictConfig, config_checked: bool = False) -> float | TrialPruned | None:
     """A whole run as the command line starts it; returns the sweep objective (None if the job failed).
 
     status.yaml always says how the run ended, and the exit code agrees: ok (0), failed (a one-line
     error and 2, or a traceback and 1), interrupted by SIGINT or SIGTERM (130, 143) with the command
     that resumes it. In a multirun a failed job is recorded and returns None, so the sweep goes on
-    (the Optuna sweeper marks the trial failed); a sweep run again into its folder skips finished jobs.
+    (the Optuna sweeper marks the trial failed), and a trial stopped by the search's pruner is recorded
+    as pruned and returns TrialPruned; a sweep run again into its folder skips finished jobs.
     `config_checked`: the command line has validated the config already.
     """
     set_up_process(cfg)
@@ -84,6 +87,10 @@ def run(cfg: DictConfig, config_checked: bool = False) -> float | None:
             write_status(output_dir, INTERRUPTED, signal=stop.signal_name, resume=resume)
             log.warning("Stopped by %s; resume with: %s", stop.signal_name, resume)
             raise SystemExit(stop.exit_code) from None
+        except TrialPruned as pruned:
+            write_status(output_dir, PRUNED, optimized_metric=pruned.metric, value=pruned.value, epoch=pruned.epoch)
+            log.info("Trial %s by the search's pruner.", pruned)
+            return pruned
         except Exception as error:
             write_status(output_dir, FAILED, error=error_line(error))  # the traceback goes to the log
             if not in_multirun():
@@ -148,12 +155,13 @@ def train(cfg: DictConfig, config_checked: bool = False) -> dict[str, float]:
     resume_step = int(resumed["global_step"]) if resumed is not None and cfg.get("train", True) else None
     model.run_config = OmegaConf.to_container(cfg, resolve=True)
     loggers = build_loggers(cfg.get("logger"), run_name(cfg.paths.output_dir), resume_step)
-    callbacks = build_callbacks(cfg.get("callbacks"), loggers)
+    callbacks = build_callbacks(cfg.get("callbacks"), loggers) + trial_callbacks(cfg)
     trainer = build_trainer(cfg.trainer, callbacks, loggers)
 
     if cfg.get("train", True):
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
         report_early_stop(trainer)
+        raise_if_pruned(trainer)  # a trial the search's pruner stopped ends here, untested
     metrics = to_floats(trainer.callback_metrics)
     if cfg.get("test", True):
         test(trainer, model, datamodule, cfg)

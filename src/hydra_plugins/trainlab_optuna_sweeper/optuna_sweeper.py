@@ -1,0 +1,158 @@
+"""The sweeper: ask the study for `n_jobs` trials, launch them as one batch of jobs, tell it how each ended.
+
+Through Hydra's public Sweeper API, with whichever launcher is configured (basic, joblib, submitit). Job
+folder and job number are the trial's number, so a resumed search's new trials get new folders, and a
+job finds its trial (for pruning) by its number. Optuna is imported when a search starts, never when
+Hydra scans its plugins.
+"""
+
+import logging
+import math
+import sys
+from typing import Any
+
+from hydra.core.plugins import Plugins
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig
+
+from trainlab.config import ConfigError
+
+log = logging.getLogger(__name__)
+
+BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
+
+
+class OptunaSweeper(Sweeper):
+    def __init__(
+        self,
+        sampler: DictConfig,
+        pruner: DictConfig | None,
+        direction: str,
+        storage: str | None,
+        study_name: str,
+        n_trials: int,
+        n_jobs: int,
+        params: DictConfig,
+    ) -> None:
+        self.sampler_config, self.pruner_config = sampler, pruner
+        self.direction, self.storage, self.study_name = direction, storage, study_name
+        self.n_trials, self.n_jobs, self.params = n_trials, n_jobs, params
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.config = config
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
+
+    def sweep(self, arguments: list[str]) -> None:
+        try:
+            study, space = self.open_study(arguments)
+        except ConfigError as error:  # a mistake in the search's settings: one line, exit code 2, nothing run
+            print(f"Error: {error}", file=sys.stderr)
+            raise SystemExit(2) from None
+        self.run_trials(study, space)
+
+    def open_study(self, arguments: list[str]) -> tuple[Any, Any]:
+        import optuna
+
+        from hydra_plugins.trainlab_optuna_sweeper._search_space import search_space
+        from trainlab.search import build_pruner, build_sampler, open_storage, prunes
+
+        self.check_settings(prunes(self.pruner_config))
+        space = search_space(dict(self.params or {}), arguments)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # the sweeper logs each trial itself
+        study = optuna.create_study(
+            study_name=self.study_name,
+            storage=open_storage(self.storage, self.study_name),
+            sampler=build_sampler(self.sampler_config),
+            pruner=build_pruner(self.pruner_config),
+            direction=self.direction,
+            load_if_exists=True,  # the same command carries on a stopped search
+        )
+        stale = [t.number for t in study.get_trials(deepcopy=False, states=[optuna.trial.TrialState.RUNNING])]
+        for number in stale:  # left running by a search that was killed: they will never report
+            study.tell(number, state=optuna.trial.TrialState.FAIL)
+        done = len(finished(study))
+        if done or stale:
+            log.info(
+                "Resuming study %s: %d of %d trials finished%s.",
+                self.study_name,
+                done,
+                self.n_trials,
+                f", trials {stale} left running by a stopped search marked failed" if stale else "",
+            )
+        return study, space
+
+    def check_settings(self, pruning: bool) -> None:
+        if self.direction not in ("minimize", "maximize"):
+            raise ConfigError(f"hydra.sweeper.direction={self.direction} is not a direction; use minimize or maximize.")
+        for key in ("n_trials", "n_jobs"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"hydra.sweeper.{key}={getattr(self, key)} must be at least 1.")
+        metric = self.config.get("optimized_metric")
+        if not metric:
+            raise ConfigError(
+                "optimized_metric is not set, so trials have no objective; set e.g. optimized_metric=val/loss."
+            )
+        if not pruning:
+            return
+        if not str(metric).startswith("val/"):
+            raise ConfigError(
+                f"hydra.sweeper.pruner needs an objective logged after every validation epoch, but "
+                f"optimized_metric={metric} is not a val/ metric; use e.g. optimized_metric=val/loss, or hydra/sweeper/pruner=none."
+            )
+        if self.storage is None and self.config.hydra.launcher.get("_target_") != BASIC_LAUNCHER:
+            raise ConfigError(
+                "hydra.sweeper.storage=null keeps the study in this process, where jobs of another launcher cannot "
+                "report to the pruner; set hydra.sweeper.storage to a file, e.g. hydra.sweeper.storage=${hydra.sweep.dir}/optuna.db."
+            )
+
+    def run_trials(self, study: Any, space: Any) -> None:
+        import optuna
+
+        while (remaining := self.n_trials - len(finished(study))) > 0:
+            batch = [study.ask(space.distributions) for _ in range(min(self.n_jobs, remaining))]
+            numbers = [trial.number for trial in batch]
+            if numbers != list(range(numbers[0], numbers[0] + len(numbers))):
+                raise RuntimeError(
+                    f"Study {self.study_name} numbered this batch's trials {numbers}: another process is adding "
+                    "trials to it. Run one search per study, with hydra.sweeper.n_jobs for parallel trials."
+                )
+            overrides = [space.overrides(trial.params) for trial in batch]
+            for trial, job in zip(batch, overrides, strict=True):
+                log.info("Trial %d: %s", trial.number, " ".join(job))
+            returns = self.launcher.launch(overrides, initial_job_idx=numbers[0])
+            for trial, job in zip(batch, returns, strict=True):
+                state, value = outcome(job)
+                study.tell(trial, value if state == optuna.trial.TrialState.COMPLETE else None, state=state)
+        best = [t for t in finished(study) if t.state == optuna.trial.TrialState.COMPLETE]
+        if best:
+            log.info("Best trial %d: value %s, %s", study.best_trial.number, study.best_value, study.best_params)
+
+
+def finished(study: Any) -> list[Any]:
+    """The trials that count towards n_trials: complete, pruned or failed (those of a resumed search too)."""
+    from optuna.trial import TrialState
+
+    return study.get_trials(deepcopy=False, states=[TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL])
+
+
+def outcome(job: Any) -> tuple[Any, float | None]:
+    """How a trial's job ended, as an Optuna trial state and objective value."""
+    from hydra.core.utils import JobStatus
+    from optuna.trial import TrialState
+
+    from trainlab.callbacks.optuna_trial import TrialPruned
+
+    if job.status != JobStatus.COMPLETED:
+        log.warning("Job %s failed: %s", job.hydra_cfg.hydra.job.num if job.hydra_cfg else "?", job._return_value)
+        return TrialState.FAIL, None
+    value = job.return_value
+    if isinstance(value, TrialPruned):
+        return TrialState.PRUNED, None
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return TrialState.FAIL, None  # the job recorded why in its status.yaml
+    return (TrialState.COMPLETE, value) if math.isfinite(value) else (TrialState.FAIL, None)
