@@ -146,7 +146,10 @@ def outcome(job: Any) -> tuple[Any, float | None]:
     from trainlab.callbacks.optuna_trial import TrialPruned
 
     if job.status != JobStatus.COMPLETED:
-        log.warning("Job %s failed: %s", job.hydra_cfg.hydra.job.num if job.hydra_cfg else "?", job._return_value)
+        try:
+            _ = job.return_value  # a failed job's return_value raises the job's exception
+        except Exception as error:
+            log.warning("Job %s failed: %s", job.hydra_cfg.hydra.job.num if job.hydra_cfg else "?", error)
         return TrialState.FAIL, None
     value = job.return_value
     if isinstance(value, TrialPruned):
