@@ -21,6 +21,7 @@ from trainlab.checkpoints import CONFIG_KEY, AtomicCheckpointIO, build_settings,
 from trainlab.config import ConfigError, user_error_message
 from trainlab.data.tensor_datamodule import TensorDataModule
 from trainlab.models.base import TrainlabModule
+from trainlab.precision import check_bf16_hardware
 from trainlab.process import exclusive_lock, in_multirun
 from trainlab.run_folder import continue_event_files
 
@@ -193,7 +194,9 @@ def build_callbacks(callbacks_cfg: DictConfig | None, loggers: list[Logger]) -> 
 def build_trainer(trainer_cfg: DictConfig, callbacks: list[Callback], loggers: list[Logger]) -> pl.Trainer:
     """The Trainer; checkpoints are written atomically unless the config names its own plugins."""
     plugins = {} if trainer_cfg.get("plugins") else {"plugins": [AtomicCheckpointIO()]}
-    return build("trainer", trainer_cfg, callbacks=callbacks, logger=loggers or False, **plugins)
+    trainer = build("trainer", trainer_cfg, callbacks=callbacks, logger=loggers or False, **plugins)
+    check_bf16_hardware(trainer.precision, trainer.strategy.root_device)
+    return trainer
 
 
 # --- a trained model, from its checkpoint ------------------------------------------------------------
