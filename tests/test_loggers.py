@@ -31,13 +31,20 @@ def logged_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str
     return run_dir, train(compose_config("train", [*SMALL, "logger=[many,wandb]"], run_dir))
 
 
+def comparable(value: Any) -> float | str:
+    """A hyperparameter as a number where it is one: MLflow keeps text ('0.001', 'False') and TensorBoard's
+    summary (written by torch) keeps booleans as numbers."""
+    if isinstance(value, str) and value in ("True", "False"):
+        return float(value == "True")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return str(value)
+
+
 def same_value(logged: Any, value: Any) -> bool:
-    """A hyperparameter as a logger stored it (MLflow keeps text) against TensorBoard's value."""
-    if isinstance(value, bool) or isinstance(logged, bool):
-        return str(logged) == str(value)
-    if isinstance(value, int | float):
-        return float(logged) == pytest.approx(float(value))
-    return str(logged) == str(value)
+    logged, value = comparable(logged), comparable(value)
+    return logged == pytest.approx(value) if isinstance(value, float) else logged == value
 
 
 def assert_same_params(logged: dict[str, Any], reference: dict[str, Any]) -> None:

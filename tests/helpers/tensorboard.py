@@ -15,7 +15,10 @@ def values(curves: dict[str, Curve]) -> dict[str, list[float]]:
 
 
 def _load(log_dir: Path) -> EventAccumulator:
-    accumulator = EventAccumulator(str(log_dir), size_guidance={"scalars": 0, "tensors": 0})
+    """The TensorBoard run in log_dir: the folder itself, or the one folder below it holding event files (a
+    sweep's job writes into `tensorboard/<what sets it apart>`)."""
+    (run,) = {path.parent for path in log_dir.rglob("events.out.tfevents.*")} or {log_dir}
+    accumulator = EventAccumulator(str(run), size_guidance={"scalars": 0, "tensors": 0})
     accumulator.Reload()
     return accumulator
 
