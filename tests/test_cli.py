@@ -67,6 +67,7 @@ def test_train_writes_one_run_folder_and_says_where(tmp_path: Path) -> None:
     assert (flag, Path(folder)) == ("--logdir", run)
 
 
+@pytest.mark.slow  # two processes of ~12 s: run by make test-full and CI
 def test_ddp_cpu_trains_and_tests_with_two_processes(tmp_path: Path) -> None:
     run = tmp_path / "ddp_run"
     result = run_script("train", [*TINY, "trainer=ddp_cpu", f"hydra.run.dir={run}"], cwd=tmp_path)

@@ -151,7 +151,11 @@ def test_callbacks_options_build(callbacks: str, run_dir: Path) -> None:
     build_trainer(cfg.trainer, built, loggers)
 
 
-@pytest.mark.parametrize("logger", group_options("logger"))
+# `many` builds MLflow's store too (seconds): with the slow tests; `mlflow` alone stays in the quick loop.
+LOGGERS = [pytest.param(name, marks=pytest.mark.slow) if name == "many" else name for name in group_options("logger")]
+
+
+@pytest.mark.parametrize("logger", LOGGERS)
 def test_logger_options_build(logger: str, run_dir: Path) -> None:
     cfg = compose_config("train", [f"logger={logger}"], run_dir)
     loggers = build_loggers(cfg.get("logger"))

@@ -114,6 +114,7 @@ def two_runs_started_together(tmp_path_factory: pytest.TempPathFactory) -> tuple
     return root / "logs" / "debug" / "runs", outputs
 
 
+@pytest.mark.slow  # two whole processes side by side
 def test_two_runs_started_together_get_their_own_folders(two_runs_started_together: tuple[Path, list[str]]) -> None:
     # Both processes name their folder at Hydra's start-up, within milliseconds of each other; the
     # microseconds in the folder name keep them apart.
@@ -125,6 +126,7 @@ def test_two_runs_started_together_get_their_own_folders(two_runs_started_togeth
         assert (folder / ".hydra" / "config.yaml").is_file()
 
 
+@pytest.mark.slow
 def test_plain_run_imports_no_launcher_or_sweeper_package(two_runs_started_together: tuple[Path, list[str]]) -> None:
     _, outputs = two_runs_started_together
     imported = {line.rsplit("|", 1)[-1].strip() for line in outputs[0].splitlines() if line.startswith("import time:")}
