@@ -18,7 +18,7 @@ from tests.helpers.runs import TINY_MLP
 from tests.helpers.servers import serve, stop, wait_for
 from tests.helpers.tensorboard import read_hparams
 from tests.helpers.wandb_log import read_offline_run
-from trainlab.run_folder import final_results, read_scalars, safe_name
+from trainlab.run_folder import final_results, read_scalars, safe_name, short_value
 from trainlab.training import train
 
 SMALL = TINY_MLP + ["trainer.max_epochs=2"]
@@ -181,3 +181,14 @@ def test_parallel_sweep_jobs_share_one_new_mlflow_store(tmp_path: Path) -> None:
     runs = client.search_runs([client.get_experiment_by_name("train").experiment_id])
     assert sorted(run.info.run_name for run in runs) == ["seed=1", "seed=2", "seed=3"]
     assert {run.info.status for run in runs} == {"FINISHED"}
+
+
+def test_a_searchs_numbers_are_named_to_four_digits() -> None:
+    assert [short_value(text) for text in ("0.00025529246739698907", "1e-3", "0.05", "12", "sgd", "[1,2]")] == [
+        "0.0002553",
+        "0.001",
+        "0.05",
+        "12",
+        "sgd",
+        "[1,2]",
+    ]

@@ -301,8 +301,17 @@ def run_name(output_dir: str | Path) -> str:
         return Path(output_dir).name
     overrides = parse_overrides(list(HydraConfig.get().overrides.task))
     keys = sweep_varying_keys() or list(overrides)
-    name = ",".join(f"{key}={overrides[key]}" for key in keys if key in overrides)
+    name = ",".join(f"{key}={short_value(overrides[key])}" for key in keys if key in overrides)
     return safe_name(name) if name else f"job{HydraConfig.get().job.num}"
+
+
+def short_value(text: str) -> str:
+    """A number as a legend shows it, to 4 significant digits (a search's 0.00025529246739698907 is 0.0002553)."""
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return f"{number:.4g}" if "." in text or "e" in text.lower() else text
 
 
 def sweep_varying_keys() -> list[str]:
