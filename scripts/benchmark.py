@@ -9,7 +9,9 @@ Runs, in one process, side by side and alternating (A B A B ...), medians over r
   4. time to accuracy of `experiment=mnist_cnn` on synthetic images, where that experiment exists;
   5. a 4-job multirun with the joblib launcher against the basic one, where joblib is installed;
   6. a 12-trial Optuna search of the CNN's learning rate and width on synthetic images, without and
-     with a pruner: wall time and best val/acc of each (`--only search` runs this section alone).
+     with a pruner: wall time and best val/acc of each (`--only search` runs this section alone);
+  7. bfloat16 mixed precision against 32-bit, for the hand-written loop and the template, with the
+     accuracy each reaches (`--only precision`).
 Writes benchmarks/results.json and benchmarks/results.md (`--only` updates its own section there).
 """
 
@@ -73,10 +75,11 @@ def template_setup(workdir: Path, num_train: int, batch_size: int):
     return cfg, datamodule
 
 
-def hand_written_fit(cfg, datamodule) -> list[float]:
-    """EPOCHS epochs of training, each followed by a validation pass, the way one writes it by hand.
+def hand_written_fit(cfg, datamodule, bf16: bool = False) -> list[float]:
+    """EPOCHS epochs of training, each followed by a validation pass, the way one writes it by hand
+    (`bf16`: under torch.autocast to bfloat16, as one adds it by hand).
 
-    Returns the time of each epoch; their sum is the whole fit."""
+    Returns the time of each epoch; their sum is the whole fit. `HAND_WRITTEN_VAL_ACC` keeps the last accuracy."""
     model = build_model(cfg, datamodule).net
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.optimizer.lr)
     (x_train, y_train), (x_val, y_val) = datamodule.splits["train"], datamodule.splits["val"]
@@ -87,19 +90,23 @@ def hand_written_fit(cfg, datamodule) -> list[float]:
         order = torch.randperm(len(x_train))
         for i in range(0, len(order), batch):
             idx = order[i : i + batch]
-            loss = F.cross_entropy(model(x_train[idx]), y_train[idx])
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                loss = F.cross_entropy(model(x_train[idx]), y_train[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
         model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             correct = sum(
                 (model(x_val[i : i + batch]).argmax(1) == y_val[i : i + batch]).sum().item()
                 for i in range(0, len(x_val), batch)
             )
-        assert correct >= 0
+        HAND_WRITTEN_VAL_ACC[bf16] = correct / len(x_val)
         marks.append(time.perf_counter())
     return [end - start for start, end in zip(marks, marks[1:], strict=False)]
+
+
+HAND_WRITTEN_VAL_ACC: dict[bool, float] = {}
 
 
 class EpochClock(Callback):
@@ -126,13 +133,21 @@ def timed_fit(
     return time.perf_counter() - start, clock.epochs()
 
 
-def template_fit(cfg, datamodule) -> tuple[float, list[float]]:
-    """The same epochs through trainlab's default callbacks, TensorBoard logger and checkpointing."""
+def template_fit(cfg, datamodule, precision: str = "32-true") -> tuple[float, list[float]]:
+    """The same epochs through trainlab's default callbacks, TensorBoard logger and checkpointing.
+    `TEMPLATE_VAL_ACC` keeps the accuracy of the last validation, by precision."""
     model = build_model(cfg, datamodule)
     loggers = build_loggers(cfg.logger)
     clock = EpochClock()
-    trainer = build_trainer(cfg.trainer, [*build_callbacks(cfg.callbacks, loggers), clock], loggers)
-    return timed_fit(trainer, model, datamodule, clock)
+    trainer_cfg = cfg.trainer.copy()
+    trainer_cfg.precision = precision
+    trainer = build_trainer(trainer_cfg, [*build_callbacks(cfg.callbacks, loggers), clock], loggers)
+    timed = timed_fit(trainer, model, datamodule, clock)
+    TEMPLATE_VAL_ACC[precision] = float(trainer.callback_metrics["val/acc"])
+    return timed
+
+
+TEMPLATE_VAL_ACC: dict[str, float] = {}
 
 
 class BareModule(pl.LightningModule):
@@ -316,18 +331,51 @@ def search_section(cwd: Path) -> dict:
     }
 
 
+# --- 7. bfloat16 against 32-bit ----------------------------------------------------------------
+def precision_section(workdir: Path, num_train: int, repeats: int) -> dict:
+    """The steady epoch of the hand-written loop and of the template, 32-bit against bf16 (trainer=bf16),
+    alternating, with the validation accuracy each reaches after EPOCHS epochs."""
+    cfg, datamodule = template_setup(workdir, num_train, batch_size=128)
+    runs: dict[str, list[float]] = {"hand_fp32": [], "hand_bf16": [], "template_fp32": [], "template_bf16": []}
+    for _ in range(repeats):  # A B C D A B C D ...
+        runs["hand_fp32"].append(steady_epoch(hand_written_fit(cfg, datamodule)))
+        runs["hand_bf16"].append(steady_epoch(hand_written_fit(cfg, datamodule, bf16=True)))
+        runs["template_fp32"].append(steady_epoch(template_fit(cfg, datamodule)[1]))
+        runs["template_bf16"].append(steady_epoch(template_fit(cfg, datamodule, "bf16-mixed")[1]))
+    epoch = {name: median_of(times) for name, times in runs.items()}
+    return {
+        "images": len(datamodule.splits["train"][0]),
+        **{f"{name}_epoch_s": round(seconds, 3) for name, seconds in epoch.items()},
+        "hand_bf16_speedup": round(epoch["hand_fp32"] / epoch["hand_bf16"], 3),
+        "template_bf16_speedup": round(epoch["template_fp32"] / epoch["template_bf16"], 3),
+        "ratio_template_over_hand_bf16": round(epoch["template_bf16"] / epoch["hand_bf16"], 3),
+        "val_acc_after_3_epochs": {
+            "hand_fp32": round(HAND_WRITTEN_VAL_ACC[False], 4),
+            "hand_bf16": round(HAND_WRITTEN_VAL_ACC[True], 4),
+            "template_fp32": round(TEMPLATE_VAL_ACC["32-true"], 4),
+            "template_bf16": round(TEMPLATE_VAL_ACC["bf16-mixed"], 4),
+        },
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--num-train", type=int, default=20000)
     parser.add_argument("--quick", action="store_true", help="fewer repeats and samples, to check the script works")
-    parser.add_argument("--only", choices=["search"], help="run one section and update it in benchmarks/results.*")
+    parser.add_argument(
+        "--only", choices=["search", "precision"], help="run one section and update it in benchmarks/results.*"
+    )
     args = parser.parse_args()
     if args.quick:
         args.repeats, args.num_train = 1, 2000
     if args.only == "search":
         with tempfile.TemporaryDirectory() as tmp:
             write_results({"optuna_search_12_trials": search_section(Path(tmp))}, update=True)
+        return
+    if args.only == "precision":
+        with tempfile.TemporaryDirectory() as tmp:
+            write_results({"precision_bf16": precision_section(Path(tmp), args.num_train, args.repeats)}, update=True)
         return
 
     results: dict = {
@@ -393,6 +441,7 @@ def main() -> None:
             }
         except ImportError:
             results["multirun_4_jobs"] = None
+        results["precision_bf16"] = precision_section(workdir, args.num_train, args.repeats)
         results["optuna_search_12_trials"] = search_section(workdir) if not args.quick else None
 
     results["machine"]["load_average_1min_at_end"] = round(os.getloadavg()[0], 2)
