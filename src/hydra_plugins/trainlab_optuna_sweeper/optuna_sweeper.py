@@ -20,8 +20,6 @@ from trainlab.config import ConfigError
 
 log = logging.getLogger(__name__)
 
-BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
-
 
 class OptunaSweeper(Sweeper):
     def __init__(
@@ -102,7 +100,8 @@ class OptunaSweeper(Sweeper):
                 f"hydra.sweeper.pruner needs an objective logged after every validation epoch, but "
                 f"optimized_metric={metric} is not a val/ metric; use e.g. optimized_metric=val/loss, or hydra/sweeper/pruner=none."
             )
-        if self.storage is None and self.config.hydra.launcher.get("_target_") != BASIC_LAUNCHER:
+        # The launcher chosen by name: only Hydra's `basic` runs the jobs in this process.
+        if self.storage is None and self.config.hydra.runtime.choices.get("hydra/launcher") != "basic":
             raise ConfigError(
                 "hydra.sweeper.storage=null keeps the study in this process, where jobs of another launcher cannot "
                 "report to the pruner; set hydra.sweeper.storage to a file, e.g. hydra.sweeper.storage=${hydra.sweep.dir}/optuna.db."
