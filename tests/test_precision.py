@@ -39,3 +39,5 @@ def test_the_bf16_preset_builds_a_bf16_trainer_where_the_cpu_has_it(run_dir: Pat
         return
     trainer = build_trainer(cfg.trainer, callbacks=[], loggers=[])
     assert trainer.precision == "bf16-mixed"
+    assert cfg.model.channels_last is True  # the CPU's bf16 convolution and pooling kernels want it
+    assert cfg.trainer.max_epochs == compose_config("train", [], run_dir).trainer.max_epochs  # the rest is default
