@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import lightning
+import pytest
 import torch
 from omegaconf import OmegaConf
 
@@ -59,6 +60,7 @@ def test_tags_are_in_the_hyperparameters_tab(run_dir: Path) -> None:
     assert hparams["tags"] == "['alpha', 'beta']"
 
 
+@pytest.mark.slow  # a whole trainlab-train process: with the slow tests, so the quick loop stays under 2 minutes
 def test_cli_run_folder_has_run_info_with_the_command_line(tmp_path: Path) -> None:
     args = [
         "debug=fdr",
