@@ -121,14 +121,27 @@ class TrainlabModule(pl.LightningModule):
     def log_train_metrics(self) -> None:
         """Subclasses log their epoch-level training metrics here."""
 
-    def evaluate(self, batch: Batch, stage: str, loss_metric: MeanMetric, score_name: str, score: Metric) -> None:
-        """A validation or test step: update the stage's loss and score metrics, logged as epoch values."""
+    def evaluate(self, batch: Batch, loss_metric: MeanMetric, score: Metric) -> None:
+        """A validation or test step: update the stage's loss and score metrics (logged at the epoch's end)."""
         inputs, targets = batch
         outputs = self(inputs)
         loss_metric.update(self.loss(outputs, targets), weight=len(targets))
         score.update(outputs, targets)
-        self.log(f"{stage}/loss", loss_metric, on_step=False, on_epoch=True, prog_bar=True)
-        self.log(f"{stage}/{score_name}", score, on_step=False, on_epoch=True, prog_bar=True)
+
+    def stage_metrics(self, stage: str) -> dict[str, Metric]:
+        """The metric objects a validation or test epoch logs, by name (`val/loss`, ...); subclasses fill it."""
+        return {}
+
+    def log_stage(self, stage: str) -> None:
+        # Logged once an epoch, not from every batch: the values are the same epoch means, and each
+        # self.log call costs Lightning a fraction of a millisecond per batch.
+        self.log_dict(self.stage_metrics(stage), prog_bar=True)
+
+    def on_validation_epoch_end(self) -> None:
+        self.log_stage("val")
+
+    def on_test_epoch_end(self) -> None:
+        self.log_stage("test")
 
     def configure_optimizers(self) -> Any:
         # Frozen parameters stay out: fine-tuning callbacks add them as a new group when they unfreeze them.

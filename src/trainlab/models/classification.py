@@ -2,7 +2,7 @@
 
 import torch
 import torch.nn.functional as F
-from torchmetrics import MaxMetric, MeanMetric
+from torchmetrics import MaxMetric, MeanMetric, Metric
 from torchmetrics.classification import MulticlassAccuracy
 
 from trainlab.models.base import Batch, TrainlabModule
@@ -37,16 +37,20 @@ class ClassificationModule(TrainlabModule):
         self.log("train/acc", self.train_acc)
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        self.evaluate(batch, "val", self.val_loss, "acc", self.val_acc)
+        self.evaluate(batch, self.val_loss, self.val_acc)
+
+    def stage_metrics(self, stage: str) -> dict[str, Metric]:
+        return {f"{stage}/loss": getattr(self, f"{stage}_loss"), f"{stage}/acc": getattr(self, f"{stage}_acc")}
 
     def on_validation_epoch_end(self) -> None:
+        super().on_validation_epoch_end()
         if self.trainer.sanity_checking:  # the sanity check's few batches must not count towards the best
             return
         self.val_acc_best(self.val_acc.compute())
         self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
-        self.evaluate(batch, "test", self.test_loss, "acc", self.test_acc)
+        self.evaluate(batch, self.test_loss, self.test_acc)
 
     def predict_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         return self(batch[0]).softmax(dim=1)

@@ -2,7 +2,7 @@
 
 import torch
 import torch.nn.functional as F
-from torchmetrics import MeanAbsoluteError, MeanMetric
+from torchmetrics import MeanAbsoluteError, MeanMetric, Metric
 
 from trainlab.models.base import Batch, TrainlabModule
 
@@ -23,10 +23,13 @@ class RegressionModule(TrainlabModule):
         return F.mse_loss(outputs, targets)
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        self.evaluate(batch, "val", self.val_loss, "mae", self.val_mae)
+        self.evaluate(batch, self.val_loss, self.val_mae)
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
-        self.evaluate(batch, "test", self.test_loss, "mae", self.test_mae)
+        self.evaluate(batch, self.test_loss, self.test_mae)
+
+    def stage_metrics(self, stage: str) -> dict[str, Metric]:
+        return {f"{stage}/loss": getattr(self, f"{stage}_loss"), f"{stage}/mae": getattr(self, f"{stage}_mae")}
 
     def predict_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         return self(batch[0])
