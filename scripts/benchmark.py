@@ -35,6 +35,7 @@ from omegaconf import open_dict
 
 from trainlab.building import build_callbacks, build_datamodule, build_loggers, build_model, build_trainer
 from trainlab.config import compose
+from trainlab.process import stop_gpu_probes_without_gpus
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -381,6 +382,9 @@ def main() -> None:
         "--only", choices=["search", "precision"], help="run one section and update it in benchmarks/results.*"
     )
     args = parser.parse_args()
+    # As trainlab-train does: importing Lightning turns on torch's NVML GPU probe, which Adam repeats on
+    # every step (a failed library load each time, on a machine without GPUs). All contenders gain alike.
+    stop_gpu_probes_without_gpus()
     if args.quick:
         args.repeats, args.num_train = 1, 2000
     if args.only == "search":
