@@ -23,7 +23,7 @@ from trainlab.data.tensor_datamodule import TensorDataModule
 from trainlab.models.base import TrainlabModule
 from trainlab.precision import check_bf16_hardware
 from trainlab.process import exclusive_lock, in_multirun
-from trainlab.run_folder import continue_event_files
+from trainlab.run_folder import SHARED_DATA_DIR, continue_event_files
 
 
 def choice(group: str, cfg: DictConfig) -> str:
@@ -61,9 +61,20 @@ def refused_settings(section: str, cfg: DictConfig, error: BaseException) -> Con
     return ConfigError(f"{section} ({target}) refused its settings {settings}: {type(cause).__name__}: {reason}")
 
 
-def build_datamodule(data_cfg: DictConfig) -> TensorDataModule:
-    """The datamodule; no data is loaded until Lightning calls its setup."""
-    return build("data", data_cfg)
+def build_datamodule(data_cfg: DictConfig, shared_dir: Path | None = None) -> TensorDataModule:
+    """The datamodule; no data is loaded until Lightning calls its setup. With `shared_dir`, the jobs of a
+    sweep that use the same data map one copy of it from there (data/shared.py)."""
+    datamodule = build("data", data_cfg)
+    datamodule.shared_dir = shared_dir
+    return datamodule
+
+
+def shared_data_dir(cfg: DictConfig) -> Path | None:
+    """Where a sweep's jobs share their data: the sweep folder's shared_data/, unless extras.share_data is off.
+    None outside a multirun."""
+    if not in_multirun() or not (cfg.get("extras") or {}).get("share_data", True):
+        return None
+    return Path(HydraConfig.get().sweep.dir) / SHARED_DATA_DIR
 
 
 def check_model_fits_data(cfg: DictConfig, datamodule: TensorDataModule) -> None:

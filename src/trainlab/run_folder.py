@@ -265,6 +265,10 @@ class GuardRunFolder(Callback):
             raise SystemExit(2) from None
 
 
+# A sweep's data, shared by its jobs (data/shared.py): one file per dataset, removed when the sweep ends.
+SHARED_DATA_DIR = "shared_data"
+
+
 class ReportSweep(Callback):
     """Hydra callback: a multirun records which keys it varies (its jobs are named by them), and ends with its
     folder, how its jobs ended, and the command that summarises them."""
@@ -280,6 +284,7 @@ class ReportSweep(Callback):
         counts = ", ".join(f"{ended.count(status)} {status}" for status in dict.fromkeys(ended)) or "no jobs"
         print(f"Sweep folder: {sweep} ({len(ended)} jobs: {counts})")
         print(f"Summarise it: {program('trainlab-summarize')} {shlex.quote(str(sweep))}")
+        shutil.rmtree(sweep / SHARED_DATA_DIR, ignore_errors=True)  # the jobs' shared data: rebuilt when needed
 
 
 # --- run names: what a logger calls a run ---------------------------------------------------------

@@ -23,6 +23,7 @@ from trainlab.building import (
     build_model,
     build_trainer,
     finish_loggers,
+    shared_data_dir,
 )
 from trainlab.callbacks.optuna_trial import TrialPruned, raise_if_pruned, trial_callbacks
 from trainlab.checkpoints import CONFIG_KEY, check_architecture, load_checkpoint
@@ -149,7 +150,7 @@ def train(cfg: DictConfig, config_checked: bool = False) -> dict[str, float]:
     ckpt_path = resolve_checkpoint(cfg)
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule = build_datamodule(cfg.data)
+    datamodule = build_datamodule(cfg.data, shared_data_dir(cfg))
     model = build_model(cfg, datamodule)
     resumed = load_resumed_checkpoint(ckpt_path, model)
     resume_step = int(resumed["global_step"]) if resumed is not None and cfg.get("train", True) else None

@@ -2,6 +2,7 @@
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
@@ -10,10 +11,14 @@ from trainlab.config.errors import ConfigError, uneven_batch_error
 from trainlab.data.folds import fold_indices
 from trainlab.data.loader import EpochOrder, TensorLoader
 from trainlab.data.placement import place
+from trainlab.data.shared import data_key, shared_splits
 
 log = logging.getLogger(__name__)
 
 Split = tuple[torch.Tensor, torch.Tensor]
+
+# The attribute types a datamodule keeps its settings in; what its data depend on is among them.
+SETTING_TYPES = (int, float, str, bool, tuple, list, dict, Path, type(None))
 
 
 class TensorDataModule(pl.LightningDataModule):
@@ -52,6 +57,8 @@ class TensorDataModule(pl.LightningDataModule):
         self.fold = fold
         self.train_size = train_size
         self.splits: dict[str, Split] = {}
+        # In a multirun, the folder where jobs on the same data share one copy of it (see data/shared.py).
+        self.shared_dir: Path | None = None
 
     # --- what a subclass provides -------------------------------------------------------------
     def load_train_pool(self) -> Split:
@@ -64,8 +71,10 @@ class TensorDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.splits:  # every stage shares one copy of the data
             return
-        self.splits["train"], self.splits["val"] = self.split_pool(*self.load_train_pool())
-        self.splits["test"] = self.load_test()
+        if self.shared_dir is None:
+            self.splits = self.build_splits()
+        else:
+            self.splits = shared_splits(self.shared_dir, self.data_key(), self.build_splits)
         for name, (inputs, _) in self.splits.items():
             self.check_shape(name, inputs)
         if self.batch_size > len(self.splits["train"][0]):
@@ -87,6 +96,19 @@ class TensorDataModule(pl.LightningDataModule):
 
     def predict_dataloader(self) -> TensorLoader:
         return self.test_dataloader()
+
+    def build_splits(self) -> dict[str, Split]:
+        train, val = self.split_pool(*self.load_train_pool())
+        return {"train": train, "val": val, "test": self.load_test()}
+
+    def data_key(self) -> str:
+        """Names the data this module makes: its class and its settings (the seed as drawn), but the loader's."""
+        settings = {
+            key: value
+            for key, value in vars(self).items()
+            if not key.startswith("_") and key != "shared_dir" and isinstance(value, SETTING_TYPES)
+        }
+        return data_key({"class": f"{type(self).__module__}.{type(self).__qualname__}", **settings})
 
     def pixel_normalization(self) -> tuple[float, float] | None:
         """(mean, std) that images scaled to [0, 1] are standardised with before the model sees them.

@@ -1,0 +1,76 @@
+"""A sweep's jobs on the same data map one copy of it, saved once in the sweep folder."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.helpers.process import run_script
+from tests.helpers.runs import TINY_MLP
+from trainlab.data.shared import shared_splits
+from trainlab.data.synthetic import SyntheticImagesDataModule
+
+SMALL = {"num_train": 300, "num_val": 50, "num_test": 50}
+
+
+def datamodule(shared_dir: Path | None, **settings) -> SyntheticImagesDataModule:
+    module = SyntheticImagesDataModule(**{**SMALL, "seed": 3, **settings})
+    module.shared_dir = shared_dir
+    return module
+
+
+def test_a_shared_datamodule_serves_the_same_tensors_mapped_from_one_file(tmp_path: Path) -> None:
+    built = datamodule(None)
+    built.setup()
+    shared = datamodule(tmp_path / "shared_data")
+    shared.setup()
+    assert built.splits.keys() == shared.splits.keys()
+    for name, tensors in built.splits.items():
+        assert all(torch.equal(a, b) for a, b in zip(tensors, shared.splits[name], strict=True))
+    saved = list((tmp_path / "shared_data").glob("*.pt"))
+    assert len(saved) == 1
+    # The process maps the file, rather than holding a copy read from it.
+    assert str(saved[0]) in Path("/proc/self/maps").read_text()
+
+
+def test_the_data_are_built_once_for_every_job_that_asks_for_them(tmp_path: Path) -> None:
+    builds = []
+
+    def build() -> dict:
+        builds.append(1)
+        return {"train": (torch.arange(6.0), torch.arange(6))}
+
+    first = shared_splits(tmp_path, "key", build)
+    second = shared_splits(tmp_path, "key", build)
+    assert len(builds) == 1
+    assert torch.equal(first["train"][0], second["train"][0])
+
+
+def test_jobs_share_data_only_when_their_data_settings_agree(tmp_path: Path) -> None:
+    key = datamodule(None).data_key()
+    assert datamodule(None, batch_size=32, eval_batch_size=500).data_key() == key  # loader settings only
+    assert datamodule(None, seed=4).data_key() != key
+    assert datamodule(None, num_train=301).data_key() != key
+    assert datamodule(None, num_folds=5, fold=1).data_key() != key
+
+
+@pytest.mark.slow
+def test_a_parallel_sweep_builds_its_data_once_and_removes_it_at_the_end(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    args = [
+        "-m",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "optimizer.lr=0.001,0.002,0.003",  # one dataset for the three jobs
+        *TINY_MLP,
+        "trainer.max_epochs=1",
+        "test=false",
+        f"hydra.sweep.dir={sweep}",
+        f"paths.log_dir={tmp_path / 'logs'}",
+    ]
+    result = run_script("train", args, tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "3 jobs: 3 ok" in result.stdout
+    logs = [(sweep / str(job) / "train.log").read_text() for job in range(3)]
+    assert sum(log.count("Data saved for the sweep's other jobs") for log in logs) == 1
+    assert not (sweep / "shared_data").exists()
