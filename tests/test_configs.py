@@ -147,7 +147,13 @@ def test_callbacks_options_build(callbacks: str, run_dir: Path) -> None:
     built = build_callbacks(cfg.get("callbacks"), loggers)
     names = {type(c).__name__ for c in built}
     if callbacks == "default":
-        assert {"ModelCheckpoint", "EarlyStopping", "ThrottledRichProgressBar", "RichModelSummary", "LogLearningRate"} <= names
+        assert {
+            "ModelCheckpoint",
+            "EarlyStopping",
+            "ThrottledRichProgressBar",
+            "RichModelSummary",
+            "LogLearningRate",
+        } <= names
     build_trainer(cfg.trainer, built, loggers)
 
 
