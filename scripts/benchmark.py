@@ -6,12 +6,16 @@ Runs, in one process, side by side and alternating (A B A B ...), medians over r
      reference, through a bare Lightning Trainer): the steady epoch time (epochs 2-3) and the whole fit;
   2. start-up: process start to first training step, and `trainlab-train debug=fdr` to exit;
   3. data: building the synthetic_images training set and streaming one epoch of batches;
-  4. time to accuracy of `experiment=mnist_cnn` on synthetic images, where that experiment exists;
+  4. time to accuracy of `experiment=mnist_cnn`, seeds 1-3, 32-bit and trainer=bf16, on MNIST-sized synthetic
+     images and on the official MNIST files when they are in data/MNIST/raw;
   5. a 4-job multirun with the joblib launcher against the basic one, where joblib is installed;
   6. a 12-trial Optuna search of the CNN's learning rate and width on synthetic images, without and
      with a pruner: wall time and best val/acc of each (`--only search` runs this section alone);
   7. bfloat16 mixed precision against 32-bit, for the hand-written loop and the template, with the
-     accuracy each reaches (`--only precision`).
+     accuracy each reaches (`--only precision`);
+  8. how costs grow: epoch time and peak memory at 10k, 60k and 600k images, and joblib sweeps of 4 and
+     8 jobs sharing their data or not (scripts/benchmark_scaling.py; `--only scaling`).
+`--only epoch` runs sections 1 and 2 alone, `--only accuracy` section 4.
 Writes benchmarks/results.json and benchmarks/results.md (`--only` updates its own section there).
 """
 
@@ -58,7 +62,7 @@ def alternate(first: Callable[[], float], second: Callable[[], float], repeats: 
 EPOCHS = 3  # the first epoch of a fit carries its start-up; the later ones are the steady state
 
 
-def template_setup(workdir: Path, num_train: int, batch_size: int):
+def template_setup(workdir: Path, num_train: int, batch_size: int, epochs: int = EPOCHS):
     cfg = compose(
         "train",
         [
@@ -68,7 +72,7 @@ def template_setup(workdir: Path, num_train: int, batch_size: int):
             f"data.num_train={num_train}",
             "data.num_val=2000",
             f"data.batch_size={batch_size}",
-            f"trainer.max_epochs={EPOCHS}",
+            f"trainer.max_epochs={epochs}",
         ],
         workdir / "template",
     )
@@ -239,20 +243,23 @@ def stream_epoch(datamodule) -> float:
 
 
 # --- 4. time to accuracy ----------------------------------------------------------------------
-def time_to_accuracy(cwd: Path) -> dict | None:
-    if not (ROOT / "configs" / "experiment" / "mnist_cnn.yaml").exists():
-        return None
-    args = [
-        "experiment=mnist_cnn",
-        "data=synthetic_images",
-        "data.num_train=55000",
-        "data.num_val=5000",
-        "data.num_test=10000",
-        "extras.print_config=false",
-    ]
+MNIST_SIZED_SYNTHETIC = ["data=synthetic_images", "data.num_train=55000", "data.num_val=5000", "data.num_test=10000"]
+SEEDS = (1, 2, 3)
+
+
+def mnist_files_present() -> bool:
+    raw = ROOT / "data" / "MNIST" / "raw"
+    return (raw / "t10k-labels-idx1-ubyte").is_file() or (raw / "t10k-labels-idx1-ubyte.gz").is_file()
+
+
+def timed_run(args: list[str], cwd: Path) -> tuple[float, float | None]:
+    """(seconds, test/acc) of one whole `trainlab-train` process."""
     start = time.perf_counter()
     result = subprocess.run(
-        [str(BIN / "trainlab-train"), *args, f"paths.log_dir={cwd}"], cwd=cwd, capture_output=True, text=True
+        [str(BIN / "trainlab-train"), *args, "extras.print_config=false", f"paths.log_dir={cwd}"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
     )
     seconds = time.perf_counter() - start
     acc = next(
@@ -263,7 +270,26 @@ def time_to_accuracy(cwd: Path) -> dict | None:
         ),
         None,
     )
-    return {"seconds": round(seconds, 1), "test_acc": float(acc) if acc else None, "returncode": result.returncode}
+    return seconds, float(acc) if acc else None
+
+
+def time_to_accuracy(cwd: Path) -> dict | None:
+    """`experiment=mnist_cnn` as a user runs it, seeds 1-3, 32-bit and `trainer=bf16` (where the hardware has
+    bf16): whole-process seconds and test accuracy of each run. On MNIST-sized synthetic digits, and on the
+    official MNIST files too when they are in data/MNIST/raw."""
+    from trainlab.precision import cpu_has_bf16
+
+    datasets = {"synthetic": MNIST_SIZED_SYNTHETIC, **({"mnist": []} if mnist_files_present() else {})}
+    presets = {"fp32": [], **({"bf16": ["trainer=bf16"]} if cpu_has_bf16() else {})}
+    results = {}
+    for data_name, data in datasets.items():
+        for preset_name, preset in presets.items():
+            runs = [timed_run(["experiment=mnist_cnn", *data, *preset, f"seed={seed}"], cwd) for seed in SEEDS]
+            results[f"{data_name}_{preset_name}"] = {
+                "seconds": [round(seconds, 1) for seconds, _ in runs],
+                "test_acc": [acc for _, acc in runs],
+            }
+    return results
 
 
 # --- 5. parallel multirun -----------------------------------------------------------------------
@@ -373,13 +399,54 @@ def precision_section(workdir: Path, num_train: int, repeats: int) -> dict:
     }
 
 
+def epoch_section(cfg, datamodule, repeats: int) -> dict:
+    """Section 1: the hand-written loop, the template and a bare Lightning Trainer, alternating."""
+    hand, template, floor = [], [], []
+    for _ in range(repeats):  # A B C A B C ...
+        hand.append(hand_written_fit(cfg, datamodule))
+        template.append(template_fit(cfg, datamodule))
+        floor.append(lightning_floor_fit(cfg, datamodule))
+    hand_epoch = median_of([steady_epoch(epochs) for epochs in hand])
+    template_epoch = median_of([steady_epoch(epochs) for _, epochs in template])
+    floor_epoch = median_of([steady_epoch(epochs) for _, epochs in floor])
+    hand_fit = median_of([sum(epochs) for epochs in hand])
+    template_whole = median_of([seconds for seconds, _ in template])
+    images = len(datamodule.splits["train"][0])
+    return {
+        "epoch": {
+            "images": images,
+            "hand_written_s": round(hand_epoch, 3),
+            "template_s": round(template_epoch, 3),
+            "hand_written_images_per_s": round(images / hand_epoch),
+            "template_images_per_s": round(images / template_epoch),
+            "ratio_template_over_hand": round(template_epoch / hand_epoch, 3),
+            "bare_lightning_s": round(floor_epoch, 3),
+            "ratio_bare_lightning_over_hand": round(floor_epoch / hand_epoch, 3),
+            "ratio_template_over_bare_lightning": round(template_epoch / floor_epoch, 3),
+        },
+        f"fit_{EPOCHS}_epochs": {
+            "hand_written_s": round(hand_fit, 3),
+            "template_s": round(template_whole, 3),
+            "ratio_template_over_hand": round(template_whole / hand_fit, 3),
+        },
+    }
+
+
+def startup_section(workdir: Path, repeats: int) -> dict:
+    """Section 2: whole processes, alternating."""
+    first, fdr = alternate(lambda: to_first_step(workdir), lambda: process_time(["debug=fdr"], workdir), repeats)
+    return {"to_first_step_s": round(median_of(first), 2), "debug_fdr_s": round(median_of(fdr), 2)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--num-train", type=int, default=20000)
     parser.add_argument("--quick", action="store_true", help="fewer repeats and samples, to check the script works")
     parser.add_argument(
-        "--only", choices=["search", "precision"], help="run one section and update it in benchmarks/results.*"
+        "--only",
+        choices=["epoch", "accuracy", "search", "precision", "scaling"],
+        help="run one section and update it in benchmarks/results.*",
     )
     args = parser.parse_args()
     # As trainlab-train does: importing Lightning turns on torch's NVML GPU probe, which Adam repeats on
@@ -390,6 +457,23 @@ def main() -> None:
     if args.only == "search":
         with tempfile.TemporaryDirectory() as tmp:
             write_results({"optuna_search_12_trials": search_section(Path(tmp))}, update=True)
+        return
+    if args.only == "scaling":
+        from benchmark_scaling import scaling_section
+
+        write_results({"scaling": scaling_section()}, update=True)
+        return
+    if args.only == "epoch":
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg, datamodule = template_setup(Path(tmp), args.num_train, batch_size=128)
+            write_results(
+                {**epoch_section(cfg, datamodule, args.repeats), "startup": startup_section(Path(tmp), args.repeats)},
+                update=True,
+            )
+        return
+    if args.only == "accuracy":
+        with tempfile.TemporaryDirectory() as tmp:
+            write_results({"time_to_accuracy": time_to_accuracy(Path(tmp))}, update=True)
         return
     if args.only == "precision":
         with tempfile.TemporaryDirectory() as tmp:
@@ -409,36 +493,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         cfg, datamodule = template_setup(workdir, args.num_train, batch_size=128)
-        hand, template, floor = [], [], []
-        for _ in range(args.repeats):  # A B C A B C ...
-            hand.append(hand_written_fit(cfg, datamodule))
-            template.append(template_fit(cfg, datamodule))
-            floor.append(lightning_floor_fit(cfg, datamodule))
-        hand_epoch = median_of([steady_epoch(epochs) for epochs in hand])
-        template_epoch = median_of([steady_epoch(epochs) for _, epochs in template])
-        floor_epoch = median_of([steady_epoch(epochs) for _, epochs in floor])
-        hand_fit = median_of([sum(epochs) for epochs in hand])
-        template_whole = median_of([seconds for seconds, _ in template])
-        images = len(datamodule.splits["train"][0])
-        results["epoch"] = {
-            "images": images,
-            "hand_written_s": round(hand_epoch, 3),
-            "template_s": round(template_epoch, 3),
-            "hand_written_images_per_s": round(images / hand_epoch),
-            "template_images_per_s": round(images / template_epoch),
-            "ratio_template_over_hand": round(template_epoch / hand_epoch, 3),
-            "bare_lightning_s": round(floor_epoch, 3),
-            "ratio_bare_lightning_over_hand": round(floor_epoch / hand_epoch, 3),
-        }
-        results[f"fit_{EPOCHS}_epochs"] = {
-            "hand_written_s": round(hand_fit, 3),
-            "template_s": round(template_whole, 3),
-            "ratio_template_over_hand": round(template_whole / hand_fit, 3),
-        }
-        first, fdr = alternate(
-            lambda: to_first_step(workdir), lambda: process_time(["debug=fdr"], workdir), args.repeats
-        )
-        results["startup"] = {"to_first_step_s": round(median_of(first), 2), "debug_fdr_s": round(median_of(fdr), 2)}
+        results.update(epoch_section(cfg, datamodule, args.repeats))
+        results["startup"] = startup_section(workdir, args.repeats)
         results["data"] = {
             "build_synthetic_images_60k_s": round(
                 median_of([build_synthetic_images(60000 if not args.quick else 6000) for _ in range(args.repeats)]), 2
@@ -461,6 +517,10 @@ def main() -> None:
             results["multirun_4_jobs"] = None
         results["precision_bf16"] = precision_section(workdir, args.num_train, args.repeats)
         results["optuna_search_12_trials"] = search_section(workdir) if not args.quick else None
+    if not args.quick:
+        from benchmark_scaling import scaling_section
+
+        results["scaling"] = scaling_section()
 
     results["machine"]["load_average_1min_at_end"] = round(os.getloadavg()[0], 2)
     write_results(results)
