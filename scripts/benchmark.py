@@ -193,6 +193,11 @@ def lightning_floor_fit(cfg, datamodule) -> tuple[float, list[float]]:
     return timed_fit(trainer, model, datamodule, clock)
 
 
+def paired_ratio(numerators: list[float], denominators: list[float]) -> float:
+    """The median of the repeats' own ratios."""
+    return round(median_of([a / b for a, b in zip(numerators, denominators, strict=True)]), 3)
+
+
 def steady_epoch(epochs: list[float]) -> float:
     """The median epoch after the first."""
     return median_of(epochs[1:])
@@ -406,9 +411,10 @@ def epoch_section(cfg, datamodule, repeats: int) -> dict:
         hand.append(hand_written_fit(cfg, datamodule))
         template.append(template_fit(cfg, datamodule))
         floor.append(lightning_floor_fit(cfg, datamodule))
-    hand_epoch = median_of([steady_epoch(epochs) for epochs in hand])
-    template_epoch = median_of([steady_epoch(epochs) for _, epochs in template])
-    floor_epoch = median_of([steady_epoch(epochs) for _, epochs in floor])
+    hand_steady = [steady_epoch(epochs) for epochs in hand]
+    template_steady = [steady_epoch(epochs) for _, epochs in template]
+    floor_steady = [steady_epoch(epochs) for _, epochs in floor]
+    hand_epoch, template_epoch, floor_epoch = map(median_of, (hand_steady, template_steady, floor_steady))
     hand_fit = median_of([sum(epochs) for epochs in hand])
     template_whole = median_of([seconds for seconds, _ in template])
     images = len(datamodule.splits["train"][0])
@@ -423,6 +429,11 @@ def epoch_section(cfg, datamodule, repeats: int) -> dict:
             "bare_lightning_s": round(floor_epoch, 3),
             "ratio_bare_lightning_over_hand": round(floor_epoch / hand_epoch, 3),
             "ratio_template_over_bare_lightning": round(template_epoch / floor_epoch, 3),
+            # The same ratios within each repeat (contenders run back to back), then their median: the
+            # machine's drift over the whole section cancels out of these.
+            "paired_ratio_template_over_hand": paired_ratio(template_steady, hand_steady),
+            "paired_ratio_template_over_bare_lightning": paired_ratio(template_steady, floor_steady),
+            "paired_ratio_bare_lightning_over_hand": paired_ratio(floor_steady, hand_steady),
         },
         f"fit_{EPOCHS}_epochs": {
             "hand_written_s": round(hand_fit, 3),
