@@ -7,7 +7,7 @@ import torch
 
 from tests.helpers.config import compose_config
 from tests.helpers.tensorboard import read_hparam_columns, read_hparams
-from trainlab.building import build_datamodule
+from trainlab.building import build_datamodule, build_model
 from trainlab.config import ConfigError
 from trainlab.run_folder import read_scalars
 from trainlab.training import train
@@ -163,3 +163,12 @@ def test_hparams_tab_carries_real_metrics(short_run: tuple[Path, dict[str, float
     # TensorBoard shows each metric's last scalar value: the real final number.
     assert scalars["val/acc_best"][-1][1] == pytest.approx(metrics["val/acc_best"], abs=1e-6)
     assert 0.0 < metrics["val/acc_best"] <= 1.0
+
+
+def test_a_nan_training_loss_shows_in_the_epoch_mean(run_dir: Path) -> None:
+    """The epoch mean keeps a NaN step rather than silently leaving it out (and checks no value per step)."""
+    cfg = compose_config("train", SMALL, run_dir)
+    model = build_model(cfg, build_datamodule(cfg.data))
+    model.train_loss.update(torch.tensor(0.5), weight=32)
+    model.train_loss.update(torch.tensor(float("nan")), weight=32)
+    assert torch.isnan(model.train_loss.compute())

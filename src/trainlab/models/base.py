@@ -61,8 +61,11 @@ class TrainlabModule(pl.LightningModule):
         self.regularizer = built(regularizer)
         # Epoch means of the training loss and penalty. A torchmetrics update costs tens of
         # microseconds per step, where a self.log call costs hundreds (see training_step).
-        self.train_loss = MeanMetric()
-        self.train_penalty = MeanMetric()
+        # nan_strategy="disable": the default looks for NaNs in every update, a wait for the GPU on
+        # every step, and leaves them out of the mean; a NaN loss now shows as a NaN epoch mean
+        # (and the finite_loss callback stops the run at it).
+        self.train_loss = MeanMetric(nan_strategy="disable")
+        self.train_penalty = MeanMetric(nan_strategy="disable")
         # The run's composed config (plain containers), saved in every checkpoint so that
         # trainlab-eval can rebuild this model from the checkpoint alone.
         self.run_config: dict[str, Any] | None = None
