@@ -193,9 +193,10 @@ def lightning_floor_fit(cfg, datamodule) -> tuple[float, list[float]]:
     return timed_fit(trainer, model, datamodule, clock)
 
 
-def paired_ratio(numerators: list[float], denominators: list[float]) -> float:
-    """The median of the repeats' own ratios."""
-    return round(median_of([a / b for a, b in zip(numerators, denominators, strict=True)]), 3)
+def paired_ratio(numerators: list[float], denominators: list[float]) -> dict[str, float]:
+    """The median of the repeats' own ratios, and their smallest and largest: how far the machine moves them."""
+    ratios = [a / b for a, b in zip(numerators, denominators, strict=True)]
+    return {"median": round(median_of(ratios), 3), "min": round(min(ratios), 3), "max": round(max(ratios), 3)}
 
 
 def steady_epoch(epochs: list[float]) -> float:
