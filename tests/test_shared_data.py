@@ -7,7 +7,7 @@ import torch
 
 from tests.helpers.process import run_script
 from tests.helpers.runs import TINY_MLP
-from trainlab.data.shared import shared_splits
+from trainlab.data.shared import shared_data
 from trainlab.data.synthetic import SyntheticImagesDataModule
 
 SMALL = {"num_train": 300, "num_val": 50, "num_test": 50}
@@ -31,6 +31,8 @@ def test_a_shared_datamodule_serves_the_same_tensors_mapped_from_one_file(tmp_pa
     assert len(saved) == 1
     # The process maps the file, rather than holding a copy read from it.
     assert str(saved[0]) in Path("/proc/self/maps").read_text()
+    # What the module learnt from the data comes with it: the pixel statistics predictions are standardised by.
+    assert datamodule(tmp_path / "shared_data").pixel_normalization() == built.pixel_normalization()
 
 
 def test_the_data_are_built_once_for_every_job_that_asks_for_them(tmp_path: Path) -> None:
@@ -38,10 +40,10 @@ def test_the_data_are_built_once_for_every_job_that_asks_for_them(tmp_path: Path
 
     def build() -> dict:
         builds.append(1)
-        return {"train": (torch.arange(6.0), torch.arange(6))}
+        return {"train": [torch.arange(6.0), torch.arange(6)]}
 
-    first = shared_splits(tmp_path, "key", build)
-    second = shared_splits(tmp_path, "key", build)
+    first = shared_data(tmp_path, "key", build)
+    second = shared_data(tmp_path, "key", build)
     assert len(builds) == 1
     assert torch.equal(first["train"][0], second["train"][0])
 

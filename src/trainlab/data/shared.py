@@ -22,8 +22,6 @@ from trainlab.process import exclusive_lock
 
 log = logging.getLogger(__name__)
 
-Splits = dict[str, tuple[torch.Tensor, ...]]
-
 # Settings that change how batches are served, not what the data are: jobs differing only in them share.
 LOADER_SETTINGS = ("batch_size", "eval_batch_size")
 
@@ -35,16 +33,14 @@ def data_key(settings: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def shared_splits(folder: Path, key: str, build: Callable[[], Splits]) -> Splits:
-    """The splits `build` makes, mapped read-only from `folder/<key>.pt`: built and saved by the first caller
-    (others wait on a lock meanwhile), loaded by every later one."""
+def shared_data(folder: Path, key: str, build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """What `build` makes (tensors, in dicts and lists), mapped read-only from `folder/<key>.pt`: built and saved
+    by the first caller (others wait on a lock meanwhile), loaded by every later one."""
     path = folder / f"{key}.pt"
     with exclusive_lock(folder / f"{key}.lock"):
         if not path.is_file():
-            splits = build()
             partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
-            torch.save({name: list(tensors) for name, tensors in splits.items()}, partial)
+            torch.save(build(), partial)
             os.replace(partial, path)  # whole or absent: a job killed while saving leaves no half file
             log.info("Data saved for the sweep's other jobs to share: %s", path)
-    stored = torch.load(path, mmap=True, weights_only=True)
-    return {name: tuple(tensors) for name, tensors in stored.items()}
+    return torch.load(path, mmap=True, weights_only=True)

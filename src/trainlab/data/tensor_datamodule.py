@@ -11,7 +11,7 @@ from trainlab.config.errors import ConfigError, uneven_batch_error
 from trainlab.data.folds import fold_indices
 from trainlab.data.loader import EpochOrder, TensorLoader
 from trainlab.data.placement import place
-from trainlab.data.shared import data_key, shared_splits
+from trainlab.data.shared import data_key, shared_data
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +73,10 @@ class TensorDataModule(pl.LightningDataModule):
             return
         if self.shared_dir is None:
             self.splits = self.build_splits()
-        else:
-            self.splits = shared_splits(self.shared_dir, self.data_key(), self.build_splits)
+        else:  # the splits, and what the module learnt making them (state_dict: say, pixel statistics)
+            shared = shared_data(self.shared_dir, self.data_key(), self.build_shareable)
+            self.splits = {name: tuple(tensors) for name, tensors in shared["splits"].items()}
+            self.load_state_dict(shared["state"])
         for name, (inputs, _) in self.splits.items():
             self.check_shape(name, inputs)
         if self.batch_size > len(self.splits["train"][0]):
@@ -101,12 +103,16 @@ class TensorDataModule(pl.LightningDataModule):
         train, val = self.split_pool(*self.load_train_pool())
         return {"train": train, "val": val, "test": self.load_test()}
 
+    def build_shareable(self) -> dict:
+        splits = self.build_splits()
+        return {"splits": {name: list(tensors) for name, tensors in splits.items()}, "state": self.state_dict()}
+
     def data_key(self) -> str:
         """Names the data this module makes: its class and its settings (the seed as drawn), but the loader's."""
         settings = {
             key: value
             for key, value in vars(self).items()
-            if not key.startswith("_") and key != "shared_dir" and isinstance(value, SETTING_TYPES)
+            if not key.startswith("_") and key not in ("splits", "shared_dir") and isinstance(value, SETTING_TYPES)
         }
         return data_key({"class": f"{type(self).__module__}.{type(self).__qualname__}", **settings})
 
