@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-full bench stress clean lint format tensorboard mlflow rename
+.PHONY: help install train test test-full bench stress clean lint format tensorboard mlflow rename slurm slurm-down
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -63,3 +63,11 @@ bench: $(INSTALLED)  ## Measure the template against a hand-written loop, start-
 
 stress: $(INSTALLED)  ## Fault drill: kill -9 runs, a multirun and checkpoint writes, resume, compare (ARGS="--kills 5")
 	$(BIN)/python scripts/stress.py $(ARGS)
+
+# A single-node SLURM cluster on this machine (Debian, as root, no systemd needed): hydra/launcher=slurm runs
+# on it, and `make test-full` runs the slurm tests through it. docs/slurm.md says how to use a real cluster.
+slurm:  ## Start a one-node SLURM cluster here (root on Debian; installs slurm-wlm and munge when missing)
+	bash scripts/slurm_cluster.sh up
+
+slurm-down:  ## Stop the daemons that make slurm started
+	bash scripts/slurm_cluster.sh down
