@@ -19,6 +19,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, open_dict, read_write
 
 from trainlab.config import ConfigError
+from trainlab.slurm import time_limit_signal
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,8 @@ def set_up_process(cfg: DictConfig) -> None:
 UNACTIONABLE_LOGS = {
     "lightning.pytorch.utilities.rank_zero": ("💡 Tip:",),
     "lightning.pytorch.loggers.mlflow": ("Experiment with name",),  # "... not found. Creating it."
+    # In every SLURM job: SLURM's time limit is handled by trainlab and submitit (slurm.py).
+    "lightning.pytorch.trainer.connectors.signal_connector": ("SLURM auto-requeueing enabled",),
 }
 
 
@@ -58,7 +61,12 @@ def actionable(record: logging.LogRecord) -> bool:
     return not str(record.msg).startswith(UNACTIONABLE_LOGS.get(record.name, ()))
 
 
-UNACTIONABLE_WARNINGS = [r"`isinstance\(treespec, LeafSpec\)` is deprecated"]  # Lightning's own internals
+UNACTIONABLE_WARNINGS = [
+    r"`isinstance\(treespec, LeafSpec\)` is deprecated",  # Lightning's own internals
+    # On any machine with SLURM installed (a login node), in every run that SLURM did not start: trainlab's
+    # way onto SLURM is hydra/launcher=slurm (or srun), not prefixing the local command with srun.
+    r"The `srun` command is available on your system but is not used",
+]
 
 
 def log_each_line_once() -> None:
@@ -81,20 +89,25 @@ def log_each_line_once() -> None:
 
 # --- interruptions --------------------------------------------------------------------------------
 class RunInterrupted(BaseException):
-    """SIGINT (Ctrl-C) or SIGTERM (what SLURM and Kubernetes send before they kill) stopped the run.
+    """SIGINT (Ctrl-C), SIGTERM (what SLURM and Kubernetes send before they kill) or SLURM's time-limit warning
+    (see slurm.py) stopped the run.
 
     A BaseException, like KeyboardInterrupt, so that no `except Exception` on the way mistakes it for a failure.
+    `handler_before`: the signal's handler before the run started (submitit's, for the time-limit warning).
     """
 
-    def __init__(self, signum: int) -> None:
+    def __init__(self, signum: int, handler_before: Any = None) -> None:
         super().__init__(signal.Signals(signum).name)
+        self.signum = signum
         self.signal_name = signal.Signals(signum).name
         self.exit_code = 128 + signum  # what a shell reports for a process ended by this signal: 130, 143
+        self.handler_before = handler_before
 
 
 @contextmanager
 def interruptible() -> Iterator[None]:
-    """Within this block SIGINT and SIGTERM raise RunInterrupted, once; the previous handlers come back after.
+    """Within this block SIGINT, SIGTERM and SLURM's time-limit warning raise RunInterrupted, once; the previous
+    handlers come back after.
 
     Checkpoints are written atomically (checkpoints.AtomicCheckpointIO), so stopping at any point
     leaves last.ckpt whole. During training Lightning composes its own SIGTERM handler with this one.
@@ -102,13 +115,14 @@ def interruptible() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():  # only the main thread receives signals
         yield
         return
+    signals = [signal.SIGINT, signal.SIGTERM, *filter(None, [time_limit_signal()])]
 
     def stop(signum: int, frame: Any) -> None:
-        for name in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not break the clean-up
+        for name in signals:  # a second signal (Ctrl-C again, SLURM's SIGTERM on requeue) must not break the clean-up
             signal.signal(name, signal.SIG_IGN)
-        raise RunInterrupted(signum)
+        raise RunInterrupted(signum, previous[signum])
 
-    previous = {name: signal.signal(name, stop) for name in (signal.SIGINT, signal.SIGTERM)}
+    previous = {name: signal.signal(name, stop) for name in signals}
     try:
         yield
     finally:

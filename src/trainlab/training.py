@@ -11,6 +11,7 @@ import shlex
 import sys
 import warnings
 from pathlib import Path
+from typing import NoReturn
 
 import lightning.pytorch as pl
 from lightning.pytorch.utilities import rank_zero_only
@@ -52,6 +53,7 @@ from trainlab.run_folder import (
     write_run_info,
     write_status,
 )
+from trainlab.slurm import hand_over_to_submitit, ignore_late_warning, time_limit_signal
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +66,22 @@ def run(cfg: DictConfig, config_checked: bool = False) -> float | TrialPruned | 
     that resumes it. In a multirun a failed job is recorded and returns None, so the sweep goes on
     (the Optuna sweeper marks the trial failed), and a trial stopped by the search's pruner is recorded
     as pruned and returns TrialPruned; a sweep run again into its folder skips finished jobs.
+    As a SLURM job (hydra/launcher=slurm), SLURM's warning before the time limit interrupts the run too, and
+    submitit then requeues the job, which resumes from its last.ckpt (see slurm.py).
     `config_checked`: the command line has validated the config already.
     """
     set_up_process(cfg)
+    with interruptible():
+        try:
+            result = run_unless_finished(cfg, config_checked)
+        except RunInterrupted as stop:
+            stop_interrupted_run(cfg, stop)
+    ignore_late_warning()
+    return result
+
+
+def run_unless_finished(cfg: DictConfig, config_checked: bool) -> float | TrialPruned | None:
+    """The run, unless its folder says it finished already: then its recorded result."""
     if in_multirun() and plan_sweep_job(cfg) == "skip":
         log.info("This job finished in an earlier run of the sweep (status ok); skipped.")
         return read_status(Path(cfg.paths.output_dir)).get("value")
@@ -77,33 +92,47 @@ def run(cfg: DictConfig, config_checked: bool = False) -> float | TrialPruned | 
         return metrics.get(cfg.get("optimized_metric"))
     start_run(cfg)
     output_dir = cfg.paths.output_dir
-    with interruptible():
-        try:
-            metrics = train(cfg, config_checked)
-            problem = objective_problem(cfg, metrics)
-            if problem is not None:
-                raise ConfigError(problem)
-        except RunInterrupted as stop:
-            resume = resume_command(cfg)
-            write_status(output_dir, INTERRUPTED, signal=stop.signal_name, resume=resume)
-            log.warning("Stopped by %s; resume with: %s", stop.signal_name, resume)
-            raise SystemExit(stop.exit_code) from None
-        except TrialPruned as pruned:
-            write_status(output_dir, PRUNED, optimized_metric=pruned.metric, value=pruned.value, epoch=pruned.epoch)
-            log.info("Trial %s by the search's pruner.", pruned)
-            return pruned
-        except Exception as error:
-            write_status(output_dir, FAILED, error=error_line(error))  # the traceback goes to the log
-            if not in_multirun():
-                raise
-            log.error("This job failed, the sweep goes on: %s", error_line(error), exc_info=True)
-            return None
+    try:
+        metrics = train(cfg, config_checked)
+        problem = objective_problem(cfg, metrics)
+        if problem is not None:
+            raise ConfigError(problem)
+    except TrialPruned as pruned:
+        write_status(output_dir, PRUNED, optimized_metric=pruned.metric, value=pruned.value, epoch=pruned.epoch)
+        log.info("Trial %s by the search's pruner.", pruned)
+        return pruned
+    except Exception as error:
+        write_status(output_dir, FAILED, error=error_line(error))  # the traceback goes to the log
+        if not in_multirun():
+            raise
+        log.error("This job failed, the sweep goes on: %s", error_line(error), exc_info=True)
+        return None
     objective = metrics.get(cfg.get("optimized_metric"))
     write_status(
         output_dir, OK, optimized_metric=cfg.get("optimized_metric"), value=objective, metrics=final_results(metrics)
     )
     report_run(cfg, metrics)
     return objective
+
+
+def stop_interrupted_run(cfg: DictConfig, stop: RunInterrupted) -> NoReturn:
+    """Record the interruption with the command that resumes the run, then end the process.
+
+    SLURM's time-limit warning goes on to submitit, which requeues the job (and ends the process itself);
+    a job out of requeues stops here like any interrupted run.
+    """
+    resume = resume_command(cfg)
+    write_status(cfg.paths.output_dir, INTERRUPTED, signal=stop.signal_name, resume=resume)
+    if stop.signum == time_limit_signal():
+        log.warning(
+            "SLURM's warning (%s: the time limit, or preemption): submitit requeues the job, to resume from last.ckpt.",
+            stop.signal_name,
+        )
+        declined = hand_over_to_submitit(stop.handler_before, stop.signum)
+        log.warning("The job was not requeued (%s); resume with: %s", declined, resume)
+    else:
+        log.warning("Stopped by %s; resume with: %s", stop.signal_name, resume)
+    raise SystemExit(stop.exit_code) from None
 
 
 def finished_before(cfg: DictConfig) -> bool:
