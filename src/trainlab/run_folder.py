@@ -51,8 +51,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # TensorBoard event files are named events.out.tfevents.<second opened>.<host>.<pid>.<counter>.
 EVENT_FILE_SECOND = re.compile(r"events\.out\.tfevents\.(\d+)\.")
 Curve = list[tuple[int, float]]  # (step, value) points
-# Written into a sweep folder when the sweep starts: the keys whose values set its jobs apart.
+# Written into a sweep folder when the sweep starts: the keys whose values set its jobs apart, and the command
+# as the user typed it (a job started by submitit or joblib has another command line of its own).
 SWEEP_KEYS_FILE = "sweep_keys.yaml"
+SWEEP_COMMAND_FILE = "sweep_command.txt"
 # A run's name in TensorBoard, MLflow and W&B is also a folder name: short, and only these characters.
 UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._=,+@-]")
 MAX_NAME_LENGTH = 80
@@ -64,7 +66,7 @@ def write_status(output_dir: str | Path, status: str, **details: object) -> None
     if process_rank() > 0:
         return
     if in_multirun():
-        details["overrides"] = job_overrides()
+        details.setdefault("overrides", job_overrides())
     path = Path(output_dir) / STATUS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(OmegaConf.create({"status": status, **details}), path)
@@ -110,13 +112,28 @@ def resume_command(cfg: DictConfig) -> str:
     resumes interrupted ones (see sweep_job_plan).
     """
     if in_multirun():
-        program, *args = COMMAND_AT_START
-        args = [arg for arg in args if not arg.startswith("hydra.sweep.dir=")]
-        return shlex.join([program, *args, f"hydra.sweep.dir={HydraConfig.get().sweep.dir}"])
+        return sweep_resume_command()
     args = [arg for arg in sys.argv[1:] if not arg.startswith(("ckpt_path=", "hydra.run.dir="))]
     if (checkpoint_dir(cfg) / "last.ckpt").is_file():
         args.append(f"ckpt_path={LAST}")
     return shlex.join([sys.argv[0], *args, f"hydra.run.dir={cfg.paths.output_dir}"])
+
+
+def sweep_resume_command() -> str:
+    """The sweep's command into the sweep's folder: it skips finished jobs and resumes the others."""
+    program, *args = command_line()
+    args = [arg for arg in args if not arg.startswith("hydra.sweep.dir=")]
+    return shlex.join([program, *args, f"hydra.sweep.dir={HydraConfig.get().sweep.dir}"])
+
+
+def command_line() -> list[str]:
+    """The command that started this run: in a multirun, the sweep's command as recorded when it started."""
+    if in_multirun():
+        recorded = Path(HydraConfig.get().sweep.dir) / SWEEP_COMMAND_FILE
+        if recorded.is_file():
+            return shlex.split(recorded.read_text())
+        return list(COMMAND_AT_START)
+    return list(sys.argv)
 
 
 def final_results(metrics: dict[str, float]) -> dict[str, float]:
@@ -197,7 +214,7 @@ def collect_run_info(cfg: DictConfig) -> dict[str, Any]:
         "task_name": cfg.get("task_name"),
         "tags": list(tags) if tags is not None else [],
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": shlex.join(sys.argv),
+        "command": shlex.join(command_line()),
         "cwd": str(Path.cwd()),
         "git": git_state(),
         "python": platform.python_version(),
@@ -277,6 +294,7 @@ class ReportSweep(Callback):
         sweep = Path(config.hydra.sweep.dir)
         sweep.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(OmegaConf.create({"varying": sweep_keys(config)}), sweep / SWEEP_KEYS_FILE)
+        (sweep / SWEEP_COMMAND_FILE).write_text(shlex.join(COMMAND_AT_START) + "\n")
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep = Path(config.hydra.sweep.dir)
