@@ -3,6 +3,7 @@
 Callers import from here: `from trainlab.config import ConfigError, validate_config, CONFIG_DIR`.
 """
 
+from trainlab.config import resolvers  # noqa: F401  (registers ${run_stamp:} for configs/hydra/default.yaml)
 from trainlab.config.compose import CONFIG_DIR, compose
 from trainlab.config.errors import ConfigError, uneven_batch_error, user_error_message
 from trainlab.config.validate import validate_config
