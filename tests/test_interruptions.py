@@ -12,9 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose
 
-from tests.helpers.config import hydra_context
 from tests.helpers.process import BIN, run_script
 from tests.helpers.runs import TINY_MLP
 from trainlab.run_folder import read_scalars, read_status
@@ -125,13 +123,3 @@ def test_a_sweep_run_again_skips_finished_jobs_and_reruns_failed_ones(tmp_path: 
     assert "skipped" not in other.stdout + other.stderr
     assert read_status(sweep / "0")["overrides"][-1] == "optimizer.lr=0.1"
     assert read_status(sweep / "0" / "attempt_1")["status"] == "ok"  # the finished job of the first sweep, kept
-
-
-def test_the_slurm_launcher_requeues_a_job_that_reaches_its_time_limit() -> None:
-    """hydra/launcher=slurm asks SLURM for a signal before the limit and submitit to requeue the job; the
-    requeued job runs in the same folder, where the sweep rerun above resumes it from last.ckpt."""
-    with hydra_context():
-        cfg = compose("train", overrides=["hydra/launcher=slurm"], return_hydra_config=True)
-    launcher = cfg.hydra.launcher
-    assert launcher._target_ == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
-    assert launcher.max_num_timeout > 0 and launcher.signal_delay_s > 0

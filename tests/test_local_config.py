@@ -74,3 +74,23 @@ def test_git_ignores_local_configs_but_keeps_the_example() -> None:
     assert ignored("configs/local/my_cluster.yaml")
     assert not ignored("configs/local/example.yaml")
     assert not ignored("configs/local/.gitkeep")
+
+
+def test_the_slurm_docs_local_config_sets_the_cluster_for_every_sweep(tmp_path: Path) -> None:
+    """docs/slurm.md's configs/local/default.yaml for a real cluster: hydra/launcher=slurm with its settings."""
+    page = (ROOT / "docs" / "slurm.md").read_text()
+    [example] = [block for block in page.split("```yaml\n")[1:] if "hydra/launcher: slurm" in block]
+    copy = tmp_path / "configs"
+    shutil.copytree(CONFIG_DIR, copy)
+    (copy / "local" / "default.yaml").write_text(example.split("```")[0])
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(copy), version_base="1.3"):
+        launcher = compose("train", overrides=["seed=1"], return_hydra_config=True).hydra.launcher
+    assert launcher._target_ == "hydra_plugins.trainlab_slurm_launcher.slurm_launcher.SlurmLauncher"
+    assert (launcher.partition, launcher.account, launcher.gpus_per_node, launcher.timeout_min) == (
+        "gpu",
+        "my_lab",
+        1,
+        240,
+    )
+    assert launcher.max_num_timeout == 3 and launcher.additional_parameters == {"qos": "normal"}
