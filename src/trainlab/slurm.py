@@ -7,31 +7,36 @@ interrupted, and only then is the job handed to submitit's handler, which requeu
 from last.ckpt in the same folder) or declines when the job is out of requeues.
 """
 
-import os
 import signal
+import sys
 from collections.abc import Callable
 from typing import Any
-
-PREEMPT_SIGNAL_VARIABLE = "SUBMITIT_PREEMPT_SIGNAL"  # submitit's setting; USR2 when unset
 
 
 def time_limit_signal() -> signal.Signals | None:
     """The signal SLURM sends this process before its time limit; None outside a SLURM job started by submitit."""
-    if os.environ.get("SUBMITIT_EXECUTOR") != "slurm":
+    submitit = sys.modules.get("submitit")  # a submitit job has loaded it to run this; other runs never import it
+    if submitit is None:
         return None
-    return signal.Signals["SIG" + os.environ.get(PREEMPT_SIGNAL_VARIABLE, "USR2")]
+    try:
+        environment = submitit.JobEnvironment()
+    except RuntimeError:  # submitit's answer outside any job, e.g. in a sweep's launching process
+        return None
+    return signal.Signals["SIG" + environment.USR_SIG] if environment.cluster == "slurm" else None
 
 
-def hand_over_to_submitit(handler: Callable[[int, Any], Any], signum: int) -> str:
-    """Call submitit's handler for the time-limit signal: it requeues the job and ends the process.
+def hand_over_to_submitit(handler: Callable[[int, Any], Any] | int | None, signum: int) -> str | None:
+    """Call submitit's handler for the time-limit signal: on rank 0 it requeues the job and ends the process.
 
-    Returns why it did not (out of requeues); on a rank other than 0 submitit leaves the requeue to rank 0.
+    Returns why it did not requeue (out of requeues); None on the other ranks, whose job rank 0 requeues.
     """
+    if not callable(handler):  # a DDP rank that Lightning started inside the job: submitit is not in this process
+        return None
     try:
         handler(signum, None)
     except Exception as declined:  # submitit's UncompletedJobError, e.g. "timed-out too many times"
         return str(declined).removeprefix("Job not requeued because: ").rstrip(".")
-    return "rank 0 requeues the job"
+    return None
 
 
 def ignore_late_warning() -> None:

@@ -125,11 +125,12 @@ def stop_interrupted_run(cfg: DictConfig, stop: RunInterrupted) -> NoReturn:
     write_status(cfg.paths.output_dir, INTERRUPTED, signal=stop.signal_name, resume=resume)
     if stop.signum == time_limit_signal():
         log.warning(
-            "SLURM's warning (%s: the time limit, or preemption): submitit requeues the job, to resume from last.ckpt.",
+            "Stopped by SLURM's warning (%s: the time limit, or preemption); submitit requeues the job to resume.",
             stop.signal_name,
         )
         declined = hand_over_to_submitit(stop.handler_before, stop.signum)
-        log.warning("The job was not requeued (%s); resume with: %s", declined, resume)
+        if declined:
+            log.warning("The job was not requeued (%s); resume with: %s", declined, resume)
     else:
         log.warning("Stopped by %s; resume with: %s", stop.signal_name, resume)
     raise SystemExit(stop.exit_code) from None
