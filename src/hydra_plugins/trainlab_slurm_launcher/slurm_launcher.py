@@ -12,6 +12,7 @@ it: the job is the same pickled call, requeued by submitit at the time limit). W
 """
 
 import logging
+import os
 import shlex
 import subprocess
 import time
@@ -65,6 +66,8 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher):
         assert self.config is not None
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
+        if "mode" in self.config.hydra.sweep:  # hydra.sweep.mode: the sweep folder's permissions, in octal
+            os.chmod(sweep_dir, int(str(self.config.hydra.sweep.mode), 8))
         executor = submitit.AutoExecutor(
             cluster="slurm",
             folder=self.params["submitit_folder"],
