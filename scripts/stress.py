@@ -22,7 +22,8 @@ from pathlib import Path
 
 import torch
 
-from trainlab.run_folder import read_scalars, read_status
+from trainlab.runs.reading import read_scalars
+from trainlab.runs.status import read_status
 
 BIN = Path(sys.executable).parent
 RUN = [

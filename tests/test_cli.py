@@ -14,7 +14,7 @@ from tests.helpers.config import compose_config
 from tests.helpers.process import run_script
 from trainlab.cli import run_console_script
 from trainlab.config import CONFIG_DIR
-from trainlab.run_folder import read_scalars
+from trainlab.runs.reading import read_scalars
 from trainlab.training import train
 
 TINY = [

@@ -11,7 +11,7 @@ from tests.helpers.tensorboard import values
 from trainlab.building import build_datamodule, build_model, build_trainer
 from trainlab.checkpoints import CONFIG_KEY, load_checkpoint
 from trainlab.evaluation import evaluate
-from trainlab.run_folder import read_scalars
+from trainlab.runs.reading import read_scalars
 
 # Odd split sizes: the two ranks get shards of different lengths, which must still add up to the whole split.
 TINY = [

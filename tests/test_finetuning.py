@@ -11,7 +11,7 @@ from tests.helpers.runs import SMALL_CNN
 from tests.helpers.tensorboard import values
 from trainlab.building import build_callbacks, build_datamodule, build_loggers, build_model, build_trainer
 from trainlab.config import ConfigError
-from trainlab.run_folder import read_scalars
+from trainlab.runs.reading import read_scalars
 from trainlab.training import train
 
 SMALL = [*SMALL_CNN, "callbacks.progress_bar=null"]

@@ -12,7 +12,7 @@ from trainlab.building import build_datamodule
 from trainlab.config import ConfigError, validate_config
 from trainlab.data.folds import assign_folds, fold_indices
 from trainlab.data.synthetic import SyntheticClassificationDataModule, SyntheticRegressionDataModule
-from trainlab.run_folder import read_scalars
+from trainlab.runs.reading import read_scalars
 
 
 def rows(inputs: torch.Tensor) -> set[tuple[float, ...]]:

@@ -15,7 +15,8 @@ import torch
 
 from tests.helpers.process import BIN, run_script
 from tests.helpers.runs import TINY_MLP
-from trainlab.run_folder import read_scalars, read_status
+from trainlab.runs.reading import read_scalars
+from trainlab.runs.status import read_status
 
 # Epochs of 128 steps: long enough that the signal lands between two checkpoints.
 LONG_EPOCHS = [

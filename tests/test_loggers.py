@@ -18,7 +18,9 @@ from tests.helpers.runs import TINY_MLP
 from tests.helpers.servers import serve, stop, wait_for
 from tests.helpers.tensorboard import read_hparams
 from tests.helpers.wandb_log import read_offline_run
-from trainlab.run_folder import final_results, read_scalars, safe_name, short_value
+from trainlab.runs.names import safe_name, short_value
+from trainlab.runs.reading import read_scalars
+from trainlab.runs.status import final_results
 from trainlab.training import train
 
 SMALL = TINY_MLP + ["trainer.max_epochs=2"]

@@ -15,7 +15,7 @@ from tests.helpers.sweeps import TINY_RUN
 from trainlab.callbacks.finite_loss import NonFiniteLossError
 from trainlab.config import ConfigError
 from trainlab.process import threads_per_job
-from trainlab.run_folder import read_scalars
+from trainlab.runs.reading import read_scalars
 from trainlab.training import run
 
 

@@ -9,7 +9,7 @@ from tests.helpers.config import compose_config
 from tests.helpers.tensorboard import values
 from trainlab.building import build_callbacks, build_datamodule, build_loggers, build_model, build_trainer
 from trainlab.callbacks.generalization_gap import evaluate
-from trainlab.run_folder import read_scalars
+from trainlab.runs.reading import read_scalars
 from trainlab.training import train
 
 QUIET = ["callbacks.progress_bar=null", "callbacks.model_summary=null", "test=false"]

@@ -9,7 +9,7 @@ from tests.helpers.config import compose_config
 from tests.helpers.runs import SMALL_CNN
 from tests.helpers.tensorboard import values
 from trainlab.callbacks.pruning import SparsitySchedule, weight_sparsity
-from trainlab.run_folder import read_scalars
+from trainlab.runs.reading import read_scalars
 from trainlab.training import train
 
 SMALL = SMALL_CNN

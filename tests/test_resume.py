@@ -13,7 +13,9 @@ from tests.helpers.config import compose_config
 from tests.helpers.process import BIN, run_script
 from tests.helpers.runs import TINY_MLP
 from trainlab.config import ConfigError
-from trainlab.run_folder import continue_event_files, read_scalars, read_status
+from trainlab.runs.reading import read_scalars
+from trainlab.runs.resume import continue_event_files
+from trainlab.runs.status import read_status
 from trainlab.training import run, train
 
 TINY = [*TINY_MLP, "trainer.deterministic=true"]

@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 from tests.helpers.config import compose_config
 from tests.helpers.process import ROOT, run_script
 from tests.helpers.tensorboard import read_hparams
-from trainlab.run_folder import RUN_INFO_FILE, write_run_info
+from trainlab.runs.info import RUN_INFO_FILE, write_run_info
 from trainlab.training import start_run, train
 
 SMALL = [

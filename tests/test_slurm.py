@@ -29,7 +29,8 @@ from tests.helpers.slurm import (
     stop_cluster,
     wait_until,
 )
-from trainlab.run_folder import read_scalars, read_status
+from trainlab.runs.reading import read_scalars
+from trainlab.runs.status import read_status
 
 pytestmark = pytest.mark.slurm
 

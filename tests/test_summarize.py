@@ -9,7 +9,7 @@ import yaml
 
 from tests.helpers.process import run_script
 from tests.helpers.tensorboard import values
-from trainlab.run_folder import read_scalars
+from trainlab.runs.reading import read_scalars
 from trainlab.summarize import group_rows, main, sort_key
 
 

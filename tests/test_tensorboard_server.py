@@ -11,7 +11,7 @@ import yaml
 
 from tests.helpers.config import compose_config
 from tests.helpers.servers import serve, stop, wait_for
-from trainlab.run_folder import read_scalars
+from trainlab.runs.reading import read_scalars
 from trainlab.training import train
 
 SMALL = [

@@ -9,7 +9,7 @@ from tests.helpers.config import compose_config
 from tests.helpers.tensorboard import read_hparam_columns, read_hparams
 from trainlab.building import build_datamodule, build_model
 from trainlab.config import ConfigError
-from trainlab.run_folder import read_scalars
+from trainlab.runs.reading import read_scalars
 from trainlab.training import train
 
 SMALL = ["data.num_train=256", "data.num_val=64", "data.num_test=64", "data.batch_size=32"]

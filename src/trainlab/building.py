@@ -23,7 +23,8 @@ from trainlab.data.tensor_datamodule import TensorDataModule
 from trainlab.models.base import TrainlabModule
 from trainlab.precision import check_bf16_hardware
 from trainlab.process import exclusive_lock, in_multirun
-from trainlab.run_folder import SHARED_DATA_DIR, continue_event_files
+from trainlab.runs.folder import SHARED_DATA_DIR
+from trainlab.runs.resume import continue_event_files
 
 
 def choice(group: str, cfg: DictConfig) -> str:

@@ -10,7 +10,7 @@ from typing import TypeVar
 from hydra.errors import InstantiationException
 
 from trainlab.config import ConfigError, user_error_message
-from trainlab.run_folder import discard_unstarted_run_folder
+from trainlab.runs.folder import discard_unstarted_run_folder
 
 T = TypeVar("T")
 
@@ -39,9 +39,9 @@ def run_console_script(hydra_main: Callable[[], object]) -> None:
     """Run a console script's Hydra main, then let Python exit without a last full garbage collection.
 
     At exit Python collects garbage once more over every object still alive: after importing torch,
-    Lightning and their dependencies that is millions of objects and took 1.5-2 s on 2 cores, after
-    the run was over. `gc.freeze()` moves them out of the collector's reach; exit handlers, log
-    flushing and thread joins still run as usual, and the operating system frees the memory anyway.
+    Lightning and their dependencies that is millions of objects, seconds of work after the run is over.
+    `gc.freeze()` moves them out of the collector's reach; exit handlers, log flushing and thread joins
+    still run as usual, and the operating system frees the memory anyway.
     """
     try:
         hydra_main()

@@ -19,7 +19,7 @@ from trainlab.building import build_datamodule, build_loggers, build_trainer, lo
 from trainlab.config import validate_config
 from trainlab.data.image_files import list_images, read_images
 from trainlab.data.tensor_datamodule import TensorDataModule
-from trainlab.run_folder import run_name
+from trainlab.runs.names import run_name
 
 log = logging.getLogger(__name__)
 

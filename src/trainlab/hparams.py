@@ -13,7 +13,8 @@ from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 from torch.utils.tensorboard.summary import hparams
 from torch.utils.tensorboard.writer import FileWriter
 
-from trainlab.run_folder import final_results, sweep_varying_keys
+from trainlab.runs.names import sweep_varying_keys
+from trainlab.runs.status import final_results
 
 # The config groups whose chosen option names a run's recipe: logged first, by option name (model=cnn).
 CHOICES = ("experiment", "data", "model", "optimizer", "scheduler", "regularizer", "trainer", "callbacks")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from trainlab.cli import USER_ERROR_EXIT_CODE
 from trainlab.config import ConfigError
-from trainlab.run_folder import RunRecord, find_run_folders, read_run
+from trainlab.runs.reading import RunRecord, find_run_folders, read_run
 
 DEFAULT_GROUP_KEYS = ("seed", "data.fold")
 MAXIMISED_NAMES = ("acc", "f1", "auc", "precision", "recall", "r2")

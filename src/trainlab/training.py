@@ -31,26 +31,21 @@ from trainlab.checkpoints import CONFIG_KEY, check_architecture, load_checkpoint
 from trainlab.config import ConfigError, validate_config
 from trainlab.hparams import collect_hyperparameters, log_hyperparameters
 from trainlab.process import RunInterrupted, in_multirun, interruptible, set_up_process
-from trainlab.run_folder import (
+from trainlab.runs.commands import program, resume_command
+from trainlab.runs.info import print_config_tree, write_run_info
+from trainlab.runs.names import run_name
+from trainlab.runs.reading import final_metrics
+from trainlab.runs.resume import LAST, checkpoint_dir, resolve_checkpoint, sweep_job_plan
+from trainlab.runs.status import (
     FAILED,
     INTERRUPTED,
-    LAST,
     OK,
     PRUNED,
     RUNNING,
-    checkpoint_dir,
     error_line,
-    final_metrics,
     final_results,
     objective_problem,
-    print_config_tree,
-    program,
     read_status,
-    resolve_checkpoint,
-    resume_command,
-    run_name,
-    sweep_job_plan,
-    write_run_info,
     write_status,
 )
 from trainlab.slurm import hand_over_to_submitit, ignore_late_warning, time_limit_signal

@@ -1,4 +1,4 @@
-"""Read what a run wrote for TensorBoard back with TensorBoard's own reader (scalars: trainlab.run_folder)."""
+"""Read what a run wrote for TensorBoard back with TensorBoard's own reader (scalars: trainlab.runs.reading)."""
 
 from pathlib import Path
 from typing import Any
@@ -6,7 +6,7 @@ from typing import Any
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from trainlab.run_folder import Curve
+from trainlab.runs.reading import Curve
 
 
 def values(curves: dict[str, Curve]) -> dict[str, list[float]]:

@@ -4,8 +4,8 @@ Jobs are submitted and run as hydra-submitit-launcher's own SlurmLauncher runs t
 it: the job is the same pickled call, requeued by submitit at the time limit). What differs is the waiting:
 
 - A job is done when its result file exists, or when `squeue` no longer lists it as pending or running.
-  submitit asks `sacct` instead, which fails on every poll on a cluster without accounting (printing three
-  warnings each time) and then never learns that a job ended without a result: the sweep waited forever.
+  submitit asks `sacct` instead, which fails on every poll on a cluster without accounting (with three
+  warnings each time) and so never learns that a job ended without a result: its sweep would wait forever.
 - A job that ended without a result (killed at its time limit, cancelled, out of memory, out of requeues)
   has its status.yaml brought up to date and is counted, and the sweep goes on, as for a job that failed
   by its own error: trainlab's jobs return None for a failure, and never fail the whole sweep.
@@ -161,7 +161,8 @@ def queue_states() -> dict[str, str] | None:
 
 def record_ending(folder: Path, overrides: list[str], slurm_state: str | None, problem: str) -> str:
     """Bring the job's status.yaml up to date unless the job recorded its own ending; returns the status."""
-    from trainlab.run_folder import FAILED, INTERRUPTED, RUNNING, read_status, sweep_resume_command, write_status
+    from trainlab.runs.commands import sweep_resume_command
+    from trainlab.runs.status import FAILED, INTERRUPTED, RUNNING, read_status, write_status
 
     recorded = read_status(folder)
     if recorded["status"] not in (RUNNING, "unknown"):

@@ -1,0 +1,55 @@
+"""The command lines a run records and prints: the one that started it, the one that resumes it, and how a
+console script of this environment is named so that a shell finds it."""
+
+import shlex
+import shutil
+import sys
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from trainlab.process import COMMAND_AT_START, in_multirun
+from trainlab.runs.resume import LAST, checkpoint_dir
+
+SWEEP_COMMAND_FILE = "sweep_command.txt"
+
+
+def command_line() -> list[str]:
+    """The command that started this run: in a multirun, the sweep's command as recorded when it started."""
+    if in_multirun():
+        recorded = Path(HydraConfig.get().sweep.dir) / SWEEP_COMMAND_FILE
+        if recorded.is_file():
+            return shlex.split(recorded.read_text())
+        return list(COMMAND_AT_START)
+    return list(sys.argv)
+
+
+def resume_command(cfg: DictConfig) -> str:
+    """The command that carries on a stopped run: the same one, resuming this folder's last.ckpt.
+
+    In a multirun it is the same sweep into the same sweep folder, which skips finished jobs and
+    resumes interrupted ones (see sweep_job_plan).
+    """
+    if in_multirun():
+        return sweep_resume_command()
+    args = [arg for arg in sys.argv[1:] if not arg.startswith(("ckpt_path=", "hydra.run.dir="))]
+    if (checkpoint_dir(cfg) / "last.ckpt").is_file():
+        args.append(f"ckpt_path={LAST}")
+    return shlex.join([sys.argv[0], *args, f"hydra.run.dir={cfg.paths.output_dir}"])
+
+
+def sweep_resume_command() -> str:
+    """The sweep's command into the sweep's folder: it skips finished jobs and resumes the others."""
+    program, *args = command_line()
+    args = [arg for arg in args if not arg.startswith("hydra.sweep.dir=")]
+    return shlex.join([program, *args, f"hydra.sweep.dir={HydraConfig.get().sweep.dir}"])
+
+
+def program(name: str) -> str:
+    """A console script of this environment as a shell finds it: its name when it is on the PATH, else its path."""
+    installed = Path(sys.executable).parent / name
+    found = shutil.which(name)
+    if found and Path(found).resolve() == installed.resolve():
+        return name
+    return shlex.quote(str(installed))

@@ -1,0 +1,102 @@
+"""A run folder guarded and cleaned: Hydra's callbacks that refuse a fresh run in a used folder and report a
+sweep, and the removal of a folder whose run never started."""
+
+import shlex
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from trainlab.config import ConfigError
+from trainlab.process import COMMAND_AT_START
+from trainlab.runs.commands import SWEEP_COMMAND_FILE, program
+from trainlab.runs.names import SWEEP_KEYS_FILE, sweep_keys
+from trainlab.runs.reading import find_run_folders
+from trainlab.runs.resume import refuse_folder_with_checkpoints
+from trainlab.runs.status import read_status
+
+# Set when this module is first imported, before Hydra creates the run folder.
+PROCESS_START = time.time()
+
+# What Hydra and the start of a run write before any training: the saved config and the log files.
+START_FILES = {
+    ".hydra/config.yaml",
+    ".hydra/hydra.yaml",
+    ".hydra/overrides.yaml",
+    "config_tree.log",
+    "run_info.yaml",
+    "status.yaml",
+}
+
+
+class GuardRunFolder(Callback):
+    """Hydra callback: refuse a fresh run in a folder holding checkpoints, before Hydra writes anything into it.
+
+    Hydra saves the run's config into `<run dir>/.hydra/` before the task starts, which would
+    overwrite the saved config of the run that already lives there.
+    """
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if config.get("ckpt_path") is not None or not config.get("train", True):
+            return
+        try:
+            refuse_folder_with_checkpoints(Path(config.hydra.run.dir) / "checkpoints")
+        except ConfigError as error:
+            print(f"Error: {error}", file=sys.stderr)
+            raise SystemExit(2) from None
+
+
+# A sweep's data, shared by its jobs (data/shared.py): one file per dataset, removed when the sweep ends.
+SHARED_DATA_DIR = "shared_data"
+
+
+class ReportSweep(Callback):
+    """Hydra callback: a multirun records which keys it varies (its jobs are named by them), and ends with its
+    folder, how its jobs ended, and the command that summarises them."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep = Path(config.hydra.sweep.dir)
+        sweep.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(OmegaConf.create({"varying": sweep_keys(config)}), sweep / SWEEP_KEYS_FILE)
+        (sweep / SWEEP_COMMAND_FILE).write_text(shlex.join(COMMAND_AT_START) + "\n")
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep = Path(config.hydra.sweep.dir)
+        ended = [str(read_status(folder).get("status")) for folder in find_run_folders(sweep)] if sweep.is_dir() else []
+        counts = ", ".join(f"{ended.count(status)} {status}" for status in dict.fromkeys(ended)) or "no jobs"
+        print(f"Sweep folder: {sweep} ({len(ended)} jobs: {counts})")
+        print(f"Summarise it: {program('trainlab-summarize')} {shlex.quote(str(sweep))}")
+        shutil.rmtree(sweep / SHARED_DATA_DIR, ignore_errors=True)  # the jobs' shared data: rebuilt when needed
+
+
+def chosen_by_user(key: str) -> bool:
+    """Whether `key` (e.g. hydra.run.dir) was set on the command line."""
+    return any(override.split("=", 1)[0].lstrip("+~") == key for override in HydraConfig.get().overrides.hydra)
+
+
+def discard_unstarted_run_folder() -> bool:
+    """Delete this process's run folder if it holds only what Hydra wrote at start; return whether it did.
+
+    Called when a config error stops a run before it trained, so that no folder is left behind
+    that looks like a result. A folder the user named (hydra.run.dir / hydra.sweep.dir) is never
+    touched, nor one holding any file that this process did not write.
+    """
+    if not HydraConfig.initialized() or chosen_by_user("hydra.run.dir") or chosen_by_user("hydra.sweep.dir"):
+        return False
+    folder = Path(HydraConfig.get().runtime.output_dir)
+    if not folder.is_dir():
+        return False
+    log_file = Path(HydraConfig.get().job_logging.handlers.file.filename).name
+    for path in folder.rglob("*"):
+        if path.is_dir():
+            continue
+        name = path.relative_to(folder).as_posix()
+        if name not in START_FILES | {log_file} or path.stat().st_mtime < PROCESS_START:
+            return False
+    shutil.rmtree(folder)
+    return True

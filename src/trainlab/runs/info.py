@@ -1,0 +1,93 @@
+"""run_info.yaml and config_tree.log: what reproduces a run (its command, git commit, package versions, config)."""
+
+import platform
+import shlex
+import subprocess
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from trainlab.runs.commands import command_line
+
+RUN_INFO_FILE = "run_info.yaml"
+
+# The distributions whose versions change what a run computes or how it is configured.
+TRACKED_PACKAGES = ("torch", "lightning", "hydra-core", "torchmetrics", "omegaconf", "torchvision")
+
+# The repository the code was installed from (editable install): src/trainlab/runs -> root.
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+def git(*args: str) -> str | None:
+    """Output of a git command in the repository, or None where git or the repository is missing."""
+    try:
+        result = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip()
+
+
+def git_state() -> dict[str, Any]:
+    """The commit the code is at, and whether files differ from it (a dirty tree is not fully reproducible)."""
+    commit = git("rev-parse", "HEAD")
+    if not commit:
+        return {"commit": None, "dirty": None}
+    changes = git("status", "--porcelain")
+    return {"commit": commit, "dirty": bool(changes) if changes is not None else None}
+
+
+def package_versions(names: tuple[str, ...] = TRACKED_PACKAGES) -> dict[str, str | None]:
+    versions: dict[str, str | None] = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def collect_run_info(cfg: DictConfig) -> dict[str, Any]:
+    tags = cfg.get("tags")
+    return {
+        "task_name": cfg.get("task_name"),
+        "tags": list(tags) if tags is not None else [],
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": shlex.join(command_line()),
+        "cwd": str(Path.cwd()),
+        "git": git_state(),
+        "python": platform.python_version(),
+        "packages": package_versions(),
+    }
+
+
+def write_run_info(cfg: DictConfig, run_dir: Path) -> Path:
+    """Write the run's metadata into its folder (run_info_1.yaml, ... when a run is resumed there)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path, number = run_dir / RUN_INFO_FILE, 0
+    while path.exists():
+        number += 1
+        path = run_dir / f"{Path(RUN_INFO_FILE).stem}_{number}.yaml"
+    path.write_text(OmegaConf.to_yaml(OmegaConf.create(collect_run_info(cfg))))
+    return path
+
+
+def print_config_tree(cfg: DictConfig, save_to: Path | None = None, show: bool = True) -> None:
+    """The composed config as a Rich tree, main sections first, printed when `show`; saved as plain text too."""
+    import rich.syntax
+    import rich.tree
+    from rich.console import Console
+
+    first = ("data", "model", "optimizer", "scheduler", "regularizer", "callbacks", "logger", "trainer")
+    tree = rich.tree.Tree("CONFIG", style="bold", guide_style="dim")
+    for key in [k for k in first if k in cfg] + [k for k in cfg if k not in first]:
+        value = cfg[key]
+        text = OmegaConf.to_yaml(value, resolve=False) if isinstance(value, DictConfig) else str(value)
+        tree.add(str(key), style="bold", guide_style="dim").add(rich.syntax.Syntax(text, "yaml", theme="ansi_dark"))
+    if show:
+        Console().print(tree)
+    if save_to is not None:
+        with open(save_to, "w") as file:
+            Console(file=file, width=120).print(tree)
