@@ -1,6 +1,6 @@
 """Test a saved checkpoint: `trainlab-eval ckpt_path=PATH [data=...] [model=...]`.
 
-The command line only: the config is checked before Lightning (3-5 s to import) is loaded, and
+The command line only: the config is checked before Lightning (slow to import) is loaded, and
 `trainlab/evaluation.py` does the work.
 """
 

@@ -24,7 +24,7 @@ from trainlab.slurm import time_limit_signal
 log = logging.getLogger(__name__)
 
 # Where DDP launchers (Lightning's, torchrun, SLURM, LSF) put a process's rank; Lightning reads the same
-# variables in this order. Reading them here spares the 3-4 s import of Lightning before a config check.
+# variables in this order. Reading them here spares importing Lightning (seconds) before a config check.
 RANK_VARIABLES = ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
 
 
@@ -186,7 +186,7 @@ def set_torch_threads(extras: Mapping[str, Any] | None) -> None:
 # Lightning sets PYTORCH_NVML_BASED_CUDA_CHECK=1 when it is imported, so that looking for GPUs never
 # initialises CUDA before processes fork. torch's Adam and AdamW look for an accelerator on every step;
 # with a CUDA build of torch and no NVIDIA driver, that check tries to load the missing driver library
-# each time (about 70 us a step on 2 cores) and never caches the answer. Without a GPU there is no CUDA
+# each time, on every step, and never caches the answer. Without a GPU there is no CUDA
 # state to protect, so torch's own check is put back.
 NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
 

@@ -1,7 +1,7 @@
 """Train a model: `trainlab-train [group=option ...] [key=value ...]` (or `python -m trainlab.train`).
 
 The command line only: Hydra composes the config and `trainlab/training.py` runs it. Lightning
-(3-4 s to import) is loaded when a run starts, not when this module is: a sweep's launcher process,
+(slow to import) is loaded when a run starts, not when this module is: a sweep's launcher process,
 `--help`, `--cfg job` and a mistyped option never wait for it.
 """
 
