@@ -1,45 +1,20 @@
 """Every option of every config group composes, and what it describes can be built."""
 
+import math
 from pathlib import Path
 
-import lightning.pytorch as pl
 import pytest
 import torch
-from hydra.utils import instantiate
 
 from tests.helpers.config import compose_config, group_options
+from tests.helpers.idx import write_fake_dataset
 from trainlab.building import build_callbacks, build_datamodule, build_loggers, build_model, build_trainer
 from trainlab.data.tensor_datamodule import TensorDataModule
 from trainlab.models.base import TrainlabModule
-
-# The options each group must offer (more may be added).
-EXPECTED = {
-    "data": {
-        "synthetic_images",
-        "synthetic_classification",
-        "synthetic_regression",
-        "mnist",
-        "fashion_mnist",
-        "kmnist",
-    },
-    "model": {"cnn", "mlp", "logistic", "linear"},
-    "optimizer": {"gd", "sgd", "momentum", "adam", "adamw", "rmsprop"},
-    "scheduler": {"none", "step", "cosine", "onecycle", "plateau"},
-    "regularizer": {"none", "l1", "l2", "elastic_net"},
-    "trainer": {"default", "cpu", "gpu", "mps", "ddp", "ddp_cpu"},
-    "callbacks": {"default", "none"},
-    "logger": {"tensorboard", "csv", "none"},
-    "debug": {"fdr", "overfit", "limit", "profiler"},
-    "experiment": {"example", "mnist_cnn", "seed_cnn"},
-}
+from trainlab.training import train
 
 # A model that fits each data option.
 MODEL_FOR_DATA = {"synthetic_images": "cnn", "synthetic_classification": "mlp", "synthetic_regression": "linear"}
-
-
-@pytest.mark.parametrize("group", sorted(EXPECTED))
-def test_group_offers_expected_options(group: str) -> None:
-    assert EXPECTED[group] <= set(group_options(group))
 
 
 # Synthetic data options draw their data; the MNIST family reads files (tests/test_vision.py writes them).
@@ -134,7 +109,8 @@ def test_trainer_option_builds(option: str, run_dir: Path) -> None:
             "mps",
         }
     trainer = build_trainer(cfg.trainer, callbacks=[], loggers=[])
-    assert isinstance(trainer, pl.Trainer)
+    # The preset's choices reach the Trainer: precision, run length, and DDP's processes.
+    assert (trainer.precision, trainer.max_epochs) == (cfg.trainer.precision, cfg.trainer.max_epochs)
     if option.startswith("ddp"):
         assert type(trainer.strategy).__name__ == "DDPStrategy"
         assert trainer.num_devices == 2
@@ -169,17 +145,36 @@ def test_logger_options_build(logger: str, run_dir: Path) -> None:
     build_trainer(cfg.trainer, build_callbacks(cfg.get("callbacks"), loggers), loggers)
 
 
+# What the README promises of each debug option, on a real fit of a small model.
 @pytest.mark.parametrize("option", group_options("debug"))
-def test_debug_option_builds_a_trainer(option: str, run_dir: Path) -> None:
-    cfg = compose_config("train", [f"debug={option}"], run_dir)
-    trainer = instantiate(cfg.trainer)
-    assert isinstance(trainer, pl.Trainer)
+def test_debug_option_trains_as_far_as_it_promises(option: str, run_dir: Path) -> None:
+    small = ["data=synthetic_classification", "model=mlp", "data.num_train=512", "data.batch_size=32"]
+    cfg = compose_config("train", [*small, f"debug={option}", "trainer.max_epochs=2"], run_dir)
+    datamodule = build_datamodule(cfg.data)
+    trainer = build_trainer(cfg.trainer, build_callbacks(cfg.get("callbacks"), []), loggers=[])
+    trainer.fit(build_model(cfg, datamodule), datamodule=datamodule)
+    full_epoch = 512 // 32
+    if option == "fdr":  # one batch of train and val
+        assert (trainer.global_step, trainer.num_val_batches) == (1, [1])
+    elif option == "overfit":  # the same 3 batches, again and again
+        assert trainer.num_training_batches == 3
+    elif option == "limit":  # 2 short epochs
+        assert trainer.current_epoch == 2 and 0 < trainer.global_step < 2 * full_epoch
+    else:  # profiler: every hook timed, the report in the run folder
+        assert "training_step" in (run_dir / "fit-profile.txt").read_text()
 
 
-@pytest.mark.parametrize("option", group_options("experiment"))
-def test_experiment_option_builds(option: str, run_dir: Path) -> None:
-    cfg = compose_config("train", [f"experiment={option}"], run_dir)
-    build_model(cfg, build_datamodule(cfg.data))
+# Every experiment trains a batch as composed (the MNIST family from small IDX files, offline); finetune starts
+# from a pre-training checkpoint, which tests/test_finetuning.py makes first.
+@pytest.mark.slow
+@pytest.mark.parametrize("option", [option for option in group_options("experiment") if option != "finetune"])
+def test_experiment_option_trains_a_batch(option: str, run_dir: Path, tmp_path: Path) -> None:
+    overrides = [f"experiment={option}", "debug=fdr", f"paths.data_dir={tmp_path}"]
+    if "download" in compose_config("train", overrides, run_dir).data:
+        write_fake_dataset(tmp_path)
+        overrides += ["data.download=false", "data.num_val=40"]
+    metrics = train(compose_config("train", overrides, run_dir))
+    assert "val/loss" in metrics and all(math.isfinite(value) for value in metrics.values())
 
 
 def test_eval_config_composes(run_dir: Path) -> None:

@@ -249,3 +249,15 @@ def test_regression_worked_example_trains(configs_with_examples: Path, tmp_path:
     metrics = train(cfg)
     assert metrics["val/mae"] < 0.5 * mean_prediction_mae, (metrics["val/mae"], mean_prediction_mae)
     assert torch.isfinite(torch.tensor(metrics["test/mae"]))
+
+
+def test_the_config_groups_table_names_every_option_and_only_those() -> None:
+    """The README's table of config groups is what a user picks from: every option on disk, and nothing else."""
+    section = README.split("## Config groups", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `([\w/]+)` \| (.+) \|$", section, re.MULTILINE)
+    launchers = {"basic", "joblib", "submitit_local", "submitit_slurm"}  # hydra/launcher options of installed plugins
+    assert rows
+    for group, cell in rows:
+        listed = {name for name in re.findall(r"`([^`]+)`", re.sub(r"\([^()]*\)", "", cell)) if name.isidentifier()}
+        on_disk = {path.stem for path in (Path(CONFIG_DIR) / group).glob("*.yaml")}
+        assert listed == on_disk | (launchers if group == "hydra/launcher" else set()), group

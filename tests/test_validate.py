@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
 from tests.helpers.config import compose_config
 from tests.helpers.process import run_script
@@ -98,8 +99,11 @@ def test_mistake_is_named_in_one_sentence(overrides: list[str], message: str, ru
         ["trainer=ddp_cpu", "debug=fdr"],
     ],
 )
-def test_valid_configs_pass(overrides: list[str], run_dir: Path) -> None:
-    validate_config(compose_config("train", overrides, run_dir))
+def test_valid_configs_pass_unchanged(overrides: list[str], run_dir: Path) -> None:
+    cfg = compose_config("train", overrides, run_dir)
+    composed = OmegaConf.to_yaml(cfg)
+    validate_config(cfg)  # raises ConfigError for a config it refuses
+    assert OmegaConf.to_yaml(cfg) == composed  # a check, never a rewrite of what the user composed
 
 
 def test_missing_mandatory_value_is_named(run_dir: Path) -> None:
