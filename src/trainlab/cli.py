@@ -3,18 +3,15 @@
 import functools
 import gc
 import os
-import sys
 from collections.abc import Callable
 from typing import TypeVar
 
 from hydra.errors import InstantiationException
 
-from trainlab.config import ConfigError, user_error_message
+from trainlab.config import ConfigError, exit_with_error, user_error_message
 from trainlab.runs.folder import discard_unstarted_run_folder
 
 T = TypeVar("T")
-
-USER_ERROR_EXIT_CODE = 2
 
 
 def exit_on_user_error(task: Callable[..., T]) -> Callable[..., T]:
@@ -28,9 +25,8 @@ def exit_on_user_error(task: Callable[..., T]) -> Callable[..., T]:
             message = user_error_message(error)
             if message is None or os.environ.get("HYDRA_FULL_ERROR") == "1":  # the developer's full traceback
                 raise
-            print(f"Error: {message}", file=sys.stderr)
             discard_unstarted_run_folder()  # nothing was trained: leave no folder that looks like a result
-            raise SystemExit(USER_ERROR_EXIT_CODE) from None
+            exit_with_error(message)
 
     return wrapper
 

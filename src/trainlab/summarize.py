@@ -14,14 +14,12 @@ import csv
 import importlib.util
 import math
 import statistics
-import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from trainlab.cli import USER_ERROR_EXIT_CODE
-from trainlab.config import ConfigError
+from trainlab.config import ConfigError, exit_with_error
 from trainlab.runs.reading import RunRecord, find_run_folders, read_run
 
 DEFAULT_GROUP_KEYS = ("seed", "data.fold")
@@ -288,8 +286,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             )
         summary = summarize(root, args.metric, args.mode, args.group_by)
     except ConfigError as error:
-        print(f"Error: {error}", file=sys.stderr)
-        raise SystemExit(USER_ERROR_EXIT_CODE) from None
+        exit_with_error(error)
     print(markdown(summary, root))
     for path in write_outputs(summary, root, plot=not args.no_plot):
         print(f"Wrote {path}")

@@ -8,7 +8,6 @@ Hydra scans its plugins.
 
 import logging
 import math
-import sys
 from typing import Any
 
 from hydra.core.plugins import Plugins
@@ -16,7 +15,7 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
-from trainlab.config import ConfigError
+from trainlab.config import ConfigError, exit_with_error
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +46,7 @@ class OptunaSweeper(Sweeper):
         try:
             study, space = self.open_study(arguments)
         except ConfigError as error:  # a mistake in the search's settings: one line, exit code 2, nothing run
-            print(f"Error: {error}", file=sys.stderr)
-            raise SystemExit(2) from None
+            exit_with_error(error)
         self.run_trials(study, space)
 
     def open_study(self, arguments: list[str]) -> tuple[Any, Any]:

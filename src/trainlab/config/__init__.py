@@ -5,7 +5,15 @@ Callers import from here: `from trainlab.config import ConfigError, validate_con
 
 from trainlab.config import resolvers  # noqa: F401  (registers ${run_stamp:} for configs/hydra/default.yaml)
 from trainlab.config.compose import CONFIG_DIR, compose
-from trainlab.config.errors import ConfigError, uneven_batch_error, user_error_message
+from trainlab.config.errors import ConfigError, exit_with_error, uneven_batch_error, user_error_message
 from trainlab.config.validate import validate_config
 
-__all__ = ["CONFIG_DIR", "compose", "ConfigError", "uneven_batch_error", "user_error_message", "validate_config"]
+__all__ = [
+    "CONFIG_DIR",
+    "compose",
+    "ConfigError",
+    "exit_with_error",
+    "uneven_batch_error",
+    "user_error_message",
+    "validate_config",
+]

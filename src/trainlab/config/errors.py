@@ -1,6 +1,11 @@
 """Errors a user can cause with a config or a command line, reported as one sentence."""
 
+import sys
+from typing import NoReturn
+
 from hydra.errors import InstantiationException
+
+USER_ERROR_EXIT_CODE = 2  # a user's mistake ends every trainlab command with this code, and no traceback
 
 
 class ConfigError(ValueError):
@@ -16,6 +21,12 @@ def user_error_message(error: BaseException | None) -> str | None:
             return None
         error = error.__cause__
     return None
+
+
+def exit_with_error(error: BaseException | str) -> NoReturn:
+    """End the command on a user's mistake: `Error: <the one sentence>` on stderr, and exit code 2."""
+    print(f"Error: {error}", file=sys.stderr)
+    raise SystemExit(USER_ERROR_EXIT_CODE) from None
 
 
 def uneven_batch_error(batch_size: int, processes: int, detail: str = "") -> ConfigError:

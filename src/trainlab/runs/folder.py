@@ -3,7 +3,6 @@ sweep, and the removal of a folder whose run never started."""
 
 import shlex
 import shutil
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from trainlab.config import ConfigError
+from trainlab.config import ConfigError, exit_with_error
 from trainlab.process import COMMAND_AT_START
 from trainlab.runs.commands import SWEEP_COMMAND_FILE, program
 from trainlab.runs.names import SWEEP_KEYS_FILE, sweep_keys
@@ -47,8 +46,7 @@ class GuardRunFolder(Callback):
         try:
             refuse_folder_with_checkpoints(Path(config.hydra.run.dir) / "checkpoints")
         except ConfigError as error:
-            print(f"Error: {error}", file=sys.stderr)
-            raise SystemExit(2) from None
+            exit_with_error(error)
 
 
 # A sweep's data, shared by its jobs (data/shared.py): one file per dataset, removed when the sweep ends.
