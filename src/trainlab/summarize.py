@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trainlab.config import ConfigError, exit_with_error
+from trainlab.runs.names import short_value
 from trainlab.runs.reading import RunRecord, find_run_folders, read_run
 
 DEFAULT_GROUP_KEYS = ("seed", "data.fold")
@@ -155,22 +156,8 @@ def summarize(
 
 # --- output ---------------------------------------------------------------------------------------
 def cell(value: object) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    text = str(value)
-    if len(text) > 8 and looks_like_number(text):  # e.g. an Optuna trial's 0.0024899574574991
-        return f"{float(text):.4g}"
-    return text.replace("|", "\\|")
-
-
-def looks_like_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    """A table cell: numbers as the runs' names show them (4 significant digits), '-' for nothing."""
+    return "-" if value is None else short_value(str(value)).replace("|", "\\|")
 
 
 def markdown_table(rows: Sequence[Row]) -> str:
