@@ -35,7 +35,7 @@ from trainlab.runs.commands import program, resume_command
 from trainlab.runs.info import print_config_tree, write_run_info
 from trainlab.runs.names import run_name
 from trainlab.runs.reading import final_metrics
-from trainlab.runs.resume import LAST, checkpoint_dir, resolve_checkpoint, sweep_job_plan
+from trainlab.runs.resume import LAST, last_checkpoint, resolve_checkpoint, sweep_job_plan
 from trainlab.runs.status import (
     FAILED,
     INTERRUPTED,
@@ -133,7 +133,7 @@ def stop_interrupted_run(cfg: DictConfig, stop: RunInterrupted) -> NoReturn:
 
 def finished_before(cfg: DictConfig) -> bool:
     """`ckpt_path=last` on a run whose folder says it finished (status ok), under the same limits as then."""
-    last = checkpoint_dir(cfg) / "last.ckpt"
+    last = last_checkpoint(cfg)
     if cfg.get("ckpt_path") != LAST or not cfg.get("train", True) or not last.is_file():
         return False
     if read_status(Path(cfg.paths.output_dir))["status"] != OK:

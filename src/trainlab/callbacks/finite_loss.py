@@ -8,7 +8,7 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
 from trainlab.config.errors import ConfigError
 
@@ -22,7 +22,7 @@ class StopOnNonFiniteLoss(Callback):
         if torch.isfinite(loss).all():
             return
         saved = [path for c in trainer.checkpoint_callbacks for path in (c.best_model_path, c.last_model_path) if path]
-        latest = [path for path in saved if Path(path).name == "last.ckpt"]
+        latest = [path for path in saved if Path(path).stem == ModelCheckpoint.CHECKPOINT_NAME_LAST]
         kept = f"; the last good checkpoint {latest[0]} is untouched" if latest else ""
         raise NonFiniteLossError(
             f"The training loss became {loss.item()} at step {trainer.global_step} (epoch {trainer.current_epoch}, "

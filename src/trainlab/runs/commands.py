@@ -10,7 +10,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from trainlab.process import COMMAND_AT_START, in_multirun
-from trainlab.runs.resume import LAST, checkpoint_dir
+from trainlab.runs.resume import LAST, last_checkpoint
 
 SWEEP_COMMAND_FILE = "sweep_command.txt"
 
@@ -34,7 +34,7 @@ def resume_command(cfg: DictConfig) -> str:
     if in_multirun():
         return sweep_resume_command()
     args = [arg for arg in sys.argv[1:] if not arg.startswith(("ckpt_path=", "hydra.run.dir="))]
-    if (checkpoint_dir(cfg) / "last.ckpt").is_file():
+    if last_checkpoint(cfg).is_file():
         args.append(f"ckpt_path={LAST}")
     return shlex.join([sys.argv[0], *args, f"hydra.run.dir={cfg.paths.output_dir}"])
 

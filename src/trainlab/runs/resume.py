@@ -13,6 +13,8 @@ from trainlab.process import process_rank
 from trainlab.runs.status import INTERRUPTED, OK, RUNNING, STATUS_FILE, job_overrides, read_status
 
 LAST = "last"  # ckpt_path=last: the last.ckpt of the run in hydra.run.dir
+# The state at the end of the latest epoch, what runs resume from (callbacks.last_checkpoint writes it).
+LAST_CHECKPOINT_FILE = "last.ckpt"
 
 # TensorBoard event files are named events.out.tfevents.<second opened>.<host>.<pid>.<counter>.
 EVENT_FILE_SECOND = re.compile(r"events\.out\.tfevents\.(\d+)\.")
@@ -24,6 +26,11 @@ def checkpoint_dir(cfg: DictConfig) -> Path:
     return Path(dirpath) if dirpath else Path(cfg.paths.output_dir) / "checkpoints"
 
 
+def last_checkpoint(cfg: DictConfig) -> Path:
+    """Where this run's last.ckpt is, or will be."""
+    return checkpoint_dir(cfg) / LAST_CHECKPOINT_FILE
+
+
 def resolve_checkpoint(cfg: DictConfig) -> str | None:
     """Turn `ckpt_path=last` into this run folder's last.ckpt (set in cfg); a fresh run refuses a used folder."""
     ckpt_path = cfg.get("ckpt_path")
@@ -33,7 +40,7 @@ def resolve_checkpoint(cfg: DictConfig) -> str | None:
             refuse_folder_with_checkpoints(folder)  # sweeps' jobs and direct calls have no Hydra guard
         return None
     if ckpt_path == LAST:
-        last = folder / "last.ckpt"
+        last = last_checkpoint(cfg)
         if not last.is_file():
             raise ConfigError(
                 f"ckpt_path=last found no last.ckpt in {folder}; set hydra.run.dir to the folder of the run to resume "
@@ -65,7 +72,7 @@ def sweep_job_plan(cfg: DictConfig) -> str:
     same_job = recorded.get("overrides") == job_overrides()  # job numbers are reused by a new search
     if recorded["status"] == OK and same_job:
         return "skip"
-    if recorded["status"] in (INTERRUPTED, RUNNING) and same_job and (checkpoint_dir(cfg) / "last.ckpt").is_file():
+    if recorded["status"] in (INTERRUPTED, RUNNING) and same_job and last_checkpoint(cfg).is_file():
         return "resume"
     if recorded["status"] != "unknown":
         set_aside_failed_attempt(output_dir)
