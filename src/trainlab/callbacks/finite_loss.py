@@ -18,6 +18,14 @@ class NonFiniteLossError(ConfigError):
 
 
 class StopOnNonFiniteLoss(Callback):
+    def __init__(self) -> None:
+        self.batch_idx = 0  # the batch being trained, as Lightning hands it to every callback
+
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: object, batch_idx: int
+    ) -> None:
+        self.batch_idx = batch_idx
+
     def on_before_backward(self, trainer: pl.Trainer, pl_module: pl.LightningModule, loss: torch.Tensor) -> None:
         if torch.isfinite(loss).all():
             return
@@ -26,6 +34,6 @@ class StopOnNonFiniteLoss(Callback):
         kept = f"; the last good checkpoint {latest[0]} is untouched" if latest else ""
         raise NonFiniteLossError(
             f"The training loss became {loss.item()} at step {trainer.global_step} (epoch {trainer.current_epoch}, "
-            f"batch {trainer.fit_loop.epoch_loop.batch_idx}): the learning rate is likely too high or the data hold "
+            f"batch {self.batch_idx}): the learning rate is likely too high or the data hold "
             f"NaN/inf values; lower optimizer.lr or check the data{kept}."
         )
