@@ -97,6 +97,8 @@ EOF
 
 start_munge() {
     live_pid munged munged >/dev/null && return 0
+    # A munged that the package's own service started: use it, and leave it to whoever started it.
+    munge --no-input 2>/dev/null | unmunge >/dev/null 2>&1 && return 0
     [[ -s /etc/munge/munge.key ]] || mungekey --create --keyfile=/etc/munge/munge.key
     install -d -o munge -g munge -m 0755 /run/munge
     install -d -o munge -g munge -m 0700 /var/lib/munge /var/log/munge
