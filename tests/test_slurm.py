@@ -58,18 +58,26 @@ def slurm_cluster() -> None:
     stop_cluster()
 
 
+def sweep_args(tmp_path: Path, overrides: tuple[str, ...]) -> list[str]:
+    """`-m hydra/launcher=slurm ...` into tmp_path/sweep, with logs in tmp_path/logs."""
+    return ["-m", *SLURM, f"hydra.sweep.dir={tmp_path / 'sweep'}", f"paths.log_dir={tmp_path / 'logs'}", *overrides]
+
+
 def sweep(tmp_path: Path, *overrides: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """`trainlab-train -m hydra/launcher=slurm ...` into tmp_path/sweep, to the end."""
+    """A SLURM sweep, to the end."""
     tmp_path.mkdir(parents=True, exist_ok=True)
-    args = ["-m", *SLURM, f"hydra.sweep.dir={tmp_path / 'sweep'}", f"paths.log_dir={tmp_path / 'logs'}", *overrides]
-    return run_script("train", args, cwd=tmp_path, timeout=600, env=env)
+    return run_script("train", sweep_args(tmp_path, overrides), cwd=tmp_path, timeout=600, env=env)
 
 
 def start_sweep(tmp_path: Path, *overrides: str) -> subprocess.Popen:
-    args = ["-m", *SLURM, f"hydra.sweep.dir={tmp_path / 'sweep'}", f"paths.log_dir={tmp_path / 'logs'}", *overrides]
+    """A SLURM sweep, started: the test acts on its jobs while it runs."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
-        [str(BIN / "trainlab-train"), *args], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        [str(BIN / "trainlab-train"), *sweep_args(tmp_path, overrides)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
 
 

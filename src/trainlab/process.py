@@ -96,9 +96,10 @@ class RunInterrupted(BaseException):
     `handler_before`: the signal's handler before the run started (submitit's, for the time-limit warning).
     """
 
-    def __init__(self, signum: int, handler_before: Any = None) -> None:
+    def __init__(self, signum: int, handler_before: Any = None, warned_by_slurm: bool = False) -> None:
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
+        self.warned_by_slurm = warned_by_slurm  # SLURM's time-limit warning, which submitit goes on to handle
         self.signal_name = signal.Signals(signum).name
         self.exit_code = 128 + signum  # what a shell reports for a process ended by this signal: 130, 143
         self.handler_before = handler_before
@@ -115,12 +116,13 @@ def interruptible() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():  # only the main thread receives signals
         yield
         return
-    signals = [signal.SIGINT, signal.SIGTERM, *filter(None, [time_limit_signal()])]
+    warning = time_limit_signal()
+    signals = [signal.SIGINT, signal.SIGTERM, *filter(None, [warning])]
 
     def stop(signum: int, frame: Any) -> None:
         for name in signals:  # a second signal (Ctrl-C again, SLURM's SIGTERM on requeue) must not break the clean-up
             signal.signal(name, signal.SIG_IGN)
-        raise RunInterrupted(signum, previous[signum])
+        raise RunInterrupted(signum, previous[signum], warned_by_slurm=signum == warning)
 
     previous = {name: signal.signal(name, stop) for name in signals}
     try:
@@ -186,7 +188,7 @@ def set_torch_threads(extras: Mapping[str, Any] | None) -> None:
 # Lightning sets PYTORCH_NVML_BASED_CUDA_CHECK=1 when it is imported, so that looking for GPUs never
 # initialises CUDA before processes fork. torch's Adam and AdamW look for an accelerator on every step;
 # with a CUDA build of torch and no NVIDIA driver, that check tries to load the missing driver library
-# each time, on every step, and never caches the answer. Without a GPU there is no CUDA
+# on every step and never caches the answer. Without a GPU there is no CUDA
 # state to protect, so torch's own check is put back.
 NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
 

@@ -48,7 +48,7 @@ from trainlab.runs.status import (
     read_status,
     write_status,
 )
-from trainlab.slurm import hand_over_to_submitit, ignore_late_warning, time_limit_signal
+from trainlab.slurm import hand_over_to_submitit, ignore_late_warning
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ def stop_interrupted_run(cfg: DictConfig, stop: RunInterrupted) -> NoReturn:
     """
     resume = resume_command(cfg)
     write_status(cfg.paths.output_dir, INTERRUPTED, signal=stop.signal_name, resume=resume)
-    if stop.signum == time_limit_signal():
+    if stop.warned_by_slurm:
         log.warning(
             "Stopped by SLURM's warning (%s: the time limit, or preemption); submitit requeues the job to resume.",
             stop.signal_name,
