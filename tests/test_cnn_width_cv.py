@@ -8,7 +8,7 @@ import yaml
 from tests.helpers.config import compose_config
 from trainlab.building import build_datamodule, build_model
 from trainlab.config import CONFIG_DIR
-from trainlab.hparams import collect_hyperparameters
+from trainlab.loggers.hparams import collect_hyperparameters
 
 WIDTHS = ["small", "medium", "large"]
 

@@ -6,7 +6,7 @@ import lightning  # noqa: F401  (sets PYTORCH_NVML_BASED_CUDA_CHECK=1, as in eve
 import pytest
 import torch
 
-from trainlab.process import NVML_CHECK, stop_gpu_probes_without_gpus
+from trainlab.process.setup import NVML_CHECK, stop_gpu_probes_without_gpus
 
 
 def test_nvml_check_is_dropped_only_where_there_is_no_gpu(monkeypatch: pytest.MonkeyPatch) -> None:

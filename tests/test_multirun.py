@@ -14,7 +14,7 @@ from tests.helpers.process import BIN, run_script
 from tests.helpers.sweeps import TINY_RUN
 from trainlab.callbacks.finite_loss import NonFiniteLossError
 from trainlab.config import ConfigError
-from trainlab.process import threads_per_job
+from trainlab.process.setup import threads_per_job
 from trainlab.runs.reading import read_scalars
 from trainlab.training import run
 
@@ -190,7 +190,7 @@ def test_joblib_runs_jobs_in_worker_processes_with_a_share_of_the_cores(tmp_path
     jobs = job_folders(sweep_dir)
     assert ["seed=1" in job_overrides(job) for job in jobs] == [True, False]
     assert ["seed=2" in job_overrides(job) for job in jobs] == [False, True]
-    from trainlab.process import available_cores
+    from trainlab.process.setup import available_cores
 
     expected_threads = max(1, available_cores() // 2)
     for job in jobs:

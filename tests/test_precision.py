@@ -8,7 +8,7 @@ import torch
 from tests.helpers.config import compose_config
 from trainlab.building import build_trainer
 from trainlab.config import ConfigError
-from trainlab.precision import check_bf16_hardware, cpu_has_bf16
+from trainlab.process.precision import check_bf16_hardware, cpu_has_bf16
 
 X86_WITH_BF16 = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 amx_tile amx_bf16\n"
 X86_WITHOUT = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f\n"

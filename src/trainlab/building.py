@@ -21,8 +21,9 @@ from trainlab.checkpoints import CONFIG_KEY, AtomicCheckpointIO, build_settings,
 from trainlab.config import ConfigError, user_error_message
 from trainlab.data.tensor_datamodule import TensorDataModule
 from trainlab.models.base import TrainlabModule
-from trainlab.precision import check_bf16_hardware
-from trainlab.process import exclusive_lock, in_multirun
+from trainlab.process.locks import exclusive_lock
+from trainlab.process.mode import in_multirun
+from trainlab.process.precision import check_bf16_hardware
 from trainlab.runs.folder import SHARED_DATA_DIR
 from trainlab.runs.resume import continue_event_files
 

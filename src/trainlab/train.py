@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 
 from trainlab.cli import exit_on_user_error, run_console_script
 from trainlab.config import CONFIG_DIR, validate_config
-from trainlab.process import in_multirun
+from trainlab.process.mode import in_multirun
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")

@@ -8,7 +8,6 @@ log hyperparameters with the final metrics. Tests and scripts call `train` direc
 
 import logging
 import shlex
-import sys
 import warnings
 from pathlib import Path
 from typing import NoReturn
@@ -29,8 +28,12 @@ from trainlab.building import (
 from trainlab.callbacks.optuna_trial import TrialPruned, raise_if_pruned, trial_callbacks
 from trainlab.checkpoints import CONFIG_KEY, check_architecture, load_checkpoint
 from trainlab.config import ConfigError, validate_config
-from trainlab.hparams import collect_hyperparameters, log_hyperparameters
-from trainlab.process import RunInterrupted, in_multirun, interruptible, set_up_process
+from trainlab.loggers.hparams import collect_hyperparameters, log_hyperparameters
+from trainlab.process.ddp import pass_to_other_ranks
+from trainlab.process.interruption import RunInterrupted, interruptible
+from trainlab.process.mode import in_multirun
+from trainlab.process.setup import set_up_process
+from trainlab.process.slurm import hand_over_to_submitit, ignore_late_warning
 from trainlab.runs.commands import program, resume_command
 from trainlab.runs.info import print_config_tree, write_run_info
 from trainlab.runs.names import run_name
@@ -48,7 +51,6 @@ from trainlab.runs.status import (
     read_status,
     write_status,
 )
-from trainlab.slurm import hand_over_to_submitit, ignore_late_warning
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +153,7 @@ def plan_sweep_job(cfg: DictConfig) -> str:
     if plan == "resume":
         with open_dict(cfg):
             cfg.ckpt_path = LAST
-        sys.argv.append(f"ckpt_path={LAST}")  # DDP's other ranks rerun this job's command line and resume too
+        pass_to_other_ranks(f"ckpt_path={LAST}")
     return plan
 
 

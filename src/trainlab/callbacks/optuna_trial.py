@@ -17,7 +17,7 @@ from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig
 
 from trainlab.config import ConfigError
-from trainlab.process import in_multirun, process_rank
+from trainlab.process.mode import in_multirun, process_rank
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from trainlab.process import exclusive_lock
+from trainlab.process.locks import exclusive_lock
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,8 @@ from pathlib import Path
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from trainlab.process import COMMAND_AT_START, in_multirun
+from trainlab.process.ddp import COMMAND_AT_START
+from trainlab.process.mode import in_multirun
 from trainlab.runs.resume import LAST, last_checkpoint
 
 SWEEP_COMMAND_FILE = "sweep_command.txt"

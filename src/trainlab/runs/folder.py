@@ -12,7 +12,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from trainlab.config import ConfigError, exit_with_error
-from trainlab.process import COMMAND_AT_START
+from trainlab.process.ddp import COMMAND_AT_START
 from trainlab.runs.commands import SWEEP_COMMAND_FILE, program
 from trainlab.runs.names import SWEEP_KEYS_FILE, sweep_keys
 from trainlab.runs.reading import find_run_folders

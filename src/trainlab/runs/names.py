@@ -8,7 +8,7 @@ from pathlib import Path
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from trainlab.process import in_multirun
+from trainlab.process.mode import in_multirun
 
 # Written into a sweep folder when the sweep starts: the keys whose values set its jobs apart, and the command
 # as the user typed it (a job started by submitit or joblib has another command line of its own).

@@ -9,7 +9,7 @@ from pathlib import Path
 from omegaconf import DictConfig, open_dict
 
 from trainlab.config import ConfigError
-from trainlab.process import process_rank
+from trainlab.process.mode import process_rank
 from trainlab.runs.status import INTERRUPTED, OK, RUNNING, STATUS_FILE, job_overrides, read_status
 
 LAST = "last"  # ckpt_path=last: the last.ckpt of the run in hydra.run.dir

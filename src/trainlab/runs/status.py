@@ -7,7 +7,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from trainlab.config import user_error_message
-from trainlab.process import in_multirun, process_rank
+from trainlab.process.mode import in_multirun, process_rank
 
 STATUS_FILE = "status.yaml"
 

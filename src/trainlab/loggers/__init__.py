@@ -1,0 +1,1 @@
+"""What trainlab adds to Lightning's loggers: the hyperparameters they get (hparams), TensorBoard's epoch tag (tensorboard)."""

@@ -1,0 +1,3 @@
+"""The process a run lives in: its Hydra mode and DDP rank (mode), its set-up (setup), DDP's extra ranks
+(ddp), stopping on a signal (interruption), SLURM's time limit (slurm), shared-file locks (locks), and
+what its hardware computes natively (precision)."""
