@@ -8,8 +8,8 @@ import torch
 
 import trainlab
 from tests.helpers.config import compose_config
-from trainlab.building import build_datamodule, load_run, restore_model
-from trainlab.checkpoints import AtomicCheckpointIO
+from trainlab.building import build_datamodule, build_model
+from trainlab.checkpoints import CONFIG_KEY, AtomicCheckpointIO, load_run, stored_run_config
 from trainlab.config import ConfigError
 from trainlab.evaluation import evaluate
 from trainlab.models.classification import ClassificationModule
@@ -39,9 +39,21 @@ def mlp_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_checkpoint_loads_with_weights_only(mlp_checkpoint: Path) -> None:
     checkpoint = torch.load(mlp_checkpoint, map_location="cpu", weights_only=True)
-    assert checkpoint["trainlab_config"]["model"]["net"]["hidden"] == [256, 128]
     assert type(checkpoint["trainlab_config"]) is dict
     assert {"state_dict", "optimizer_states", "lr_schedulers", "callbacks", "loops"} <= set(checkpoint)
+
+
+def test_checkpoint_stores_each_setting_once(mlp_checkpoint: Path) -> None:
+    """Lightning's hyper_parameters hold the module's settings; trainlab_config the rest of the run's config."""
+    checkpoint = torch.load(mlp_checkpoint, map_location="cpu", weights_only=True)
+    module_settings, rest = checkpoint["hyper_parameters"], checkpoint["trainlab_config"]
+    assert module_settings["net"]["hidden"] == [256, 128]
+    assert module_settings["optimizer"]["momentum"] > 0 and module_settings["regularizer"] is not None
+    assert rest["model"] == {"_target_": "trainlab.models.classification.ClassificationModule"}
+    assert not {"optimizer", "scheduler", "regularizer"} & set(rest)
+    whole = stored_run_config(checkpoint)
+    assert whole["model"]["net"]["hidden"] == [256, 128]
+    assert whole["optimizer"] == module_settings["optimizer"] and whole["data"] == rest["data"]
 
 
 def test_plateau_scheduler_checkpoint_loads_with_weights_only(run_dir: Path) -> None:
@@ -129,7 +141,9 @@ def test_a_checkpoint_write_cut_short_leaves_the_previous_file_whole(
 
 
 def test_a_trained_model_loads_the_way_lightning_users_load_one(tmp_path: Path) -> None:
-    """`<Module>.load_from_checkpoint(path)` and `trainlab.load_model(path)` give the run's own predictions."""
+    """`<Module>.load_from_checkpoint(path)` and `trainlab.load_model(path)` give the run's own predictions, from
+    checkpoints in today's format and in the two earlier ones (the whole config in trainlab_config, with and
+    without hyper_parameters)."""
     run_dir = tmp_path / "run"
     overrides = [*TINY, "scheduler=step", "regularizer=l2", "trainer.max_epochs=2", "test=false"]
     cfg = compose_config("train", overrides, run_dir)
@@ -138,8 +152,16 @@ def test_a_trained_model_loads_the_way_lightning_users_load_one(tmp_path: Path) 
     checkpoint, run_cfg = load_run(path)
     datamodule = build_datamodule(run_cfg.data)
     datamodule.setup()
-    reference = restore_model(checkpoint, run_cfg, datamodule, path).eval()
+    reference = build_model(cfg, datamodule).eval()  # built from the run's own config, not from the checkpoint
+    reference.load_state_dict(checkpoint["state_dict"])
     inputs = datamodule.splits["test"][0][:16]
-    for model in (ClassificationModule.load_from_checkpoint(path, weights_only=True), trainlab.load_model(path)):
+    whole_config = {**checkpoint, CONFIG_KEY: stored_run_config(checkpoint)}
+    earlier_formats = {"whole_config": whole_config, "no_hyper_parameters": {**whole_config, "hyper_parameters": {}}}
+    for name, earlier in earlier_formats.items():
+        torch.save(earlier, tmp_path / f"{name}.ckpt")
+    loaded = [ClassificationModule.load_from_checkpoint(path, weights_only=True), trainlab.load_model(path)]
+    loaded += [ClassificationModule.load_from_checkpoint(tmp_path / "whole_config.ckpt", weights_only=True)]
+    loaded += [trainlab.load_model(tmp_path / f"{name}.ckpt") for name in earlier_formats]
+    for model in loaded:
         assert type(model) is ClassificationModule
         assert torch.equal(model.eval()(inputs), reference(inputs))

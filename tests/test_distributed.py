@@ -9,7 +9,7 @@ from tests.helpers.config import compose_config
 from tests.helpers.process import run_script
 from tests.helpers.tensorboard import values
 from trainlab.building import build_datamodule, build_model, build_trainer
-from trainlab.checkpoints import CONFIG_KEY, load_checkpoint
+from trainlab.checkpoints import load_run
 from trainlab.evaluation import evaluate
 from trainlab.runs.reading import read_scalars
 
@@ -31,8 +31,7 @@ TINY = [
 
 def single_process_val_acc(checkpoint_path: Path, tmp_path: Path) -> float:
     """val/acc of a checkpoint, computed in this one process over the whole validation split."""
-    checkpoint = load_checkpoint(checkpoint_path)
-    run_cfg = OmegaConf.create(checkpoint[CONFIG_KEY])
+    checkpoint, run_cfg = load_run(checkpoint_path)
     compose_config("train", [], tmp_path / "val")  # registers Hydra's runtime choices for build_model
     datamodule = build_datamodule(run_cfg.data)
     model = build_model(run_cfg, datamodule)

@@ -1,7 +1,4 @@
-"""Builds a run's objects from composed config: datamodule, model, callbacks, loggers, trainer.
-
-Also rebuilds a trained model from a checkpoint alone, from the run config stored inside it.
-"""
+"""Builds a run's objects from composed config: datamodule, model, callbacks, loggers, trainer."""
 
 import functools
 import re
@@ -17,7 +14,7 @@ from lightning.pytorch.callbacks import Callback, LearningRateMonitor
 from lightning.pytorch.loggers import Logger, MLFlowLogger, TensorBoardLogger, WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
-from trainlab.checkpoints import CONFIG_KEY, AtomicCheckpointIO, build_settings, check_architecture, load_checkpoint
+from trainlab.checkpoints import AtomicCheckpointIO, build_settings
 from trainlab.config import ConfigError, user_error_message
 from trainlab.data.tensor_datamodule import TensorDataModule
 from trainlab.models.base import TrainlabModule
@@ -210,27 +207,3 @@ def build_trainer(trainer_cfg: DictConfig, callbacks: list[Callback], loggers: l
     trainer = build("trainer", trainer_cfg, callbacks=callbacks, logger=loggers or False, **plugins)
     check_bf16_hardware(trainer.precision, trainer.strategy.root_device)
     return trainer
-
-
-# --- a trained model, from its checkpoint ------------------------------------------------------------
-def load_run(ckpt_path: str | Path, model_cfg: DictConfig | None = None) -> tuple[dict[str, Any], DictConfig]:
-    """The checkpoint (read safely) and the composed config of the run that wrote it.
-
-    ``model_cfg`` (from `model=...` on the command line) replaces the run's model, to read the
-    weights as another model config; its shapes must still match the checkpoint's.
-    """
-    checkpoint = load_checkpoint(ckpt_path)
-    run_cfg = OmegaConf.create(checkpoint[CONFIG_KEY])
-    if model_cfg:
-        run_cfg.model = OmegaConf.to_container(model_cfg, resolve=False)
-    return checkpoint, run_cfg
-
-
-def restore_model(
-    checkpoint: dict[str, Any], run_cfg: DictConfig, datamodule: TensorDataModule, ckpt_path: str | Path
-) -> TrainlabModule:
-    """The run's LightningModule with the checkpoint's weights, checked against the data it will see."""
-    model = build_model(run_cfg, datamodule)
-    check_architecture(checkpoint, model, ckpt_path)
-    model.load_state_dict(checkpoint["state_dict"])
-    return model

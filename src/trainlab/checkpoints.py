@@ -1,4 +1,10 @@
-"""The checkpoint format: what trainlab adds to a Lightning checkpoint, and how one is read safely (plain data, never code)."""
+"""The checkpoint format, and the one way a trained model is rebuilt from a checkpoint.
+
+A trainlab checkpoint is a Lightning checkpoint. Lightning's `hyper_parameters` hold what the
+LightningModule is built with (the model's settings, optimizer, scheduler, regularizer), so that
+`<Module>.load_from_checkpoint(path)` works; `trainlab_config` holds the rest of the run's config (data,
+trainer, seed, ...) and the module's class, each value once. Files are read as plain data, never code.
+"""
 
 import os
 import pickle
@@ -8,11 +14,16 @@ from typing import Any
 import torch
 from hydra.utils import get_class
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+from omegaconf import DictConfig, OmegaConf
 
 from trainlab.config.errors import ConfigError
 
-# The run's composed config (plain containers), saved in every checkpoint so a model can be rebuilt from it alone.
+# The run's composed config apart from what the module is built with (plain containers): with Lightning's
+# hyper_parameters, everything a model is rebuilt from. Checkpoints written before the split hold the whole config.
 CONFIG_KEY = "trainlab_config"
+HYPER_PARAMETERS_KEY = "hyper_parameters"  # Lightning's own key for what save_hyperparameters() kept
+# The config sections a trainlab LightningModule takes as its keyword arguments, beside its model section's settings.
+MODULE_PARTS = ("optimizer", "scheduler", "regularizer")
 ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip archive
 
 
@@ -77,24 +88,57 @@ def check_architecture(checkpoint: dict[str, Any], model: torch.nn.Module, path:
         )
 
 
-def load_trained_model(path: str | Path) -> Any:
-    """The LightningModule of a trainlab-train checkpoint, rebuilt from the config stored in it, with its weights.
-
-    The same as `<Module>.load_from_checkpoint(path)` with the module class named in the checkpoint;
-    checkpoints written before trainlab stored hyperparameters get them from their run config.
-    """
-    checkpoint = load_checkpoint(path)  # a missing, foreign or damaged file is one clear error
-    run_config = checkpoint[CONFIG_KEY]
-    model_class = get_class(run_config["model"]["_target_"])
-    stored = {} if checkpoint.get("hyper_parameters") else build_settings(run_config)
-    return model_class.load_from_checkpoint(path, map_location="cpu", weights_only=True, **stored)
-
-
 def build_settings(run_config: dict[str, Any]) -> dict[str, Any]:
     """The keyword arguments a trainlab LightningModule is built with, from a run config: its model
     section's settings, and the optimizer, scheduler and regularizer sections."""
     settings = {key: value for key, value in run_config["model"].items() if key != "_target_"}
-    return {**settings, **{part: run_config.get(part) for part in ("optimizer", "scheduler", "regularizer")}}
+    return {**settings, **{part: run_config.get(part) for part in MODULE_PARTS}}
+
+
+def config_to_store(run_config: dict[str, Any]) -> dict[str, Any]:
+    """What a checkpoint keeps as `trainlab_config`: the run config less what hyper_parameters already hold."""
+    rest = {key: value for key, value in run_config.items() if key not in MODULE_PARTS}
+    return {**rest, "model": {"_target_": run_config["model"]["_target_"]}}
+
+
+def stored_run_config(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """The whole config of the run that wrote a checkpoint, from `trainlab_config` and Lightning's hyper_parameters."""
+    run_config = dict(checkpoint[CONFIG_KEY])
+    settings = checkpoint.get(HYPER_PARAMETERS_KEY)
+    if not settings:  # written before trainlab saved hyperparameters: the whole config is in trainlab_config
+        return run_config
+    module = {key: value for key, value in settings.items() if key not in MODULE_PARTS}
+    run_config["model"] = {"_target_": run_config["model"]["_target_"], **module}
+    return {**run_config, **{part: settings.get(part) for part in MODULE_PARTS}}
+
+
+def load_run(path: str | Path, model_cfg: DictConfig | None = None) -> tuple[dict[str, Any], DictConfig]:
+    """The checkpoint (read safely) and the config of the run that wrote it.
+
+    `model_cfg` (from `model=...` on trainlab-eval's command line) replaces the run's model, to read the
+    weights as another model config; its shapes must still match the checkpoint's.
+    """
+    checkpoint = load_checkpoint(path)
+    run_cfg = OmegaConf.create(stored_run_config(checkpoint))
+    if model_cfg:
+        run_cfg.model = OmegaConf.to_container(model_cfg, resolve=False)  # ${data...} resolves against the run
+    return checkpoint, run_cfg
+
+
+def rebuild_model(checkpoint: dict[str, Any], run_cfg: DictConfig, path: str | Path) -> Any:
+    """The run's LightningModule with the checkpoint's weights, as Lightning's load_from_checkpoint builds it."""
+    run_config = OmegaConf.to_container(run_cfg, resolve=True)
+    model = get_class(run_config["model"]["_target_"])(**build_settings(run_config))
+    check_architecture(checkpoint, model, path)
+    model.load_state_dict(checkpoint["state_dict"])
+    return model
+
+
+def load_trained_model(path: str | Path) -> Any:
+    """The LightningModule of a trainlab-train checkpoint, with its weights: `<Module>.load_from_checkpoint(path)`
+    with the module class the run used. A missing, foreign or damaged file is one clear error."""
+    checkpoint, run_cfg = load_run(path)
+    return rebuild_model(checkpoint, run_cfg, path)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -15,7 +15,8 @@ import lightning.pytorch as pl
 import torch
 from omegaconf import DictConfig
 
-from trainlab.building import build_datamodule, build_loggers, build_trainer, load_run, restore_model
+from trainlab.building import build_datamodule, build_loggers, build_trainer, check_model_fits_data
+from trainlab.checkpoints import load_run, rebuild_model
 from trainlab.config import validate_config
 from trainlab.data.image_files import list_images, read_images
 from trainlab.data.tensor_datamodule import TensorDataModule
@@ -32,7 +33,8 @@ def evaluate(cfg: DictConfig, config_checked: bool = False) -> dict[str, float]:
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = build_datamodule(cfg.data if cfg.get("data") else run_cfg.data)
-    model = restore_model(checkpoint, run_cfg, datamodule, cfg.ckpt_path)
+    check_model_fits_data(run_cfg, datamodule)
+    model = rebuild_model(checkpoint, run_cfg, cfg.ckpt_path)
     trainer = build_trainer(
         cfg.trainer, callbacks=[], loggers=build_loggers(cfg.get("logger"), run_name(cfg.paths.output_dir))
     )
@@ -54,7 +56,8 @@ def predict(cfg: DictConfig, config_checked: bool = False) -> Path:
     datamodule = build_datamodule(cfg.data if cfg.get("data") else run_cfg.data)
     # Lightning saved the datamodule's state (e.g. its pixel statistics) in the checkpoint.
     datamodule.load_state_dict(checkpoint.get(type(datamodule).__qualname__) or {})
-    model = restore_model(checkpoint, run_cfg, datamodule, cfg.ckpt_path)
+    check_model_fits_data(run_cfg, datamodule)
+    model = rebuild_model(checkpoint, run_cfg, cfg.ckpt_path)
     trainer = build_trainer(
         cfg.trainer, callbacks=[], loggers=build_loggers(cfg.get("logger"), run_name(cfg.paths.output_dir))
     )

@@ -26,7 +26,7 @@ from trainlab.building import (
     shared_data_dir,
 )
 from trainlab.callbacks.optuna_trial import TrialPruned, raise_if_pruned, trial_callbacks
-from trainlab.checkpoints import CONFIG_KEY, check_architecture, load_checkpoint
+from trainlab.checkpoints import check_architecture, load_checkpoint, stored_run_config
 from trainlab.config import ConfigError, validate_config
 from trainlab.loggers.hparams import collect_hyperparameters, log_hyperparameters
 from trainlab.process.ddp import pass_to_other_ranks
@@ -141,7 +141,7 @@ def finished_before(cfg: DictConfig) -> bool:
     if read_status(Path(cfg.paths.output_dir))["status"] != OK:
         return False
     try:
-        then = load_checkpoint(last)[CONFIG_KEY].get("trainer") or {}
+        then = stored_run_config(load_checkpoint(last)).get("trainer") or {}
     except ConfigError:  # a damaged last.ckpt: train() reports it and records the run as failed
         return False
     return all(then.get(key) == cfg.trainer.get(key) for key in ("max_epochs", "max_steps", "min_epochs"))

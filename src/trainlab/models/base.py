@@ -10,7 +10,7 @@ from hydra.utils import instantiate
 from torch import nn
 from torchmetrics import MeanMetric, Metric
 
-from trainlab.checkpoints import CONFIG_KEY
+from trainlab.checkpoints import CONFIG_KEY, config_to_store
 from trainlab.regularizers import WeightPenalty
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
@@ -169,4 +169,4 @@ class TrainlabModule(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if self.run_config is not None:
-            checkpoint[CONFIG_KEY] = self.run_config
+            checkpoint[CONFIG_KEY] = config_to_store(self.run_config)
