@@ -21,7 +21,7 @@ def main(cfg: DictConfig) -> None:
     validate_config(cfg)
     from trainlab.evaluation import evaluate
 
-    metrics = evaluate(cfg, config_checked=True)
+    metrics = evaluate(cfg)
     log.info("Test metrics: %s", ", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())))
 
 

@@ -17,7 +17,6 @@ from omegaconf import DictConfig
 
 from trainlab.building import build_datamodule, build_loggers, build_trainer, check_model_fits_data
 from trainlab.checkpoints import load_run, rebuild_model
-from trainlab.config import validate_config
 from trainlab.data.image_files import list_images, read_images
 from trainlab.data.tensor_datamodule import TensorDataModule
 from trainlab.runs.names import run_name
@@ -25,10 +24,8 @@ from trainlab.runs.names import run_name
 log = logging.getLogger(__name__)
 
 
-def evaluate(cfg: DictConfig, config_checked: bool = False) -> dict[str, float]:
-    """Test the checkpoint at cfg.ckpt_path and return its test metrics (`config_checked`: validated already)."""
-    if not config_checked:
-        validate_config(cfg)
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    """Test the checkpoint at cfg.ckpt_path (a validated config) and return its test metrics."""
     checkpoint, run_cfg = load_run(cfg.ckpt_path, cfg.get("model"))
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -45,10 +42,8 @@ def evaluate(cfg: DictConfig, config_checked: bool = False) -> dict[str, float]:
 PREDICTIONS_FILE = "predictions.csv"
 
 
-def predict(cfg: DictConfig, config_checked: bool = False) -> Path:
-    """Predict with the checkpoint at cfg.ckpt_path; returns the predictions file (`config_checked`: validated already)."""
-    if not config_checked:
-        validate_config(cfg)
+def predict(cfg: DictConfig) -> Path:
+    """Predict with the checkpoint at cfg.ckpt_path (a validated config); returns the predictions file."""
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
     paths = list_images(Path(cfg.input)) if cfg.get("input") else None  # a wrong folder fails before any loading

@@ -18,7 +18,7 @@ def main(cfg: DictConfig) -> None:
     validate_config(cfg)
     from trainlab.evaluation import predict
 
-    predict(cfg, config_checked=True)
+    predict(cfg)
 
 
 def cli() -> None:

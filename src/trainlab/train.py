@@ -9,20 +9,26 @@ import hydra
 from omegaconf import DictConfig
 
 from trainlab.cli import exit_on_user_error, run_console_script
-from trainlab.config import CONFIG_DIR, validate_config
+from trainlab.config import CONFIG_DIR, ConfigError, validate_config
 from trainlab.process.mode import in_multirun
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 @exit_on_user_error
 def main(cfg: DictConfig) -> float | None:
-    if not in_multirun():
-        # A single run stops here, before anything is written or Lightning is loaded; in a sweep,
-        # train() validates and a bad job is recorded as failed while the others go on.
+    # The config is validated here, once. A single run with a mistake stops here, before anything is written or
+    # Lightning is loaded; in a sweep, the job is recorded as failed and the others go on.
+    try:
         validate_config(cfg)
+    except ConfigError as error:
+        if not in_multirun():
+            raise
+        from trainlab.training import refuse_sweep_job
+
+        return refuse_sweep_job(cfg, error)
     from trainlab.training import run
 
-    return run(cfg, config_checked=not in_multirun())
+    return run(cfg)
 
 
 def cli() -> None:

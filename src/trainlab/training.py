@@ -14,7 +14,7 @@ from typing import NoReturn
 
 import lightning.pytorch as pl
 from lightning.pytorch.utilities import rank_zero_only
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 
 from trainlab.building import (
     build_callbacks,
@@ -26,100 +26,94 @@ from trainlab.building import (
     shared_data_dir,
 )
 from trainlab.callbacks.optuna_trial import TrialPruned, raise_if_pruned, trial_callbacks
-from trainlab.checkpoints import check_architecture, load_checkpoint, stored_run_config
-from trainlab.config import ConfigError, validate_config
+from trainlab.checkpoints import check_architecture, load_checkpoint
+from trainlab.config import ConfigError
 from trainlab.loggers.hparams import collect_hyperparameters, log_hyperparameters
-from trainlab.process.ddp import pass_to_other_ranks
 from trainlab.process.interruption import RunInterrupted, interruptible
 from trainlab.process.mode import in_multirun
 from trainlab.process.setup import set_up_process
 from trainlab.process.slurm import hand_over_to_submitit, ignore_late_warning
 from trainlab.runs.commands import program, resume_command
+from trainlab.runs.ending import recording_how_it_ends
 from trainlab.runs.info import print_config_tree, write_run_info
 from trainlab.runs.names import run_name
 from trainlab.runs.reading import final_metrics
-from trainlab.runs.resume import LAST, last_checkpoint, resolve_checkpoint, sweep_job_plan
-from trainlab.runs.status import (
-    FAILED,
-    INTERRUPTED,
-    OK,
-    PRUNED,
-    RUNNING,
-    error_line,
-    final_results,
-    objective_problem,
-    read_status,
-    write_status,
-)
+from trainlab.runs.resume import StartingPoint, starting_point
+from trainlab.runs.status import error_line, read_status
 
 log = logging.getLogger(__name__)
 
 
-def run(cfg: DictConfig, config_checked: bool = False) -> float | TrialPruned | None:
-    """A whole run as the command line starts it; returns the sweep objective (None if the job failed).
+def run(cfg: DictConfig) -> float | TrialPruned | None:
+    """A whole run as the command line starts it, its config validated; returns the sweep objective (None if the
+    job failed).
 
-    status.yaml always says how the run ended, and the exit code agrees: ok (0), failed (a one-line
-    error and 2, or a traceback and 1), interrupted by SIGINT or SIGTERM (130, 143) with the command
-    that resumes it. In a multirun a failed job is recorded and returns None, so the sweep goes on
-    (the Optuna sweeper marks the trial failed), and a trial stopped by the search's pruner is recorded
-    as pruned and returns TrialPruned; a sweep run again into its folder skips finished jobs.
+    status.yaml always says how the run ended (runs/ending.py), and the exit code agrees: ok (0), failed (a
+    one-line error and 2, or a traceback and 1), interrupted by SIGINT or SIGTERM (130, 143) with the command
+    that resumes it. In a multirun a failed job is recorded and returns None, so the sweep goes on (the Optuna
+    sweeper marks the trial failed), and a trial stopped by the search's pruner is recorded as pruned and
+    returns TrialPruned; a sweep run again into its folder skips finished jobs.
     As a SLURM job (hydra/launcher=slurm), SLURM's warning before the time limit interrupts the run too, and
-    submitit then requeues the job, which resumes from its last.ckpt (see slurm.py).
-    `config_checked`: the command line has validated the config already.
+    submitit then requeues the job, which resumes from its last.ckpt (see process/slurm.py).
     """
     set_up_process(cfg)
     with interruptible():
         try:
-            result = run_unless_finished(cfg, config_checked)
+            result = run_unless_finished(cfg)
         except RunInterrupted as stop:
             stop_interrupted_run(cfg, stop)
     ignore_late_warning()
     return result
 
 
-def run_unless_finished(cfg: DictConfig, config_checked: bool) -> float | TrialPruned | None:
+def run_unless_finished(cfg: DictConfig) -> float | TrialPruned | None:
     """The run, unless its folder says it finished already: then its recorded result."""
-    if in_multirun() and plan_sweep_job(cfg) == "skip":
-        log.info("This job finished in an earlier run of the sweep (status ok); skipped.")
-        return read_status(Path(cfg.paths.output_dir)).get("value")
-    if finished_before(cfg):
-        log.info("This run had already finished; nothing to train. Its final metrics are the ones it logged.")
-        metrics = final_metrics(Path(cfg.paths.output_dir))
-        report_run(cfg, metrics)
-        return metrics.get(cfg.get("optimized_metric"))
-    start_run(cfg)
-    output_dir = cfg.paths.output_dir
+    start = starting_point(cfg)
+    if start.finished:
+        return finished_result(cfg)
     try:
-        metrics = train(cfg, config_checked)
-        problem = objective_problem(cfg, metrics)
-        if problem is not None:
-            raise ConfigError(problem)
+        with recording_how_it_ends(cfg) as ending:
+            start_run(cfg)
+            ending.metrics = train(cfg, start)
     except TrialPruned as pruned:
-        write_status(output_dir, PRUNED, optimized_metric=pruned.metric, value=pruned.value, epoch=pruned.epoch)
         log.info("Trial %s by the search's pruner.", pruned)
         return pruned
     except Exception as error:
-        write_status(output_dir, FAILED, error=error_line(error))  # the traceback goes to the log
         if not in_multirun():
             raise
         log.error("This job failed, the sweep goes on: %s", error_line(error), exc_info=True)
         return None
-    objective = metrics.get(cfg.get("optimized_metric"))
-    write_status(
-        output_dir, OK, optimized_metric=cfg.get("optimized_metric"), value=objective, metrics=final_results(metrics)
-    )
+    report_run(cfg, ending.metrics)
+    return ending.objective
+
+
+def refuse_sweep_job(cfg: DictConfig, error: ConfigError) -> None:
+    """A sweep's job whose config the command line refused: recorded as failed, and the sweep goes on."""
+    try:
+        with recording_how_it_ends(cfg):
+            raise error
+    except ConfigError:
+        log.error("This job failed, the sweep goes on: %s", error_line(error))
+
+
+def finished_result(cfg: DictConfig) -> float | None:
+    """What a run that had finished returns: a sweep job its recorded objective, a single run its final metrics."""
+    if in_multirun():
+        log.info("This job finished in an earlier run of the sweep (status ok); skipped.")
+        return read_status(Path(cfg.paths.output_dir)).get("value")
+    log.info("This run had already finished; nothing to train. Its final metrics are the ones it logged.")
+    metrics = final_metrics(Path(cfg.paths.output_dir))
     report_run(cfg, metrics)
-    return objective
+    return metrics.get(cfg.get("optimized_metric"))
 
 
 def stop_interrupted_run(cfg: DictConfig, stop: RunInterrupted) -> NoReturn:
-    """Record the interruption with the command that resumes the run, then end the process.
+    """End the process of an interrupted run (its status.yaml holds the command that resumes it).
 
     SLURM's time-limit warning goes on to submitit, which requeues the job (and ends the process itself);
     a job out of requeues stops here like any interrupted run.
     """
     resume = resume_command(cfg)
-    write_status(cfg.paths.output_dir, INTERRUPTED, signal=stop.signal_name, resume=resume)
     if stop.warned_by_slurm:
         log.warning(
             "Stopped by SLURM's warning (%s: the time limit, or preemption); submitit requeues the job to resume.",
@@ -133,35 +127,10 @@ def stop_interrupted_run(cfg: DictConfig, stop: RunInterrupted) -> NoReturn:
     raise SystemExit(stop.exit_code) from None
 
 
-def finished_before(cfg: DictConfig) -> bool:
-    """`ckpt_path=last` on a run whose folder says it finished (status ok), under the same limits as then."""
-    last = last_checkpoint(cfg)
-    if cfg.get("ckpt_path") != LAST or not cfg.get("train", True) or not last.is_file():
-        return False
-    if read_status(Path(cfg.paths.output_dir))["status"] != OK:
-        return False
-    try:
-        then = stored_run_config(load_checkpoint(last)).get("trainer") or {}
-    except ConfigError:  # a damaged last.ckpt: train() reports it and records the run as failed
-        return False
-    return all(then.get(key) == cfg.trainer.get(key) for key in ("max_epochs", "max_steps", "min_epochs"))
-
-
-def plan_sweep_job(cfg: DictConfig) -> str:
-    """A job of a sweep run again into its folder: skip it, resume it from last.ckpt, or run it."""
-    plan = sweep_job_plan(cfg)
-    if plan == "resume":
-        with open_dict(cfg):
-            cfg.ckpt_path = LAST
-        pass_to_other_ranks(f"ckpt_path={LAST}")
-    return plan
-
-
 @rank_zero_only
 def start_run(cfg: DictConfig) -> None:
-    """What happens once per run before training: status, run metadata, warnings filter, config print-out."""
+    """What happens once per run before training: run metadata, warnings filter, config print-out."""
     output_dir = Path(cfg.paths.output_dir)
-    write_status(output_dir, RUNNING)
     write_run_info(cfg, output_dir)
     extras = cfg.get("extras") or {}
     if extras.get("ignore_warnings"):
@@ -170,11 +139,12 @@ def start_run(cfg: DictConfig) -> None:
         print_config_tree(cfg, save_to=output_dir / "config_tree.log", show=not in_multirun())
 
 
-def train(cfg: DictConfig, config_checked: bool = False) -> dict[str, float]:
-    """Run one experiment as configured and return its final metrics (train, val and test)."""
-    if not config_checked:  # a config is validated once: here, unless the command line did it first
-        validate_config(cfg)
-    ckpt_path = resolve_checkpoint(cfg)
+def train(cfg: DictConfig, start: StartingPoint | None = None) -> dict[str, float]:
+    """Run one experiment as configured (a validated config) and return its final metrics (train, val and test).
+
+    `start`: what the run starts from, when the caller has decided it (runs.resume.starting_point).
+    """
+    ckpt_path = (start or starting_point(cfg)).checkpoint
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = build_datamodule(cfg.data, shared_data_dir(cfg))
@@ -192,7 +162,7 @@ def train(cfg: DictConfig, config_checked: bool = False) -> dict[str, float]:
         raise_if_pruned(trainer)  # a trial the search's pruner stopped ends here, untested
     metrics = to_floats(trainer.callback_metrics)
     if cfg.get("test", True):
-        test(trainer, model, datamodule, cfg)
+        test(trainer, model, datamodule, fitted=cfg.get("train", True), checkpoint=ckpt_path)
         metrics.update(to_floats(trainer.callback_metrics))
 
     log_hyperparameters(loggers, collect_hyperparameters(cfg, model), metrics)
@@ -209,11 +179,17 @@ def load_resumed_checkpoint(ckpt_path: str | None, model: pl.LightningModule) ->
     return checkpoint
 
 
-def test(trainer: pl.Trainer, model: pl.LightningModule, datamodule: pl.LightningDataModule, cfg: DictConfig) -> None:
-    """Test the best checkpoint of this fit; without checkpoints, the weights the model has now."""
-    if not cfg.get("train", True):
-        ckpt_path = cfg.get("ckpt_path")
-    else:
+def test(
+    trainer: pl.Trainer,
+    model: pl.LightningModule,
+    datamodule: pl.LightningDataModule,
+    fitted: bool,
+    checkpoint: str | None,
+) -> None:
+    """Test the best checkpoint of this fit (without checkpoints, the weights the model has now); a run that did
+    not fit (train=false) tests the checkpoint it started from."""
+    ckpt_path = checkpoint
+    if fitted:
         callback = trainer.checkpoint_callback
         ckpt_path = callback.best_model_path if callback is not None else ""
         if not ckpt_path:

@@ -22,10 +22,16 @@ def hydra_context(config_dir: str | Path = CONFIG_DIR) -> Iterator[None]:
 
 
 def compose_config(
-    name: str, overrides: Sequence[str], output_dir: Path, quiet: bool = True, config_dir: str | Path = CONFIG_DIR
+    name: str,
+    overrides: Sequence[str],
+    output_dir: Path,
+    quiet: bool = True,
+    config_dir: str | Path = CONFIG_DIR,
+    validate: bool = True,
 ) -> DictConfig:
-    """configs/<name>.yaml with overrides, as `trainlab-<name>` would compose it, writing into output_dir."""
-    return compose(name, [*(QUIET if quiet else []), *overrides], output_dir, config_dir)
+    """configs/<name>.yaml with overrides, as `trainlab-<name>` would compose and validate it, writing into
+    output_dir; `validate=False` for a test of the validation itself."""
+    return compose(name, [*(QUIET if quiet else []), *overrides], output_dir, config_dir, validate)
 
 
 def group_options(group: str) -> list[str]:

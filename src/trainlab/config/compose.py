@@ -10,15 +10,21 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
+from trainlab.config.validate import validate_config
+
 # The template is used from a clone (editable install), so the configs sit at the repository root.
 CONFIG_DIR = str(Path(__file__).resolve().parents[3] / "configs")
 
 
-def compose(name: str, overrides: Sequence[str], output_dir: Path, config_dir: str | Path = CONFIG_DIR) -> DictConfig:
-    """configs/<name>.yaml with the overrides, writing into output_dir (its parent stands for logs/).
+def compose(
+    name: str, overrides: Sequence[str], output_dir: Path, config_dir: str | Path = CONFIG_DIR, validate: bool = True
+) -> DictConfig:
+    """configs/<name>.yaml with the overrides, writing into output_dir (its parent stands for logs/), validated as
+    the console scripts validate it: a mistake raises its one-line ConfigError here.
 
-    `config_dir`: another configs folder, e.g. a copy with extra files. Hydra's runtime config is set
-    too, since runs read the chosen options (model=cnn, ...) from it.
+    `config_dir`: another configs folder, e.g. a copy with extra files. `validate=False` returns the config as
+    composed, for code that checks it itself. Hydra's runtime config is set too, since runs read the chosen
+    options (model=cnn, ...) from it.
     """
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
@@ -30,5 +36,7 @@ def compose(name: str, overrides: Sequence[str], output_dir: Path, config_dir: s
     HydraConfig.instance().set_config(cfg)
     with open_dict(cfg):
         del cfg["hydra"]  # a real run's config has no hydra section either
+    if validate:
+        validate_config(cfg)
     output_dir.mkdir(parents=True, exist_ok=True)
     return cfg

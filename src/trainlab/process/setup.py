@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 
 from trainlab.config import ConfigError
 from trainlab.process.ddp import launch_ranks_as_this_job, quiet_other_ranks
+from trainlab.process.devices import give_job_its_own_gpu
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,7 @@ def set_up_process(cfg: DictConfig) -> None:
     launch_ranks_as_this_job()
     set_torch_threads(cfg.get("extras"))
     stop_gpu_probes_without_gpus()
+    give_job_its_own_gpu(cfg)
 
 
 # --- the console ---------------------------------------------------------------------------------

@@ -4,12 +4,14 @@ TensorBoard files, which must sort after the ones it wrote before."""
 import re
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import DictConfig, open_dict
 
 from trainlab.config import ConfigError
-from trainlab.process.mode import process_rank
+from trainlab.process.ddp import pass_to_other_ranks
+from trainlab.process.mode import in_multirun, process_rank
 from trainlab.runs.status import INTERRUPTED, OK, RUNNING, STATUS_FILE, job_overrides, read_status
 
 LAST = "last"  # ckpt_path=last: the last.ckpt of the run in hydra.run.dir
@@ -29,6 +31,50 @@ def checkpoint_dir(cfg: DictConfig) -> Path:
 def last_checkpoint(cfg: DictConfig) -> Path:
     """Where this run's last.ckpt is, or will be."""
     return checkpoint_dir(cfg) / LAST_CHECKPOINT_FILE
+
+
+@dataclass(frozen=True)
+class StartingPoint:
+    """What a run starts from: a checkpoint file (None: fresh weights), or nothing to do at all."""
+
+    checkpoint: str | None
+    finished: bool = False  # the run, or this sweep job, had finished already: nothing to train
+
+
+def starting_point(cfg: DictConfig) -> StartingPoint:
+    """The one place that decides what a run starts from.
+
+    A sweep's job run again into its folder is skipped when it finished, resumed from its last.ckpt when it was
+    interrupted, and run afresh otherwise. `ckpt_path=last` is this run folder's last.ckpt, or nothing to do when
+    the run finished under the same limits; `ckpt_path=<file>` is that file; a fresh run refuses a used folder.
+    """
+    if in_multirun():
+        plan = sweep_job_plan(cfg)
+        if plan == "skip":
+            return StartingPoint(None, finished=True)
+        if plan == "resume":
+            with open_dict(cfg):
+                cfg.ckpt_path = LAST
+            pass_to_other_ranks(f"ckpt_path={LAST}")
+    if cfg.get("ckpt_path") == LAST and finished_before(cfg):
+        return StartingPoint(str(last_checkpoint(cfg)), finished=True)
+    return StartingPoint(resolve_checkpoint(cfg))
+
+
+def finished_before(cfg: DictConfig) -> bool:
+    """A run whose folder says it finished (status ok) with a last.ckpt, asked again for the same limits."""
+    # Imported here: checkpoints loads torch and Lightning, and the command lines import this module (through
+    # runs.folder) before a config is checked.
+    from trainlab.checkpoints import load_checkpoint, stored_run_config
+
+    last = last_checkpoint(cfg)
+    if not cfg.get("train", True) or not last.is_file() or read_status(Path(cfg.paths.output_dir))["status"] != OK:
+        return False
+    try:
+        then = stored_run_config(load_checkpoint(last)).get("trainer") or {}
+    except ConfigError:  # a damaged last.ckpt: the run reports it and is recorded as failed
+        return False
+    return all(then.get(key) == cfg.trainer.get(key) for key in ("max_epochs", "max_steps", "min_epochs"))
 
 
 def resolve_checkpoint(cfg: DictConfig) -> str | None:
