@@ -9,47 +9,10 @@ load average next to them. Writes launcher_benchmark.md and launcher_benchmark.p
 
 import argparse
 import os
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-BIN = Path(sys.executable).parent
-# A small CNN on synthetic digits, long enough per job that start-up does not dominate.
-JOB = [
-    "data=synthetic_images",
-    "model=cnn",
-    "data.num_train=3000",
-    "data.num_val=500",
-    "data.num_test=500",
-    "trainer.max_epochs=2",
-    "trainer.accelerator=cpu",
-    "trainer.devices=1",
-    "logger=none",
-    "extras.print_config=false",
-    "callbacks.progress_bar=null",
-    "callbacks.model_summary=null",
-]
-
-
-def time_sweep(name: str, launcher: list[str], jobs: int, workdir: Path) -> float:
-    """Seconds one `trainlab-train -m` of `jobs` seeds takes with these launcher overrides."""
-    seeds = ",".join(str(seed) for seed in range(1, jobs + 1))
-    command = [
-        str(BIN / "trainlab-train"),
-        "-m",
-        *launcher,
-        *JOB,
-        f"seed={seeds}",
-        f"hydra.sweep.dir={workdir / name}",
-        f"paths.log_dir={workdir / 'logs'}",
-    ]
-    start = time.perf_counter()
-    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True)
-    if result.returncode != 0:
-        sys.exit(f"The {name} sweep failed:\n{result.stderr[-3000:]}")
-    return time.perf_counter() - start
+from bench.multirun import time_sweep
 
 
 def write_figure(times: dict[str, float], path: Path, title: str) -> None:

@@ -1,0 +1,158 @@
+"""The same CNN on the same in-memory data, trained three ways: by a hand-written PyTorch loop, through
+trainlab's default LightningModule + DataModule + Trainer, and through a bare Lightning Trainer.
+
+The epoch, precision and scaling sections time these fits; each fit returns its times and the
+validation accuracy it reached, so that a section can compare what the speed costs.
+"""
+
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+import lightning.pytorch as pl
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.callbacks import Callback
+from omegaconf import DictConfig
+
+from trainlab.building import build_callbacks, build_datamodule, build_loggers, build_model, build_trainer
+from trainlab.config import compose
+from trainlab.data.tensor_datamodule import TensorDataModule
+
+EPOCHS = 3  # the first epoch of a fit carries its start-up; the later ones are the steady state
+
+
+class Fit(NamedTuple):
+    """What one fit took: the whole fit, each epoch (validation included), and the last validation accuracy."""
+
+    seconds: float
+    epochs: list[float]
+    val_acc: float | None  # None where the fit computes none (the bare Lightning module logs nothing)
+
+
+def template_setup(
+    workdir: Path, num_train: int, batch_size: int, epochs: int = EPOCHS
+) -> tuple[DictConfig, TensorDataModule]:
+    """The default `train` config on the CPU, composed in-process, and its data module, set up for fitting."""
+    cfg = compose(
+        "train",
+        [
+            "extras.print_config=false",
+            "trainer.accelerator=cpu",
+            "trainer.devices=1",
+            f"data.num_train={num_train}",
+            "data.num_val=2000",
+            f"data.batch_size={batch_size}",
+            f"trainer.max_epochs={epochs}",
+        ],
+        workdir / "template",
+    )
+    datamodule = build_datamodule(cfg.data)
+    datamodule.setup("fit")
+    return cfg, datamodule
+
+
+def hand_written_fit(cfg: DictConfig, datamodule: TensorDataModule, bf16: bool = False) -> Fit:
+    """EPOCHS epochs of training, each followed by a validation pass, the way one writes it by hand
+    (`bf16`: under torch.autocast to bfloat16, as one adds it by hand). The whole fit is the sum of its epochs."""
+    model = build_model(cfg, datamodule).net
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.optimizer.lr)
+    (x_train, y_train), (x_val, y_val) = datamodule.splits["train"], datamodule.splits["val"]
+    batch = cfg.data.batch_size
+    marks = [time.perf_counter()]
+    val_acc = 0.0
+    for _ in range(EPOCHS):
+        model.train()
+        order = torch.randperm(len(x_train))
+        for i in range(0, len(order), batch):
+            idx = order[i : i + batch]
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                loss = F.cross_entropy(model(x_train[idx]), y_train[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        model.eval()
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            correct = sum(
+                (model(x_val[i : i + batch]).argmax(1) == y_val[i : i + batch]).sum().item()
+                for i in range(0, len(x_val), batch)
+            )
+        val_acc = correct / len(x_val)
+        marks.append(time.perf_counter())
+    epochs = [end - start for start, end in zip(marks, marks[1:], strict=False)]
+    return Fit(sum(epochs), epochs, val_acc)
+
+
+class EpochClock(Callback):
+    """Times each epoch of a fit: from one epoch's start to the next (validation and checkpoints included)."""
+
+    def __init__(self) -> None:
+        self.marks: list[float] = []
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.marks.append(time.perf_counter())
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.marks.append(time.perf_counter())
+
+    def epochs(self) -> list[float]:
+        return [end - start for start, end in zip(self.marks, self.marks[1:], strict=False)]
+
+
+def timed_fit(
+    trainer: pl.Trainer, model: pl.LightningModule, datamodule: TensorDataModule, clock: EpochClock
+) -> tuple[float, list[float]]:
+    """(seconds of `trainer.fit` as a whole, seconds of each epoch)."""
+    start = time.perf_counter()
+    trainer.fit(model, datamodule=datamodule)
+    return time.perf_counter() - start, clock.epochs()
+
+
+def template_fit(cfg: DictConfig, datamodule: TensorDataModule, precision: str = "32-true") -> Fit:
+    """The same epochs through trainlab's default callbacks, TensorBoard logger and checkpointing."""
+    model = build_model(cfg, datamodule)
+    loggers = build_loggers(cfg.logger)
+    clock = EpochClock()
+    trainer_cfg = cfg.trainer.copy()
+    trainer_cfg.precision = precision
+    trainer = build_trainer(trainer_cfg, [*build_callbacks(cfg.callbacks, loggers), clock], loggers)
+    seconds, epochs = timed_fit(trainer, model, datamodule, clock)
+    return Fit(seconds, epochs, float(trainer.callback_metrics["val/acc"]))
+
+
+class BareModule(pl.LightningModule):
+    """The least a LightningModule can do: the same net, loss and optimizer, nothing logged."""
+
+    def __init__(self, net: torch.nn.Module, lr: float) -> None:
+        super().__init__()
+        self.net, self.lr = net, lr
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        inputs, targets = batch
+        return F.cross_entropy(self.net(inputs), targets)
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        inputs, targets = batch
+        (self.net(inputs).argmax(1) == targets).sum()  # the validation's work, with nothing kept of it
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.parameters(), lr=self.lr)
+
+
+def lightning_floor_fit(cfg: DictConfig, datamodule: TensorDataModule) -> Fit:
+    """Lightning's own cost, for reference: a bare Trainer (no logger, callbacks, progress bar or checkpoints)."""
+    model = BareModule(build_model(cfg, datamodule).net, cfg.optimizer.lr)
+    clock = EpochClock()
+    trainer = pl.Trainer(
+        max_epochs=EPOCHS,
+        accelerator="cpu",
+        logger=False,
+        callbacks=[clock],
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        default_root_dir=str(Path(cfg.paths.output_dir) / "floor"),
+    )
+    seconds, epochs = timed_fit(trainer, model, datamodule, clock)
+    return Fit(seconds, epochs, None)

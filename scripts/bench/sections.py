@@ -1,0 +1,48 @@
+"""The table of the benchmark's sections: each name, the function that measures it, and the entries of
+benchmarks/results.json it writes. `make bench` runs them all in this order; `--only NAME[,NAME]` runs
+some of them, in the same order, by the same code (`measure_sections`)."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bench import accuracy, data, epoch, multirun, precision, scaling, search
+from bench.common import Results, Run
+from bench.fits import EPOCHS
+
+
+@dataclass(frozen=True)
+class Section:
+    """One section: what measures it and where its results go."""
+
+    measure: Callable[[Run], Results]
+    keys: tuple[str, ...]  # the entries it writes, and nothing else
+    slow: bool = False  # minutes to hours: --quick leaves it out of the whole run, unless --only names it
+
+    def not_measured(self) -> Results:
+        """Its entries, each None: markdown() reads them as "not measured"."""
+        return dict.fromkeys(self.keys)
+
+
+# The order is the report's: the template's cost first, then the data, accuracy, parallelism and search.
+SECTIONS: dict[str, Section] = {
+    "epoch": Section(epoch.measure, ("epoch", f"fit_{EPOCHS}_epochs", "startup")),
+    "data": Section(data.measure, ("data",)),
+    "accuracy": Section(accuracy.measure, ("time_to_accuracy",), slow=True),
+    "multirun": Section(multirun.measure, ("multirun_4_jobs",)),
+    "precision": Section(precision.measure, ("precision_bf16",)),
+    "search": Section(search.measure, ("optuna_search_12_trials",), slow=True),
+    "scaling": Section(scaling.measure, ("scaling",), slow=True),
+}
+
+
+def measure_sections(names: list[str], run: Run, skip_slow: bool) -> Results:
+    """The named sections' results, in the table's order; with `skip_slow`, the slow ones not measured."""
+    results: Results = {}
+    for name, section in SECTIONS.items():
+        if name not in names:
+            continue
+        measured = section.not_measured() if skip_slow and section.slow else section.measure(run)
+        if set(measured) != set(section.keys):  # the table says where each result goes: keep it true
+            raise RuntimeError(f"Section {name} wrote {sorted(measured)}, but the table says {sorted(section.keys)}")
+        results.update(measured)
+    return results
