@@ -17,7 +17,7 @@ from tests.helpers.process import run_script
 from tests.helpers.runs import TINY_MLP
 from tests.helpers.servers import serve, stop, wait_for
 from tests.helpers.tensorboard import read_hparams
-from tests.helpers.wandb_log import read_offline_run
+from trainlab.compat import read_wandb_offline_run
 from trainlab.runs.names import safe_name, short_value
 from trainlab.runs.reading import read_scalars
 from trainlab.runs.status import final_results
@@ -77,7 +77,7 @@ def test_wandb_offline_run_records_the_hyperparameters_and_final_metrics(
 ) -> None:
     run_dir, metrics = logged_run
     params, _ = read_hparams(run_dir / "tensorboard")
-    run = read_offline_run(run_dir)
+    run = read_wandb_offline_run(run_dir)
     assert run.name == run_dir.name
     assert_same_params(run.config, params)
     for name, value in final_results(metrics).items():

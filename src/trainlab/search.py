@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.samplers import BaseSampler
 from optuna.storages import BaseStorage
 
+from trainlab.compat import reopen_trial
 from trainlab.config import ConfigError
 
 SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
@@ -143,5 +144,4 @@ def open_trial(sweeper: DictConfig, number: int) -> optuna.Trial:
         pruner=build_pruner(sweeper.pruner),
         sampler=optuna.samplers.RandomSampler(),
     )
-    study_id = storage.get_study_id_from_name(sweeper.study_name)
-    return optuna.trial.Trial(study, storage.get_trial_id_from_study_id_trial_number(study_id, number))
+    return reopen_trial(study, number)

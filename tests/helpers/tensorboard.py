@@ -4,7 +4,7 @@ from pathlib import Path
 from typing import Any
 
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-from tensorboard.plugins.hparams import plugin_data_pb2
+from tensorboard.plugins.hparams import metadata
 
 from trainlab.runs.reading import Curve
 
@@ -29,14 +29,12 @@ def read_hparams(log_dir: Path) -> tuple[dict[str, Any], list[str]]:
     contents = accumulator.PluginTagToContent("hparams")
     hparams: dict[str, Any] = {}
     metric_tags: list[str] = []
-    for content in contents.values():
-        data = plugin_data_pb2.HParamsPluginData.FromString(content)
-        if data.HasField("session_start_info"):
-            for name, value in data.session_start_info.hparams.items():
-                kind = value.WhichOneof("kind")
-                hparams[name] = getattr(value, kind)
-        if data.HasField("experiment"):
-            metric_tags = [info.name.tag for info in data.experiment.metric_infos]
+    for tag, content in contents.items():
+        if tag == metadata.SESSION_START_INFO_TAG:
+            for name, value in metadata.parse_session_start_info_plugin_data(content).hparams.items():
+                hparams[name] = getattr(value, value.WhichOneof("kind"))
+        if tag == metadata.EXPERIMENT_TAG:
+            metric_tags = [info.name.tag for info in metadata.parse_experiment_plugin_data(content).metric_infos]
     return hparams, metric_tags
 
 
@@ -52,8 +50,7 @@ def read_images(log_dir: Path) -> dict[str, list[tuple[int, bytes]]]:
 
 def read_hparam_columns(log_dir: Path) -> list[str]:
     """The HPARAMS tab's hyperparameter columns, in the order the run's experiment summary lists them."""
-    for content in _load(log_dir).PluginTagToContent("hparams").values():
-        data = plugin_data_pb2.HParamsPluginData.FromString(content)
-        if data.HasField("experiment"):
-            return [info.name for info in data.experiment.hparam_infos]
-    return []
+    content = _load(log_dir).PluginTagToContent(metadata.PLUGIN_NAME).get(metadata.EXPERIMENT_TAG)
+    return (
+        [] if content is None else [info.name for info in metadata.parse_experiment_plugin_data(content).hparam_infos]
+    )

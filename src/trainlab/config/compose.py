@@ -7,9 +7,9 @@ from pathlib import Path
 from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
+from trainlab.compat import set_hydra_config
 from trainlab.config.validate import validate_config
 
 # The template is used from a clone (editable install), so the configs sit at the repository root.
@@ -33,7 +33,7 @@ def compose(
         cfg.paths.output_dir = str(output_dir)
         cfg.paths.log_dir = str(output_dir.parent)
         cfg.hydra.runtime.output_dir = str(output_dir)
-    HydraConfig.instance().set_config(cfg)
+    set_hydra_config(cfg)
     with open_dict(cfg):
         del cfg["hydra"]  # a real run's config has no hydra section either
     if validate:

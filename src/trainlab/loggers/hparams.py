@@ -8,11 +8,8 @@ from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
-from tensorboard.compat.proto.summary_pb2 import Summary
-from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
-from torch.utils.tensorboard.summary import hparams
-from torch.utils.tensorboard.writer import FileWriter
 
+from trainlab.compat import hparams_summaries, write_summaries
 from trainlab.runs.names import sweep_varying_keys
 from trainlab.runs.status import final_results
 
@@ -97,18 +94,4 @@ def write_tensorboard_hparams(logger: TensorBoardLogger, params: dict[str, Any],
     TensorBoard orders the tab's columns by name, after those marked as differing between runs: in a
     sweep, the keys it varies (`optimizer.lr`, `seed`) are marked, so they lead.
     """
-    experiment, session_start, session_end = hparams(params, metrics)
-    mark_differing(experiment, set(sweep_varying_keys()))
-    writer = FileWriter(logger.log_dir)
-    for summary in (experiment, session_start, session_end):
-        writer.add_summary(summary)
-    writer.close()
-
-
-def mark_differing(experiment: Summary, varying: set[str]) -> None:
-    """Mark the hyperparameters a sweep varies as `differs` in the experiment summary (torch leaves it unset)."""
-    plugin_data = experiment.value[0].metadata.plugin_data
-    content = HParamsPluginData.FromString(plugin_data.content)
-    for info in content.experiment.hparam_infos:
-        info.differs = info.name in varying
-    plugin_data.content = content.SerializeToString()
+    write_summaries(logger.log_dir, hparams_summaries(params, metrics, differing=set(sweep_varying_keys())))

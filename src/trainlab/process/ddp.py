@@ -9,7 +9,7 @@ from omegaconf import open_dict, read_write
 
 from trainlab.process.mode import in_multirun, process_rank
 
-# Lightning starts ranks 1..N-1 by running the same command again (`sys.argv`) with
+# Lightning starts ranks 1..N-1 by running the same command again (`sys.argv`; compat.lightning_rank_command) with
 # `hydra.run.dir=<HydraConfig run.dir>` and `hydra.output_subdir=null` added, so every rank writes into
 # rank 0's folder and only rank 0 saves `.hydra/`. Two things need help: every rank's log records would
 # reach the run's log file (each line N times); and under `-m`, `sys.argv` holds the whole sweep and
