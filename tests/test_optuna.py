@@ -169,8 +169,8 @@ def test_plain_seeded_tpe_would_repeat_its_first_trials_on_resume(tmp_path: Path
         ),
         (
             ["hydra.sweeper.sampler._target_=optuna.samplers.NoSuchSampler"],
-            "Error: hydra.sweeper.sampler: optuna.samplers.NoSuchSampler(n_startup_trials=10, seed=12345) could not be built "
-            "(Error locating target 'optuna.samplers.NoSuchSampler'); check the class name and its arguments.",
+            "Error: hydra.sweeper.sampler._target_=optuna.samplers.NoSuchSampler is not a class that can be imported; "
+            "check its spelling and that its package is installed.",
         ),
         (
             ["hydra/sweeper/pruner=median", "optimized_metric=test/acc"],

@@ -1,21 +1,20 @@
 """Builds a run's objects from composed config: datamodule, model, callbacks, loggers, trainer."""
 
 import functools
-import re
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import InstantiationException
-from hydra.utils import get_class, instantiate
+from hydra.utils import get_class
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor
 from lightning.pytorch.loggers import Logger, MLFlowLogger, TensorBoardLogger, WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
 from trainlab.checkpoints import AtomicCheckpointIO, build_settings
-from trainlab.config import ConfigError, user_error_message
+from trainlab.config import ConfigError
+from trainlab.config.instantiate import build, refused_settings
 from trainlab.data.tensor_datamodule import TensorDataModule
 from trainlab.models.base import TrainlabModule
 from trainlab.process.locks import exclusive_lock
@@ -32,32 +31,6 @@ def choice(group: str, cfg: DictConfig) -> str:
         if chosen:
             return chosen
     return str(cfg.get("_target_", group)).rsplit(".", 1)[-1]
-
-
-def build(section: str, cfg: DictConfig, **kwargs: Any) -> Any:
-    """instantiate(cfg), with any error raised by the class it builds turned into one ConfigError line."""
-    try:
-        return instantiate(cfg, **kwargs)
-    except InstantiationException as error:
-        raise refused_settings(section, cfg, error) from error
-
-
-def refused_settings(section: str, cfg: DictConfig, error: BaseException) -> ConfigError:
-    """One line: the section (the innermost one Hydra names), its class, its settings and the library's reason."""
-    message = user_error_message(error)
-    if message is not None:  # trainlab's own classes already say what is wrong and how to fix it
-        return ConfigError(message)
-    where = re.search(r"full_key: (\S+)", str(error))
-    inner = OmegaConf.select(cfg, where[1].removeprefix(f"{section}.")) if where and where[1] != section else None
-    if inner is not None:
-        cfg, section = inner, where[1]
-    cause = error.__cause__ if isinstance(error, InstantiationException) and error.__cause__ else error
-    reason = (str(cause).strip().splitlines() or [""])[0]
-    settings = ", ".join(
-        f"{section}.{k}={v}" for k, v in cfg.items() if not str(k).startswith("_") and not isinstance(v, DictConfig)
-    )
-    target = cfg.get("_target_", section)
-    return ConfigError(f"{section} ({target}) refused its settings {settings}: {type(cause).__name__}: {reason}")
 
 
 def build_datamodule(data_cfg: DictConfig, shared_dir: Path | None = None) -> TensorDataModule:

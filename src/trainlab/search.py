@@ -12,13 +12,13 @@ from typing import Any
 
 import numpy as np
 import optuna
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from optuna.samplers import BaseSampler
 from optuna.storages import BaseStorage
 
 from trainlab.compat import reopen_trial
 from trainlab.config import ConfigError
+from trainlab.config.instantiate import build as build_from_config
 
 SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 JOURNAL_SUFFIXES = (".journal", ".log")
@@ -116,6 +116,7 @@ def prunes(config: Mapping[str, Any] | None) -> bool:
 
 
 def build(key: str, options: dict[str, Any]) -> Any:
+    """A sampler or pruner from its options; one that needs a package that is missing says which, and how to get it."""
     target = str(options.get("_target_"))
     package = SAMPLER_PACKAGES.get(target.rsplit(".", 1)[-1])
     if package and importlib.util.find_spec(package) is None:
@@ -123,14 +124,7 @@ def build(key: str, options: dict[str, Any]) -> Any:
             f"{key}: {target} needs the {package} package, which is not installed; "
             f"install it with .venv/bin/pip install {package}, or choose another sampler (e.g. hydra/sweeper/sampler=tpe)."
         )
-    try:
-        return instantiate(options)
-    except Exception as error:
-        shown = ", ".join(f"{name}={value}" for name, value in options.items() if name != "_target_")
-        reason = str(error).strip().splitlines()[0].split(", set env var HYDRA_FULL_ERROR")[0]
-        raise ConfigError(
-            f"{key}: {target}({shown}) could not be built ({reason}); check the class name and its arguments."
-        ) from None
+    return build_from_config(key, options)
 
 
 # --- a trial, from inside its job ------------------------------------------------------------------------------
