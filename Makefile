@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-full bench stress clean lint format tensorboard mlflow rename slurm slurm-down
+.PHONY: help install train test test-full bench gpu-check stress clean lint format tensorboard mlflow rename slurm slurm-down
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -60,6 +60,30 @@ clean:  ## Remove caches (keeps logs/ and data/)
 
 bench: $(INSTALLED)  ## Measure the template against a hand-written loop, start-up and data speed
 	$(BIN)/python scripts/benchmark.py $(ARGS)
+
+# Everything that needs a GPU, in one command on a machine with one: the tests marked gpu (the DDP ones need two
+# GPUs, the rest one), then make bench, within GPU_CHECK_LIMIT seconds together. The log (GPUs first), pytest's
+# JUnit XML and the benchmark's results.json and results.md go to benchmarks/gpu_check/. make bench has no GPU
+# option: it measures what it always does, quickly. Without a GPU the target stops at once, exit code 1.
+GPU_CHECK_DIR := benchmarks/gpu_check
+GPU_CHECK_LIMIT ?= 480
+GPU_BENCH_ARGS ?= --quick --out $(GPU_CHECK_DIR)
+GPU_NAMES := import sys, torch; torch.cuda.is_available() or sys.exit(1); \
+	print(*(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())), sep=chr(10))
+
+gpu-check: SHELL := /bin/bash
+gpu-check: $(INSTALLED)  ## With a CUDA GPU: the gpu tests, then make bench (8 minutes at most), into benchmarks/gpu_check/
+	@gpus=$$($(BIN)/python -c "$(GPU_NAMES)" 2>/dev/null) || \
+		{ echo "make gpu-check needs a CUDA GPU and torch finds none here (torch.cuda.is_available() is False)."; exit 1; }; \
+	mkdir -p $(GPU_CHECK_DIR); log=$(GPU_CHECK_DIR)/gpu_check.txt; deadline=$$((SECONDS + $(GPU_CHECK_LIMIT))); \
+	{ echo "make gpu-check $$(date -u +%FT%TZ), commit $$(git rev-parse --short HEAD 2>/dev/null)"; echo "$$gpus"; \
+		nvidia-smi --query-gpu=index,name,memory.total,driver_version --format=csv,noheader 2>/dev/null; } | tee $$log; \
+	timeout -k 10 $(GPU_CHECK_LIMIT) $(BIN)/pytest -m gpu --junitxml=$(GPU_CHECK_DIR)/pytest.xml 2>&1 | tee -a $$log; \
+	tests=$${PIPESTATUS[0]}; left=$$((deadline - SECONDS)); ((left > 0)) || left=1; \
+	timeout -k 10 $$left $(MAKE) --no-print-directory bench ARGS="$(GPU_BENCH_ARGS)" 2>&1 | tee -a $$log; \
+	bench=$${PIPESTATUS[0]}; \
+	echo "gpu-check: tests exit $$tests, bench exit $$bench (0: passed, 124: out of time); log: $$log" | tee -a $$log; \
+	((tests == 0 && bench == 0))
 
 stress: $(INSTALLED)  ## Fault drill: kill -9 runs, a multirun and checkpoint writes, resume, compare (ARGS="--kills 5")
 	$(BIN)/python scripts/stress.py $(ARGS)

@@ -193,7 +193,7 @@ def test_joblib_runs_jobs_in_worker_processes_with_a_share_of_the_cores(tmp_path
     jobs = job_folders(sweep_dir)
     assert ["seed=1" in job_overrides(job) for job in jobs] == [True, False]
     assert ["seed=2" in job_overrides(job) for job in jobs] == [False, True]
-    from trainlab.process.setup import available_cores
+    from trainlab.process.mode import available_cores
 
     expected_threads = max(1, available_cores() // 2)
     for job in jobs:

@@ -23,7 +23,7 @@ from typing import IO, Any
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from trainlab.process.mode import in_multirun
+from trainlab.process.mode import available_cores, in_multirun, parallel_jobs
 
 try:
     import fcntl
@@ -104,8 +104,6 @@ def asks_for_one_gpu(trainer: Mapping[str, Any]) -> bool:
 
 def side_by_side_jobs() -> int:
     """How many jobs the sweep's launcher runs at once: joblib's n_jobs (as setup.py reads it), else 1."""
-    from trainlab.process.setup import available_cores, parallel_jobs  # setup.py imports this module
-
     launcher = HydraConfig.get().get("launcher") or {}
     if launcher.get("n_jobs") is None or "joblib" not in str(launcher.get("_target_", "")):
         return 1

@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 from trainlab.config import ConfigError
 from trainlab.process.ddp import launch_ranks_as_this_job, quiet_other_ranks
 from trainlab.process.devices import give_job_its_own_gpu
+from trainlab.process.mode import available_cores, parallel_jobs
 
 log = logging.getLogger(__name__)
 
@@ -76,20 +77,6 @@ def log_each_line_once() -> None:
 # gives each job its share of the cores when a launcher runs jobs side by side: with
 # `hydra/launcher=joblib hydra.launcher.n_jobs=N`, cores // N threads each; under submitit, the job's
 # `cpus_per_task`. A plain run keeps torch's default.
-
-
-def available_cores() -> int:
-    """Cores this process may run on (respects CPU affinity, e.g. taskset or a cluster's cgroup)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
-def parallel_jobs(n_jobs: int, cores: int) -> int:
-    """How many jobs joblib runs at once for its n_jobs: negative counts back from all cores (-1 = all)."""
-    if n_jobs < 0:
-        return max(1, cores + 1 + n_jobs)
-    return max(1, min(n_jobs, cores))
 
 
 def threads_per_job(setting: Any, launcher: Mapping[str, Any], cores: int) -> int | None:
