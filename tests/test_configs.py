@@ -1,14 +1,19 @@
 """Every option of every config group composes, and what it describes can be built."""
 
 import math
+import re
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
+from hydra import compose
+from omegaconf import OmegaConf
 
-from tests.helpers.config import compose_config, group_options
+from tests.helpers.config import compose_config, group_options, hydra_context
 from tests.helpers.idx import write_fake_dataset
 from trainlab.building import build_callbacks, build_datamodule, build_loggers, build_model, build_trainer
+from trainlab.config import CONFIG_DIR
 from trainlab.data.tensor_datamodule import TensorDataModule
 from trainlab.models.base import TrainlabModule
 from trainlab.training import train
@@ -181,3 +186,108 @@ def test_eval_config_composes(run_dir: Path) -> None:
     cfg = compose_config("eval", ["ckpt_path=some.ckpt"], run_dir)
     assert cfg.ckpt_path == "some.ckpt"
     assert cfg.get("data") is None  # taken from the checkpoint unless given
+
+
+# --- each setting has one home -------------------------------------------------------------------------------
+# A default is written once (configs/_*.yaml, or the option a family inherits), so changing it changes every
+# option that shares it; options that restated it would silently keep the old value.
+CONFIGS = Path(CONFIG_DIR)
+
+
+def own_keys(group: str, option: str) -> dict:
+    """The keys a group option's file sets itself, without its defaults list."""
+    own = yaml.safe_load((CONFIGS / group / f"{option}.yaml").read_text())
+    return {key: value for key, value in own.items() if key != "defaults"}
+
+
+def differing(a: dict, b: dict, prefix: str = "") -> set[str]:
+    """Dotted keys whose values differ between two (unresolved) config trees."""
+    keys = set()
+    for key in a.keys() | b.keys():
+        x, y = a.get(key, "<missing>"), b.get(key, "<missing>")
+        if isinstance(x, dict) and isinstance(y, dict):
+            keys |= differing(x, y, f"{prefix}{key}.")
+        elif x != y:
+            keys.add(f"{prefix}{key}")
+    return keys
+
+
+def composed(overrides: list[str], run_dir: Path) -> dict:
+    return OmegaConf.to_container(compose_config("train", overrides, run_dir, quiet=False), resolve=False)
+
+
+# The MNIST family differs from MNIST in what the files are, and in nothing else.
+@pytest.mark.parametrize(
+    ("option", "differs_in"),
+    [("fashion_mnist", {"dataset"}), ("kmnist", {"dataset"}), ("emnist", {"dataset", "split", "num_classes"})],
+)
+def test_mnist_family_options_are_mnist_with_other_files(option: str, differs_in: set[str], run_dir: Path) -> None:
+    mnist = composed(["data=mnist"], run_dir)["data"]
+    assert differing(composed([f"data={option}"], run_dir)["data"], mnist) == differs_in
+    assert own_keys("data", option).keys() == differs_in  # inherited from mnist.yaml, not restated
+
+
+SHARED = {  # group -> keys every option has, from one file
+    "data": {"num_folds": None, "fold": 0, "train_size": None},
+    "model": {"compile": False, "channels_last": "${is_bf16:${trainer.precision}}"},
+}
+
+
+@pytest.mark.parametrize("group", SHARED)
+def test_every_option_takes_the_shared_settings_from_one_file(group: str, run_dir: Path) -> None:
+    shared = SHARED[group]
+    for option in group_options(group):
+        # every option has them, so `data.num_folds=5` or `model.compile=true` works with any of them (no `+`)
+        section = composed([f"{group}={option}"], run_dir)[group]
+        assert {key: section[key] for key in shared} == shared, option
+        assert not own_keys(group, option).keys() & shared.keys(), f"{group}/{option}.yaml restates them"
+    cfg = compose_config("train", ["data.num_folds=5", "data.fold=4", "model.compile=true"], run_dir)
+    assert (cfg.data.num_folds, cfg.data.fold, cfg.model.compile) == (5, 4, True)
+
+
+def test_one_seed_for_training_evaluation_prediction_and_the_search(run_dir: Path) -> None:
+    homes = [p.relative_to(CONFIGS) for p in CONFIGS.rglob("*.yaml") if re.search(r"\b12345\b", p.read_text())]
+    assert len(homes) == 1, homes
+    assert compose_config("train", [], run_dir).seed == 12345
+    for name in ("eval", "predict"):  # the same default seed as a training run
+        assert compose_config(name, ["ckpt_path=x.ckpt"], run_dir).seed == 12345, name
+    # The search's sampler follows the run's seed: `seed=7` proposes other trials, reproducibly.
+    with hydra_context():
+        for seed in (12345, 7):
+            cfg = compose("train", ["hparams_search=optuna", f"seed={seed}"], return_hydra_config=True)
+            assert cfg.hydra.sweeper.sampler.seed == seed
+
+
+@pytest.mark.parametrize("option", group_options("trainer"))
+def test_a_trainer_option_changes_only_the_trainer(option: str, run_dir: Path) -> None:
+    changed = differing(composed([f"trainer={option}"], run_dir), composed([], run_dir))
+    assert {key for key in changed if not key.startswith("trainer.")} == set()
+
+
+def test_models_lay_batches_out_channels_last_exactly_with_bf16(run_dir: Path) -> None:
+    """The CPU's bf16 convolutions are slow on the standard layout: a model follows the trainer's precision, and
+    an explicit choice wins."""
+    assert compose_config("train", [], run_dir).model.channels_last is False
+    assert compose_config("train", ["trainer=bf16"], run_dir).model.channels_last is True
+    assert compose_config("train", ["trainer=bf16", "model.channels_last=false"], run_dir).model.channels_last is False
+    assert compose_config("train", ["model.channels_last=true"], run_dir).model.channels_last is True
+
+
+@pytest.mark.parametrize("option", group_options("debug"))
+def test_debug_options_pin_one_cpu_except_the_profiler(option: str, run_dir: Path) -> None:
+    cfg = compose_config("train", ["trainer=ddp", f"debug={option}"], run_dir, quiet=False)
+    assert cfg.task_name == "debug"
+    # quick checks behave alike on any machine; the profiler measures the run's own accelerator
+    expected = ("ddp", "gpu", 2) if option == "profiler" else ("ddp", "cpu", 1)
+    assert (cfg.trainer.strategy, cfg.trainer.accelerator, cfg.trainer.devices) == expected
+    trainer_keys = own_keys("debug", option).get("trainer", {}).keys()
+    assert not trainer_keys & {"accelerator", "devices"}, "set once, in configs/_debug.yaml"
+
+
+def test_shared_files_are_not_options() -> None:
+    """configs/_*.yaml are taken in by other configs: at the top of configs/, which is no config group, so
+    --help, the README's table and `group=option` never offer them. In a group folder they would be options."""
+    assert not [p for p in CONFIGS.glob("*/**/_*.yaml")], "a shared file in a group folder is listed as an option"
+    shared = {p.stem for p in CONFIGS.glob("_*.yaml")}
+    used = {m for p in CONFIGS.rglob("*.yaml") for m in re.findall(r"^  - /?(_\w+)", p.read_text(), re.M)}
+    assert shared == used - {"_self_"}, "every shared file is taken in somewhere"

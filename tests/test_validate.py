@@ -142,11 +142,6 @@ def test_cli_config_error_keeps_a_folder_the_user_named(tmp_path: Path) -> None:
 # class's own annotations: one line naming the key, the value and the reason, exit code 2, no folder left.
 BUILD_MISTAKES = [
     (
-        ["optimizer._target_=torch.optim.Adamm"],
-        "optimizer._target_=torch.optim.Adamm is not a class that can be imported; check its spelling and that its "
-        "package is installed.",
-    ),
-    (
         ["optimizer.betas=[0.9,1.5]"],
         "optimizer (torch.optim.Adam) refused its settings optimizer.lr=0.001, optimizer.betas=[0.9, 1.5], "
         "optimizer.weight_decay=0.0: ValueError: Invalid beta parameter at index 1: 1.5",
@@ -180,6 +175,11 @@ BUILD_MISTAKES = [
         ],
         "callbacks.lr_monitor.logging_interval=hour has the wrong type: expected one of step, epoch; "
         "set callbacks.lr_monitor.logging_interval to one of step, epoch.",
+    ),
+    (
+        ["optimizer._target_=torch.optim.Adamm"],
+        "optimizer._target_=torch.optim.Adamm is not a class that can be imported; check its spelling and that its "
+        "package is installed.",
     ),
 ]
 

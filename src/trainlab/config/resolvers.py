@@ -20,3 +20,15 @@ def run_stamp() -> str:
 
 # Cached like Hydra's own ${now:}: every read of the run's folder in one process gives the same name.
 OmegaConf.register_new_resolver("run_stamp", run_stamp, use_cache=True, replace=True)
+
+
+def is_bf16(precision: object) -> bool:
+    """Whether a trainer precision computes in bfloat16 (bf16-mixed, bf16-true): the models' channels-last default.
+
+    The CPU's bf16 convolution and max-pooling kernels are fast only on channels-last batches, so a model lays its
+    image batches out that way whenever the trainer computes in bf16, and the trainer's config sets nothing else.
+    """
+    return str(precision).startswith("bf16")
+
+
+OmegaConf.register_new_resolver("is_bf16", is_bf16, replace=True)
