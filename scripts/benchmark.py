@@ -17,6 +17,12 @@ bench/sections.py in this order (one module each in scripts/bench/):
   scaling    how costs grow: epoch time and peak memory at 10k, 60k and 600k images, and joblib sweeps of 4
              and 8 jobs sharing their data or not (also `scripts/benchmark_scaling.py` alone).
 `--only NAME[,NAME]` runs those sections alone (`--only epoch`, `--only search,precision`).
+`--accelerator gpu` (default cpu) trains epoch and accuracy on one CUDA GPU (`make gpu-check` runs
+`--accelerator gpu --only epoch,accuracy`); the other sections measure the CPU only: `--only` naming one of
+them with gpu is an argparse error, and a whole gpu run leaves them "not measured". Without a CUDA GPU,
+`--accelerator gpu` stops at once with one line, exit code 1. The entries of epoch and accuracy name the
+device they were measured on (`device`), a whole run's `machine` entry the accelerator and GPU, and
+results.md says above its table which entries are GPU figures.
 Writes benchmarks/results.json and benchmarks/results.md (`--only` updates its own sections there).
 """
 
@@ -24,13 +30,14 @@ import argparse
 import json
 import os
 import platform
+import sys
 import tempfile
 from pathlib import Path
 
 import torch
 
-from bench.common import ROOT, Results, Run
-from bench.sections import SECTIONS, measure_sections
+from bench.common import ACCELERATORS, ROOT, Results, Run
+from bench.sections import SECTIONS, cpu_only, measure_sections
 from trainlab.process.setup import stop_gpu_probes_without_gpus
 
 QUICK_REPEATS, QUICK_NUM_TRAIN = 1, 2000
@@ -64,29 +71,55 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--out", type=Path, default=ROOT / "benchmarks", help="folder of results.json and results.md (%(default)s)"
     )
+    parser.add_argument(
+        "--accelerator",
+        choices=ACCELERATORS,
+        default="cpu",
+        help="where epoch and accuracy train, one device (%(default)s); gpu: one CUDA GPU, and only those sections",
+    )
     return parser
 
 
+def arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, checked before anything is measured: `--accelerator gpu` with a CPU-only section in
+    `--only` is a usage error; on a machine without a CUDA GPU, one line and exit code 1."""
+    command = parser()
+    args = command.parse_args(argv)
+    if args.accelerator == "gpu":
+        if args.only and (cpu := cpu_only(args.only)):
+            gpu = ", ".join(name for name, section in SECTIONS.items() if section.gpu)
+            command.error(f"--accelerator gpu: {', '.join(cpu)} measure the CPU only; with gpu, --only takes {gpu}")
+        if not torch.cuda.is_available():
+            sys.exit(
+                "scripts/benchmark.py --accelerator gpu needs a CUDA GPU, and torch finds none here "
+                "(torch.cuda.is_available() is False); use --accelerator cpu."
+            )
+    return args
+
+
 def main() -> None:
-    args = parser().parse_args()
+    args = arguments()
     # As trainlab-train does: importing Lightning turns on torch's NVML GPU probe, which Adam repeats on
     # every step (a failed library load each time, on a machine without GPUs). All contenders gain alike.
     stop_gpu_probes_without_gpus()
     whole = args.only is None
     repeats, num_train = (QUICK_REPEATS, QUICK_NUM_TRAIN) if args.quick else (args.repeats, args.num_train)
     # The machine's description and load belong to a whole run: --only leaves those of the last one.
-    results: Results = {"machine": machine()} if whole else {}
+    results: Results = {"machine": machine(args.accelerator)} if whole else {}
     with tempfile.TemporaryDirectory() as tmp:
-        run = Run(Path(tmp), repeats=repeats, num_train=num_train, quick=args.quick)
+        run = Run(Path(tmp), repeats=repeats, num_train=num_train, quick=args.quick, accelerator=args.accelerator)
         results.update(measure_sections(args.only or list(SECTIONS), run, skip_slow=args.quick and whole))
     if whole:
         results["machine"]["load_average_1min_at_end"] = round(os.getloadavg()[0], 2)
     write_results(results, args.out, update=not whole)
 
 
-def machine() -> Results:
-    """What the numbers were measured on, and how busy it was at the start."""
+def machine(accelerator: str = "cpu") -> Results:
+    """What the numbers were measured on, and how busy it was at the start; with gpu, which GPU."""
+    gpu = {"gpu": torch.cuda.get_device_name(0), "cuda": torch.version.cuda} if accelerator == "gpu" else {}
     return {
+        "accelerator": accelerator,
+        **gpu,
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "processor": platform.processor() or platform.machine(),
@@ -107,8 +140,8 @@ def write_results(results: Results, out: Path, update: bool = False) -> None:
 
 
 def markdown(results: Results) -> str:
-    """One table row a measure: `entry.measure | value`, or `entry | not measured`."""
-    lines = ["| measure | value |", "|---|---|"]
+    """The device line, then one table row a measure: `entry.measure | value`, or `entry | not measured`."""
+    lines = [devices_line(results), "", "| measure | value |", "|---|---|"]
     for section, values in results.items():
         if values is None:
             lines.append(f"| {section} | not measured |")
@@ -116,6 +149,19 @@ def markdown(results: Results) -> str:
         for key, value in values.items():
             lines.append(f"| {section}.{key} | {value} |")
     return "\n".join(lines) + "\n"
+
+
+def devices_line(results: Results) -> str:
+    """Which entries were measured on a GPU (their `device` is not "cpu"), and that the rest were on the CPU."""
+    on: dict[str, list[str]] = {}
+    for name, values in results.items():
+        device = values.get("device", "cpu") if isinstance(values, dict) else "cpu"
+        if device != "cpu":
+            on.setdefault(device, []).append(name)
+    if not on:
+        return "Device: every figure below was measured on the CPU."
+    gpus = "; ".join(f"{', '.join(names)} on {device}" for device, names in on.items())
+    return f"Device: {gpus}; every other figure on the CPU."
 
 
 if __name__ == "__main__":

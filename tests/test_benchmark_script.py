@@ -1,13 +1,15 @@
 """scripts/benchmark.py and its package scripts/bench: the scripts import the package and never the other way
-round (no import cycle, no sys.path edits), and `--only` accepts exactly the sections of the table."""
+round (no import cycle, no sys.path edits), `--only` accepts exactly the sections of the table, and
+`--accelerator gpu` reaches the sections that honour it, and stops at once where it cannot be honoured."""
 
 import ast
 import importlib
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 
 import pytest
 
@@ -137,3 +139,114 @@ def test_the_sections_run_in_the_table_order_and_quick_leaves_the_slow_ones_out(
     assert sections.measure_sections(["c", "a"], run, skip_slow=False) == {"a": 2, "c": 2}
     assert sections.measure_sections(["a", "b", "c"], run, skip_slow=True) == {"a": 2, "b": None, "c": 2}
     assert ran == ["a", "c", "a", "c"]
+
+
+def test_accelerator_is_cpu_or_gpu_and_cpu_by_default(scripts: tuple[ModuleType, ModuleType]) -> None:
+    benchmark, _ = scripts
+    parser = benchmark.parser()
+    assert parser.parse_args([]).accelerator == "cpu"
+    assert parser.parse_args(["--accelerator", "gpu", "--only", "epoch,accuracy"]).accelerator == "gpu"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--accelerator", "tpu"])
+
+
+def test_gpu_with_a_cpu_only_section_is_a_usage_error(scripts: tuple[ModuleType, ModuleType]) -> None:
+    """Checked before CUDA is looked for, so the same on any machine."""
+    benchmark, sections = scripts
+    assert {name for name, section in sections.SECTIONS.items() if section.gpu} == {"epoch", "accuracy"}
+    for name in sections.cpu_only(list(sections.SECTIONS)):
+        with pytest.raises(SystemExit) as stop:
+            benchmark.arguments(["--accelerator", "gpu", "--only", f"epoch,{name}"])
+        assert stop.value.code == 2
+    assert benchmark.arguments(["--only", "data,precision"]).accelerator == "cpu"
+
+
+def test_gpu_without_cuda_stops_at_once_with_one_line(tmp_path: Path) -> None:
+    """No CUDA device visible (a GPU machine too): exit code 1, one line, nothing measured or written."""
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    out = tmp_path / "out"
+    command = [sys.executable, str(SCRIPTS / "benchmark.py"), "--accelerator", "gpu", "--only", "epoch"]
+    result = subprocess.run([*command, "--out", str(out)], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("scripts/benchmark.py --accelerator gpu needs a CUDA GPU"), result.stderr
+    assert "torch.cuda.is_available() is False" in lines[-1]
+    assert [line for line in lines if "Traceback" in line] == []
+    assert result.stdout == ""
+    assert not out.exists()
+
+
+def test_the_template_runs_follow_the_accelerator(scripts: tuple[ModuleType, ModuleType], tmp_path: Path) -> None:
+    """The in-process fits' overrides, and those of the `trainlab-train` runs of accuracy and start-up, compose
+    (validated) to a Trainer on one device of the run's accelerator."""
+    common, fits, accuracy = (importlib.import_module(f"bench.{name}") for name in ("common", "fits", "accuracy"))
+    from trainlab.config import compose
+
+    assert fits.template_overrides(100, 32)[1:3] == ["trainer.accelerator=cpu", "trainer.devices=1"]
+    gpu_run = common.Run(tmp_path, repeats=1, num_train=100, quick=True, accelerator="gpu")
+    assert common.Run(tmp_path, repeats=1, num_train=100, quick=True).trainer_overrides == [
+        "trainer.accelerator=cpu",
+        "trainer.devices=1",
+    ]
+    assert gpu_run.device == "cuda"
+    with pytest.raises(ValueError):
+        common.trainer_overrides("tpu")
+    template = compose("train", fits.template_overrides(100, 32, accelerator="gpu"), tmp_path / "template")
+    assert (template.trainer.accelerator, template.trainer.devices) == ("gpu", 1)
+    data = accuracy.MNIST_SIZED_SYNTHETIC
+    bf16 = compose("train", accuracy.command(data, ["trainer=bf16"], 1, gpu_run.trainer_overrides), tmp_path / "acc")
+    assert (bf16.trainer.accelerator, bf16.trainer.devices, bf16.trainer.precision) == ("gpu", 1, "bf16-mixed")
+
+
+def test_the_epoch_section_trains_each_contender_on_the_runs_device(
+    scripts: tuple[ModuleType, ModuleType], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Run.template composes with run.accelerator; the hand-written loop gets run.device, the bare Trainer
+    run.accelerator. The fits themselves are stand-ins: no GPU is needed to check what they are handed."""
+    common, fits, epoch = (importlib.import_module(f"bench.{name}") for name in ("common", "fits", "epoch"))
+    handed: dict[str, object] = {}
+    datamodule = SimpleNamespace(splits={"train": (list(range(50)), None)})
+
+    def setup(workdir: Path, num_train: int, batch_size: int, accelerator: str = "cpu") -> tuple[object, object]:
+        handed["template"] = accelerator
+        return SimpleNamespace(trainer=SimpleNamespace(accelerator=accelerator)), datamodule
+
+    def fit(name: str) -> object:
+        def fake(cfg: object, data: object, **kwargs: object) -> object:
+            handed[name] = kwargs or cfg.trainer.accelerator
+            return fits.Fit(3.0, [1.0, 1.0, 1.0], None)
+
+        return fake
+
+    monkeypatch.setattr(fits, "template_setup", setup)
+    for name in ("hand_written_fit", "template_fit", "lightning_floor_fit"):
+        monkeypatch.setattr(epoch, name, fit(name))
+    results = epoch.epoch_results(common.Run(tmp_path, repeats=1, num_train=50, quick=True, accelerator="gpu"))
+    assert handed == {
+        "template": "gpu",
+        "hand_written_fit": {"device": "cuda"},
+        "template_fit": "gpu",
+        "lightning_floor_fit": {"accelerator": "gpu"},
+    }
+    assert results["epoch"]["ratio_template_over_hand"] == 1.0
+
+
+def test_on_the_gpu_the_cpu_only_sections_are_not_measured_and_the_report_names_the_device(
+    scripts: tuple[ModuleType, ModuleType], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    benchmark, sections = scripts
+    common = importlib.import_module("bench.common")
+
+    def section(name: str, gpu: bool) -> object:
+        return sections.Section(lambda run: {name: {"device": f"{run.accelerator} (H200)"}}, (name,), gpu=gpu)
+
+    monkeypatch.setattr(sections, "SECTIONS", {"a": section("a", gpu=True), "b": section("b", gpu=False)})
+    gpu_run = common.Run(tmp_path, repeats=1, num_train=10, quick=False, accelerator="gpu")
+    results = sections.measure_sections(["a", "b"], gpu_run, skip_slow=False)
+    assert results == {"a": {"device": "gpu (H200)"}, "b": None}
+    report = benchmark.markdown({"machine": {"accelerator": "gpu"}, "epoch": {"device": "gpu (H200)"}, **results})
+    assert report.splitlines()[0] == "Device: epoch, a on gpu (H200); every other figure on the CPU."
+    assert "| b | not measured |" in report
+    assert benchmark.markdown({"epoch": {"device": "cpu", "template_s": 1.0}}).splitlines()[0] == (
+        "Device: every figure below was measured on the CPU."
+    )

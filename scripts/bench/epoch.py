@@ -6,32 +6,35 @@ long a whole `trainlab-train` process takes to start.
    (epochs after the first) and the whole fit.
 2. Start-up, alternating: process start to the end of the first training step, and
    `trainlab-train debug=fdr` to exit.
+
+Both parts train on `run.accelerator` (`--accelerator`), one device: with "gpu" the hand-written loop puts
+its net and data on `cuda`, the template and the bare Trainer run with accelerator gpu, and the processes
+with `trainer.accelerator=gpu trainer.devices=1` (debug=fdr's own CPU pin overridden). Each of the
+section's entries says where it was measured (`device`: "cpu" or "gpu (its name)").
 """
 
 import subprocess
 import time
 from pathlib import Path
 
-from omegaconf import DictConfig
-
 from bench.common import BIN, Results, Run, alternate, median_of, paired_ratio, steady_epoch
 from bench.fits import EPOCHS, hand_written_fit, lightning_floor_fit, template_fit
-from trainlab.data.tensor_datamodule import TensorDataModule
 
 
 def measure(run: Run) -> Results:
-    """Both parts of the section, the epochs first."""
-    cfg, datamodule = run.template
-    return {**epoch_results(cfg, datamodule, run.repeats), "startup": startup_results(run.workdir, run.repeats)}
+    """Both parts of the section, the epochs first; every entry labelled with the device it was measured on."""
+    results = {**epoch_results(run), "startup": startup_results(run)}
+    return {name: {"device": run.device_label, **values} for name, values in results.items()}
 
 
-def epoch_results(cfg: DictConfig, datamodule: TensorDataModule, repeats: int) -> Results:
-    """The hand-written loop, the template and a bare Lightning Trainer, alternating."""
+def epoch_results(run: Run) -> Results:
+    """The hand-written loop, the template and a bare Lightning Trainer, alternating, on run.accelerator."""
+    cfg, datamodule = run.template  # composed with run.accelerator's trainer overrides
     hand, template, floor = [], [], []
-    for _ in range(repeats):  # A B C A B C ...
-        hand.append(hand_written_fit(cfg, datamodule))
+    for _ in range(run.repeats):  # A B C A B C ...
+        hand.append(hand_written_fit(cfg, datamodule, device=run.device))
         template.append(template_fit(cfg, datamodule))
-        floor.append(lightning_floor_fit(cfg, datamodule))
+        floor.append(lightning_floor_fit(cfg, datamodule, accelerator=run.accelerator))
     hand_steady, template_steady, floor_steady = (
         [steady_epoch(fit.epochs) for fit in fits] for fits in (hand, template, floor)
     )
@@ -73,10 +76,12 @@ def process_time(args: list[str], cwd: Path) -> float:
     return time.perf_counter() - start
 
 
-def to_first_step(cwd: Path) -> float:
-    """Process start to the end of the first training step (one step, nothing after it)."""
+def to_first_step(cwd: Path, trainer: list[str]) -> float:
+    """Process start to the end of the first training step (one step, nothing after it), with the
+    `trainer` overrides (the accelerator's)."""
     return process_time(
         [
+            *trainer,
             "trainer.max_steps=1",
             "+trainer.limit_val_batches=0",
             "test=false",
@@ -92,7 +97,10 @@ def to_first_step(cwd: Path) -> float:
     )
 
 
-def startup_results(workdir: Path, repeats: int) -> Results:
-    """Whole processes, alternating."""
-    first, fdr = alternate(lambda: to_first_step(workdir), lambda: process_time(["debug=fdr"], workdir), repeats)
+def startup_results(run: Run) -> Results:
+    """Whole processes on run.accelerator, alternating."""
+    cwd, trainer = run.workdir, run.trainer_overrides
+    first, fdr = alternate(
+        lambda: to_first_step(cwd, trainer), lambda: process_time(["debug=fdr", *trainer], cwd), run.repeats
+    )
     return {"to_first_step_s": round(median_of(first), 2), "debug_fdr_s": round(median_of(fdr), 2)}
