@@ -161,6 +161,7 @@ def test_gpu_with_a_cpu_only_section_is_a_usage_error(scripts: tuple[ModuleType,
     assert benchmark.arguments(["--only", "data,precision"]).accelerator == "cpu"
 
 
+@pytest.mark.slow  # a whole benchmark process: torch, Lightning and Optuna imported
 def test_gpu_without_cuda_stops_at_once_with_one_line(tmp_path: Path) -> None:
     """No CUDA device visible (a GPU machine too): exit code 1, one line, nothing measured or written."""
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
