@@ -17,6 +17,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from omegaconf import DictConfig, OmegaConf
 
 from trainlab.config.errors import ConfigError
+from trainlab.process.resources import disk_full_error, is_disk_full
 
 # The run's composed config apart from what the module is built with (plain containers): with Lightning's
 # hyper_parameters, everything a model is rebuilt from. Checkpoints written before the split hold the whole config.
@@ -158,5 +159,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         try:
             super().save_checkpoint(checkpoint, temporary, storage_options)
             os.replace(temporary, path)
+        except (OSError, RuntimeError) as error:
+            if is_disk_full(error, temporary.parent):
+                raise disk_full_error(temporary.parent, f"checkpoint {Path(path).name}") from None
+            raise
         finally:
             temporary.unlink(missing_ok=True)

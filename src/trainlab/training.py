@@ -31,6 +31,7 @@ from trainlab.config import ConfigError
 from trainlab.loggers.hparams import collect_hyperparameters, log_hyperparameters
 from trainlab.process.interruption import RunInterrupted, interruptible
 from trainlab.process.mode import in_multirun
+from trainlab.process.resources import memory_limit
 from trainlab.process.setup import set_up_process
 from trainlab.process.slurm import hand_over_to_submitit, ignore_late_warning
 from trainlab.runs.commands import program, resume_command
@@ -148,6 +149,8 @@ def train(cfg: DictConfig, start: StartingPoint | None = None) -> dict[str, floa
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = build_datamodule(cfg.data, shared_data_dir(cfg))
+    with memory_limit("building the data", fixes=smaller_data(cfg)):
+        datamodule.setup("fit")  # here, not inside fit, so that data that does not fit says so in one line
     model = build_model(cfg, datamodule)
     resumed = load_resumed_checkpoint(ckpt_path, model)
     resume_step = int(resumed["global_step"]) if resumed is not None and cfg.get("train", True) else None
@@ -157,17 +160,35 @@ def train(cfg: DictConfig, start: StartingPoint | None = None) -> dict[str, floa
     trainer = build_trainer(cfg.trainer, callbacks, loggers)
 
     if cfg.get("train", True):
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+        with memory_limit("training", fixes=smaller_steps(cfg)):
+            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
         report_early_stop(trainer)
         raise_if_pruned(trainer)  # a trial the search's pruner stopped ends here, untested
     metrics = to_floats(trainer.callback_metrics)
     if cfg.get("test", True):
-        test(trainer, model, datamodule, fitted=cfg.get("train", True), checkpoint=ckpt_path)
+        with memory_limit("testing", fixes=smaller_steps(cfg)):
+            test(trainer, model, datamodule, fitted=cfg.get("train", True), checkpoint=ckpt_path)
         metrics.update(to_floats(trainer.callback_metrics))
 
     log_hyperparameters(loggers, collect_hyperparameters(cfg, model), metrics)
     finish_loggers(loggers)
     return metrics
+
+
+def smaller_data(cfg: DictConfig) -> str:
+    """The settings that make a run's data smaller, for its out-of-memory message."""
+    sizes = [f"data.{key}={cfg.data[key]}" for key in ("num_train", "train_size") if cfg.data.get(key) is not None]
+    sizes = sizes or ["data.train_size=<N>"] * ("train_size" in cfg.data)
+    return f"use fewer samples ({' or '.join(sizes)})" if sizes else "use a smaller dataset"
+
+
+def smaller_steps(cfg: DictConfig) -> str:
+    """The settings that make each training step need less memory, for its out-of-memory message."""
+    precision = cfg.trainer.get("precision")
+    return (
+        f"lower data.batch_size (now {cfg.data.get('batch_size')}), compute in bf16 with trainer=bf16 (precision now "
+        f"{precision}), or narrow the model (model.net's widths)"
+    )
 
 
 def load_resumed_checkpoint(ckpt_path: str | None, model: pl.LightningModule) -> dict | None:

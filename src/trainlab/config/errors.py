@@ -12,6 +12,10 @@ class ConfigError(ValueError):
     """A value in the run's configuration is wrong; the message names it, what was expected and the fix."""
 
 
+class ResourceError(ConfigError):
+    """The machine lacks what the run asks for (memory, disk space): the message says what, and what to change."""
+
+
 def user_error_message(error: BaseException | None) -> str | None:
     """The one-line message of a user error (possibly wrapped by Hydra's instantiate), or None."""
     while error is not None:

@@ -1,0 +1,44 @@
+"""Faults the machine causes, brought about on purpose: a small disk that fills, a GPU that runs out of memory."""
+
+import os
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+
+
+@contextmanager
+def small_disk(folder: Path, size: str = "4m") -> Iterator[Path]:
+    """A tmpfs of `size` mounted on `folder` for the block (root only): a disk that really fills."""
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], check=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+def can_mount() -> bool:
+    return os.geteuid() == 0 and Path("/proc/filesystems").read_text().find("tmpfs") >= 0
+
+
+def fill_disk(folder: Path, leave: int) -> None:
+    """Write a file that leaves `leave` bytes free on `folder`'s file system."""
+    import shutil
+
+    free = shutil.disk_usage(folder).free
+    with open(folder / "filler", "wb") as file:
+        file.write(b"\0" * max(0, free - leave))
+
+
+class GpuRunsOutOfMemory(pl.Callback):
+    """Raises what torch's CUDA allocator raises when a batch does not fit, at the first training batch."""
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch, batch_idx: int) -> None:
+        raise torch.OutOfMemoryError(
+            "CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 79.11 GiB of which "
+            "1.02 GiB is free. Of the allocated memory 76.50 GiB is allocated by PyTorch."
+        )
