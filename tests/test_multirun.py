@@ -10,7 +10,7 @@ from hydra import compose
 from omegaconf import OmegaConf
 
 from tests.helpers.config import compose_config, hydra_context
-from tests.helpers.process import BIN, run_script
+from tests.helpers.process import BIN, ROOT, run_script
 from tests.helpers.sweeps import TINY_RUN
 from trainlab.callbacks.finite_loss import NonFiniteLossError
 from trainlab.config import ConfigError
@@ -44,15 +44,31 @@ def test_sweep_records_the_failed_jobs_and_finishes_the_others(seed_sweep: tuple
         if "optimizer.lr=-1" in job_overrides(job):
             # A job's status also records its overrides, so a rerun of the sweep knows it.
             assert status == {"status": "failed", "error": LR_ERROR, "overrides": job_overrides(job)}
-            assert LR_ERROR in (job / "train.log").read_text()  # with its traceback
+            assert LR_ERROR in (job / "train.log").read_text()
         else:
             assert status["status"] == "ok"
             # The recorded objective is the final val/loss in the job's own event files.
             assert status["value"] == pytest.approx(read_scalars(job / "tensorboard")["val/loss"][-1][1], abs=1e-6)
     assert f"This job failed, the sweep goes on: {LR_ERROR}" in output
+    assert "Traceback" not in output  # a user's mistake is one line in a sweep too
     # The sweep ends by saying where it wrote, how its jobs ended, and how to summarise them.
     assert f"Sweep folder: {sweep_dir} (6 jobs: 4 ok, 2 failed)" in output
     assert f"trainlab-summarize {sweep_dir}" in output
+
+
+def test_an_unexpected_failure_is_one_line_on_the_console_and_its_traceback_in_the_jobs_log(tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "multirun"
+    fault = ["+callbacks.fault._target_=tests.helpers.faults.CrashAtFirstBatch", "+callbacks.fault.crash=true,false"]
+    args = ["-m", *TINY_RUN, "logger=none", *fault, f"hydra.sweep.dir={sweep_dir}"]
+    env = {"PYTHONPATH": str(ROOT)}  # the fault's class lives in tests/
+    result = run_script("train", [*args, f"paths.log_dir={tmp_path / 'logs'}"], cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = result.stdout + result.stderr
+    assert "This job failed, the sweep goes on: RuntimeError: something unexpected broke" in output
+    assert "Traceback" not in output
+    crashed, finished = job_folders(sweep_dir)
+    assert "Traceback (most recent call last)" in (crashed / "train.log").read_text()
+    assert (status_of(crashed)["status"], status_of(finished)["status"]) == ("failed", "ok")
 
 
 def test_diverging_run_is_recorded_as_failed(run_dir: Path) -> None:

@@ -27,7 +27,7 @@ from trainlab.building import (
 )
 from trainlab.callbacks.optuna_trial import TrialPruned, raise_if_pruned, trial_callbacks
 from trainlab.checkpoints import check_architecture, load_checkpoint
-from trainlab.config import ConfigError
+from trainlab.config import ConfigError, user_error_message
 from trainlab.loggers.hparams import collect_hyperparameters, log_hyperparameters
 from trainlab.process.interruption import RunInterrupted, interruptible
 from trainlab.process.mode import in_multirun
@@ -82,7 +82,7 @@ def run_unless_finished(cfg: DictConfig) -> float | TrialPruned | None:
     except Exception as error:
         if not in_multirun():
             raise
-        log.error("This job failed, the sweep goes on: %s", error_line(error), exc_info=True)
+        report_failed_job(error)
         return None
     report_run(cfg, ending.metrics)
     return ending.objective
@@ -94,7 +94,19 @@ def refuse_sweep_job(cfg: DictConfig, error: ConfigError) -> None:
         with recording_how_it_ends(cfg):
             raise error
     except ConfigError:
-        log.error("This job failed, the sweep goes on: %s", error_line(error))
+        report_failed_job(error)
+
+
+def report_failed_job(error: Exception) -> None:
+    """A sweep's failed job says why in one line, as a single run does; an unexpected error's traceback goes to
+    the job's log file only, where it does not bury the other jobs' progress."""
+    log.error("This job failed, the sweep goes on: %s", error_line(error))
+    if user_error_message(error) is None:
+        cause = (type(error), error, error.__traceback__)
+        traceback = log.makeRecord(log.name, logging.ERROR, __file__, 0, "Traceback of that failure:", (), cause)
+        for handler in logging.getLogger().handlers:
+            if isinstance(handler, logging.FileHandler):
+                handler.handle(traceback)
 
 
 def finished_result(cfg: DictConfig) -> float | None:

@@ -42,3 +42,14 @@ class GpuRunsOutOfMemory(pl.Callback):
             "CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 79.11 GiB of which "
             "1.02 GiB is free. Of the allocated memory 76.50 GiB is allocated by PyTorch."
         )
+
+
+class CrashAtFirstBatch(pl.Callback):
+    """An unexpected error (a bug, say) at the first training batch, when `crash` is true."""
+
+    def __init__(self, crash: bool) -> None:
+        self.crash = crash
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch, batch_idx: int) -> None:
+        if self.crash:
+            raise RuntimeError("something unexpected broke")
