@@ -1,5 +1,5 @@
-"""When the machine runs out of memory or disk: one line that says what and what to change, exit code 2, a true
-status, and nothing the user had is lost."""
+"""When the machine runs out of memory or disk, or a run stops before it trained: one line that says what and what
+to change, a true status or no folder at all, and nothing the user had is lost."""
 
 from pathlib import Path
 
@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 
 from tests.helpers.config import compose_config
 from tests.helpers.faults import can_mount, fill_disk, small_disk
-from tests.helpers.process import run_script
+from tests.helpers.process import ROOT, run_script
 from tests.helpers.runs import TINY_MLP
 from trainlab.config.errors import ResourceError
 from trainlab.training import train
@@ -65,3 +65,34 @@ def test_a_full_disk_keeps_the_earlier_checkpoints_whole_and_says_so_in_one_line
         assert all(torch.equal(after["state_dict"][name], value) for name, value in before["state_dict"].items())
         assert not list(run_dir.rglob("*.partial"))
         assert status_of(run_dir)["status"] == "failed"
+
+
+def test_resuming_a_folder_that_does_not_exist_leaves_no_folder_behind(tmp_path: Path) -> None:
+    run_dir = tmp_path / "no" / "such" / "run"
+    result = run_script("train", [*TINY_MLP, "ckpt_path=last", f"hydra.run.dir={run_dir}"], cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"Error: ckpt_path=last found no last.ckpt in {run_dir / 'checkpoints'}; set hydra.run.dir to the folder of "
+        "the run to resume (e.g. hydra.run.dir=logs/train/runs/<timestamp>) or give a checkpoint file as "
+        "ckpt_path=<path>."
+    ]
+    assert not run_dir.exists()
+
+
+def test_a_folder_the_user_had_is_kept_when_the_resume_fails(tmp_path: Path) -> None:
+    run_dir = tmp_path / "mine"
+    run_dir.mkdir()
+    result = run_script("train", [*TINY_MLP, "ckpt_path=last", f"hydra.run.dir={run_dir}"], cwd=tmp_path)
+    assert result.returncode == 2
+    assert run_dir.is_dir()
+
+
+def test_a_run_stopped_before_training_leaves_nothing_behind(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    stop = "+callbacks.stop._target_=tests.helpers.faults.InterruptBeforeTraining"
+    result = run_script(
+        "train", [*TINY_MLP, stop, f"paths.log_dir={logs}"], cwd=tmp_path, env={"PYTHONPATH": str(ROOT)}
+    )
+    assert result.returncode == 130, result.stderr[-2000:]
+    assert "Stopped by SIGINT before training began; no run folder was kept." in result.stdout + result.stderr
+    assert list((logs / "train" / "runs").iterdir()) == []

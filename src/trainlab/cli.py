@@ -9,6 +9,7 @@ from typing import TypeVar
 from hydra.errors import InstantiationException
 
 from trainlab.config import ConfigError, exit_with_error, user_error_message
+from trainlab.config.errors import ResourceError
 from trainlab.runs.folder import discard_unstarted_run_folder
 
 T = TypeVar("T")
@@ -25,7 +26,8 @@ def exit_on_user_error(task: Callable[..., T]) -> Callable[..., T]:
             message = user_error_message(error)
             if message is None or os.environ.get("HYDRA_FULL_ERROR") == "1":  # the developer's full traceback
                 raise
-            discard_unstarted_run_folder()  # nothing was trained: leave no folder that looks like a result
+            if not isinstance(error, ResourceError):  # the machine stopped a run it started: its record stays
+                discard_unstarted_run_folder()  # a mistake, nothing trained: leave no folder that looks like a result
             exit_with_error(message)
 
     return wrapper

@@ -36,6 +36,7 @@ from trainlab.process.setup import set_up_process
 from trainlab.process.slurm import hand_over_to_submitit, ignore_late_warning
 from trainlab.runs.commands import program, resume_command
 from trainlab.runs.ending import recording_how_it_ends
+from trainlab.runs.folder import discard_unstarted_run_folder
 from trainlab.runs.info import print_config_tree, write_run_info
 from trainlab.runs.names import run_name
 from trainlab.runs.reading import final_metrics
@@ -126,6 +127,9 @@ def stop_interrupted_run(cfg: DictConfig, stop: RunInterrupted) -> NoReturn:
     SLURM's time-limit warning goes on to submitit, which requeues the job (and ends the process itself);
     a job out of requeues stops here like any interrupted run.
     """
+    if not stop.warned_by_slurm and discard_unstarted_run_folder():
+        log.warning("Stopped by %s before training began; no run folder was kept.", stop.signal_name)
+        raise SystemExit(stop.exit_code) from None
     resume = resume_command(cfg)
     if stop.warned_by_slurm:
         log.warning(

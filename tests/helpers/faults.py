@@ -1,6 +1,7 @@
 """Faults the machine causes, brought about on purpose: a small disk that fills, a GPU that runs out of memory."""
 
 import os
+import signal
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -53,3 +54,10 @@ class CrashAtFirstBatch(pl.Callback):
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch, batch_idx: int) -> None:
         if self.crash:
             raise RuntimeError("something unexpected broke")
+
+
+class InterruptBeforeTraining(pl.Callback):
+    """Ctrl-C at the moment Lightning sets the fit up, before the first batch: as a user who changes their mind."""
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        os.kill(os.getpid(), signal.SIGINT)

@@ -21,6 +21,8 @@ from trainlab.runs.status import read_status
 
 # Set when this module is first imported, before Hydra creates the run folder.
 PROCESS_START = time.time()
+# Whether the run folder was there before this process (GuardRunFolder records it before Hydra makes it).
+RUN_DIR_EXISTED_AT_START: dict[str, bool] = {}
 
 # What Hydra and the start of a run write before any training: the saved config and the log files.
 START_FILES = {
@@ -41,6 +43,8 @@ class GuardRunFolder(Callback):
     """
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        run_dir = Path(config.hydra.run.dir)
+        RUN_DIR_EXISTED_AT_START[str(run_dir.resolve())] = run_dir.exists()
         if config.get("ckpt_path") is not None or not config.get("train", True):
             return
         try:
@@ -77,24 +81,35 @@ def chosen_by_user(key: str) -> bool:
     return any(override.split("=", 1)[0].lstrip("+~") == key for override in HydraConfig.get().overrides.hydra)
 
 
+def empty_event_file(path: Path) -> bool:
+    """A TensorBoard event file that a logger opened but wrote nothing into (its header alone)."""
+    if not path.name.startswith("events.out.tfevents."):
+        return False
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    return not any(event.HasField("summary") for event in EventFileLoader(str(path)).Load())
+
+
 def discard_unstarted_run_folder() -> bool:
     """Delete this process's run folder if it holds only what Hydra wrote at start; return whether it did.
 
-    Called when a config error stops a run before it trained, so that no folder is left behind
-    that looks like a result. A folder the user named (hydra.run.dir / hydra.sweep.dir) is never
-    touched, nor one holding any file that this process did not write.
+    Called when a config error or a signal stops a run before it trained, so that no folder is left behind
+    that looks like a result. A folder the user named (hydra.run.dir / hydra.sweep.dir) is touched only when
+    this process made it, and never one holding any file that this process did not write.
     """
-    if not HydraConfig.initialized() or chosen_by_user("hydra.run.dir") or chosen_by_user("hydra.sweep.dir"):
+    if not HydraConfig.initialized() or chosen_by_user("hydra.sweep.dir"):
         return False
     folder = Path(HydraConfig.get().runtime.output_dir)
-    if not folder.is_dir():
+    made_here = RUN_DIR_EXISTED_AT_START.get(str(folder.resolve())) is False
+    if not folder.is_dir() or (chosen_by_user("hydra.run.dir") and not made_here):
         return False
     log_file = Path(HydraConfig.get().job_logging.handlers.file.filename).name
     for path in folder.rglob("*"):
         if path.is_dir():
             continue
         name = path.relative_to(folder).as_posix()
-        if name not in START_FILES | {log_file} or path.stat().st_mtime < PROCESS_START:
+        written_at_start = name in START_FILES | {log_file} or empty_event_file(path)
+        if not written_at_start or path.stat().st_mtime < PROCESS_START:
             return False
     shutil.rmtree(folder)
     return True
