@@ -1,5 +1,9 @@
 """A sweep's jobs on the same data map one copy of it, saved once in the sweep folder."""
 
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -76,3 +80,37 @@ def test_a_parallel_sweep_builds_its_data_once_and_removes_it_at_the_end(tmp_pat
     logs = [(sweep / str(job) / "train.log").read_text() for job in range(3)]
     assert sum(log.count("Data saved for the sweep's other jobs") for log in logs) == 1
     assert not (sweep / "shared_data").exists()
+
+
+# A job that starts saving the shared data and is killed in the middle of the write: it blocks inside torch.save,
+# after the file was opened, and says so by creating `writing`.
+KILLED_WHILE_SAVING = """
+import sys, time
+from pathlib import Path
+import torch
+from trainlab.data.shared import shared_data
+
+class BlockWhileSaved:
+    def __reduce__(self):
+        Path(sys.argv[3]).touch()
+        time.sleep(3600)
+
+shared_data(Path(sys.argv[1]), sys.argv[2], lambda: {"x": torch.arange(1000), "block": BlockWhileSaved()})
+"""
+
+
+def test_a_job_killed_while_saving_the_shared_data_leaves_the_next_job_a_whole_file(tmp_path: Path) -> None:
+    folder, writing = tmp_path / "shared_data", tmp_path / "writing"
+    job = subprocess.Popen([sys.executable, "-c", KILLED_WHILE_SAVING, str(folder), "key", str(writing)])
+    try:
+        while not writing.exists():  # waits for the job to be inside torch.save, however long that takes
+            assert job.poll() is None, "the job ended before it started saving"
+            time.sleep(0.05)
+        job.send_signal(signal.SIGKILL)
+    finally:
+        job.wait()
+    assert list(folder.glob("key.pt.*.partial")), "the killed job was writing its partial file"
+    assert not (folder / "key.pt").exists()  # never a half-written file under the name jobs map
+    data = shared_data(folder, "key", lambda: {"x": torch.arange(10)})  # the next job rebuilds it
+    assert torch.equal(data["x"], torch.arange(10))
+    assert sorted(path.name for path in folder.iterdir()) == ["key.lock", "key.pt"]  # the stale partial is gone

@@ -39,6 +39,10 @@ def shared_data(folder: Path, key: str, build: Callable[[], dict[str, Any]]) -> 
     path = folder / f"{key}.pt"
     with exclusive_lock(folder / f"{key}.lock"):
         if not path.is_file():
+            # A job killed while saving left its partial file, never the whole one; the lock is ours, so no
+            # other job is writing: what is there is stale.
+            for stale in folder.glob(f"{path.name}.*.partial"):
+                stale.unlink()
             partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
             torch.save(build(), partial)
             os.replace(partial, path)  # whole or absent: a job killed while saving leaves no half file
