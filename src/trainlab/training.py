@@ -40,7 +40,7 @@ from trainlab.runs.folder import discard_unstarted_run_folder
 from trainlab.runs.info import print_config_tree, write_run_info
 from trainlab.runs.names import run_name
 from trainlab.runs.reading import final_metrics
-from trainlab.runs.resume import StartingPoint, starting_point
+from trainlab.runs.resume import StartingPoint, starting_point, sweep_job_plan
 from trainlab.runs.status import error_line, read_status
 
 log = logging.getLogger(__name__)
@@ -89,13 +89,20 @@ def run_unless_finished(cfg: DictConfig) -> float | TrialPruned | None:
     return ending.objective
 
 
-def refuse_sweep_job(cfg: DictConfig, error: ConfigError) -> None:
-    """A sweep's job whose config the command line refused: recorded as failed, and the sweep goes on."""
+def refuse_sweep_job(cfg: DictConfig, error: ConfigError) -> float | None:
+    """A sweep's job whose config the command line refused: recorded as failed, and the sweep goes on.
+
+    Run again into its sweep's folder, a job that had finished is skipped as always, and the record of a failed
+    attempt is kept aside (runs.resume.sweep_job_plan) before this one is written.
+    """
+    if sweep_job_plan(cfg) == "skip":
+        return finished_result(cfg)
     try:
         with recording_how_it_ends(cfg):
             raise error
     except ConfigError:
         report_failed_job(error)
+    return None
 
 
 def report_failed_job(error: Exception) -> None:
