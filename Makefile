@@ -85,7 +85,7 @@ gpu-check: $(INSTALLED)  ## With a CUDA GPU: the gpu tests, then make bench (8 m
 	echo "gpu-check: tests exit $$tests, bench exit $$bench (0: passed, 124: out of time); log: $$log" | tee -a $$log; \
 	((tests == 0 && bench == 0))
 
-stress: $(INSTALLED)  ## Fault drill: kill -9 runs, a multirun and checkpoint writes, resume, compare (ARGS="--kills 5")
+stress: $(INSTALLED)  ## Fault drill: kill -9 runs, a multirun and checkpoint writes, a full disk; resume, compare (ARGS="--kills 5")
 	$(BIN)/python scripts/stress.py $(ARGS)
 
 # A single-node SLURM cluster on this machine (Debian, as root, no systemd needed): hydra/launcher=slurm runs

@@ -5,7 +5,9 @@ Three drills, each against an uninterrupted reference, with real processes and r
   2. a 4-job joblib multirun killed at a random moment, then the same command run again into the same
      sweep folder (finished jobs are skipped, the others resumed or rerun);
   3. a process saving a large checkpoint over last.ckpt again and again, killed at random moments:
-     last.ckpt must load every time.
+     last.ckpt must load every time;
+  4. a run on a small disk (a tmpfs, as root) that fills during training: one line and exit code 2, status
+     failed, last.ckpt whole and no partial file; then, with room again, `ckpt_path=last` finishes it.
 For each drill it prints whether the final metrics equal the uninterrupted run's, how many
 checkpoints and TensorBoard points survived, and anything lost. Exits 1 if any drill lost something.
 """
@@ -156,6 +158,43 @@ def drill_checkpoint_writes(work: Path, kills: int, rng: random.Random) -> bool:
     return report("checkpoint writes", "last.ckpt loads after every kill", whole == kills, details, lost)
 
 
+def mount_small_disk(folder: Path, size: str) -> bool:
+    """Mount (or resize) a tmpfs on `folder`; False where this process may not (not root)."""
+    folder.mkdir(exist_ok=True)
+    options = f"remount,size={size}" if folder.is_mount() else f"size={size}"
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)]).returncode == 0
+
+
+def drill_full_disk(work: Path) -> bool:
+    reference = work / "reference"
+    assert train([*RUN, f"hydra.run.dir={reference}"], work).returncode == 0
+    disk = work / "disk"
+    if not mount_small_disk(disk, "1200k"):  # room for the first epoch's two checkpoints, not a third
+        print("full disk: not drilled (mounting a tmpfs needs root)")
+        return True
+    try:
+        run = disk / "run"
+        full = train([*RUN, f"hydra.run.dir={run}"], work)
+        error = full.stderr.strip().splitlines()[-1:] or [""]
+        lost = [] if full.returncode == 2 and "is full" in error[0] else [f"no one-line error: {full.stderr[-300:]}"]
+        lost += ["Traceback on the console"] if "Traceback" in full.stderr else []
+        lost += [] if read_status(run)["status"] == "failed" else ["status is not failed"]
+        lost += [f"{p.name} left behind" for p in run.rglob("*.partial")]
+        try:
+            torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+        except Exception as problem:
+            lost.append(f"last.ckpt unreadable ({type(problem).__name__})")
+        mount_small_disk(disk, "64m")
+        resumed = train([*RUN, "ckpt_path=last", f"hydra.run.dir={run}"], work)
+        lost += [] if resumed.returncode == 0 else [f"the resume failed: {resumed.stderr[-300:]}"]
+        details = f"{error[0][:90]}..."
+        return report(
+            "full disk", SAME + " after the resume", final_values(run) == final_values(reference), details, lost
+        )
+    finally:
+        subprocess.run(["umount", "-l", str(disk)])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=3, help="kills in the single-run and checkpoint drills")
@@ -165,12 +204,13 @@ def main() -> None:
     print(f"fault drill, seed {args.seed}: {shlex.join(sys.argv)}")
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
-        for name in ("single", "sweeps", "writes"):
+        for name in ("single", "sweeps", "writes", "disk"):
             (work / name).mkdir()
         results = [
             drill_single_run(work / "single", args.kills, rng),
             drill_multirun(work / "sweeps", rng),
             drill_checkpoint_writes(work / "writes", args.kills, rng),
+            drill_full_disk(work / "disk"),
         ]
     sys.exit(0 if all(results) else 1)
 
