@@ -206,3 +206,14 @@ def test_full_traceback_is_one_setting_away(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "Traceback (most recent call last)" in result.stderr
     assert "Invalid beta parameter at index 1: 1.5" in result.stderr
+
+
+def test_a_class_that_cannot_be_imported_is_one_line_before_anything_is_built(tmp_path: Path) -> None:
+    args = ["+callbacks.mine._target_=my_callbacks.Watcher", f"paths.log_dir={tmp_path / 'logs'}"]
+    result = run_script("train", args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "Error: callbacks.mine._target_=my_callbacks.Watcher is not a class that can be imported; check its "
+        "spelling and that its package is installed."
+    ]
+    assert "Data:" not in result.stdout  # found by the config check, before any data is built

@@ -33,6 +33,14 @@ def exit_with_error(error: BaseException | str) -> NoReturn:
     raise SystemExit(USER_ERROR_EXIT_CODE) from None
 
 
+def missing_class_error(section: str, target: str) -> ConfigError:
+    """A `_target_` that names no class Python can import: a misspelling, or a package not installed."""
+    return ConfigError(
+        f"{section}._target_={target} is not a class that can be imported; check its spelling and that its "
+        "package is installed."
+    )
+
+
 def uneven_batch_error(batch_size: int, processes: int, detail: str = "") -> ConfigError:
     """data.batch_size is the global batch: each of N processes takes batch_size / N, so it must divide."""
     nearest = max(processes, batch_size // processes * processes)

@@ -12,7 +12,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from trainlab.config.errors import ConfigError, user_error_message
+from trainlab.config.errors import ConfigError, missing_class_error, user_error_message
 
 
 def build(section: str, cfg: DictConfig | Mapping[str, Any], **kwargs: Any) -> Any:
@@ -36,10 +36,7 @@ def refused_settings(section: str, cfg: DictConfig | Mapping[str, Any], error: B
     target = cfg.get("_target_", section)
     cause = error.__cause__ if isinstance(error, InstantiationException) and error.__cause__ else error
     if isinstance(cause, ImportError) and str(error).startswith("Error locating target"):
-        return ConfigError(
-            f"{section}._target_={target} is not a class that can be imported; check its spelling and that its "
-            "package is installed."
-        )
+        return missing_class_error(section, target)
     reason = (str(cause).strip().splitlines() or [""])[0]
     settings = ", ".join(
         f"{section}.{k}={v}" for k, v in cfg.items() if not str(k).startswith("_") and not isinstance(v, DictConfig)

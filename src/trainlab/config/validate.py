@@ -18,11 +18,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from trainlab.config.errors import ConfigError, uneven_batch_error
+from trainlab.config.errors import ConfigError, missing_class_error, uneven_batch_error
 from trainlab.config.schema import SCHEMA_GROUP, register_schemas
 
 # Keys that Hydra's instantiate reads itself rather than passing to the class.
@@ -133,6 +132,11 @@ def targeted_nodes(node: Any, path: str = "") -> Iterator[tuple[str, dict]]:
 def check_keys_are_parameters(path: str, node: dict) -> None:
     """Each key must be a parameter of the class the section builds, and its value fit the parameter's type."""
     target = str(node["_target_"])
+    if "." in target and not target.startswith("${"):
+        try:
+            locate(target)
+        except (ImportError, AttributeError):
+            raise missing_class_error(path, target) from None
     annotations, takes_any_keyword = constructor_parameters(target)
     for key, value in node.items():
         if key in INSTANTIATE_KEYS:
@@ -148,6 +152,21 @@ def check_keys_are_parameters(path: str, node: dict) -> None:
             )
 
 
+def locate(target: str) -> Any:
+    """The object a dotted `_target_` names: the longest importable module, then attributes. Unlike Hydra's
+    get_method it logs nothing, so a misspelt class is reported once, as one line."""
+    parts = target.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for name in parts[cut:]:
+            obj = getattr(obj, name)
+        return obj
+    raise ImportError(target)
+
+
 def constructors(obj: Any) -> list[Any]:
     """A class's __init__ methods from the class up to object (a function is its own constructor)."""
     if not inspect.isclass(obj):
@@ -159,8 +178,8 @@ def constructor_parameters(target: str) -> tuple[dict[str, Any], bool]:
     """The keyword arguments `target` takes with their type annotations, following **kwargs up the class
     hierarchy, and whether it takes any keyword at all (then unknown keys cannot be judged)."""
     try:
-        obj = get_method(target) if "." in target else None
-    except Exception:  # an import error is reported by instantiate, with its own message
+        obj = locate(target) if "." in target else None
+    except Exception:  # a target that cannot be imported was reported by check_keys_are_parameters
         return {}, True
     if obj is None:
         return {}, True
