@@ -171,6 +171,7 @@ def test_the_readme_shows_every_entry_point_and_the_set_up_commands() -> None:
     assert len(COMMANDS) > 20
 
 
+@pytest.mark.usefixtures("example_modules")  # the worked examples' commands name the README's own classes
 @pytest.mark.parametrize("command", COMMANDS, ids=[command.line for command in COMMANDS])
 def test_page_command_composes(command: Command, configs_with_examples: Path, tmp_path: Path) -> None:
     if command.console_script:
