@@ -42,6 +42,7 @@ def test_a_gpu_out_of_memory_names_batch_size_precision_and_width(tmp_path: Path
     )
 
 
+@pytest.mark.slow  # two whole runs
 @pytest.mark.skipif(not can_mount(), reason="needs root to mount a small tmpfs that really fills")
 def test_a_full_disk_keeps_the_earlier_checkpoints_whole_and_says_so_in_one_line(tmp_path: Path) -> None:
     with small_disk(tmp_path / "disk") as disk:

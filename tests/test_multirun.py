@@ -56,6 +56,7 @@ def test_sweep_records_the_failed_jobs_and_finishes_the_others(seed_sweep: tuple
     assert f"trainlab-summarize {sweep_dir}" in output
 
 
+@pytest.mark.slow  # a whole sweep
 def test_an_unexpected_failure_is_one_line_on_the_console_and_its_traceback_in_the_jobs_log(tmp_path: Path) -> None:
     sweep_dir = tmp_path / "multirun"
     fault = ["+callbacks.fault._target_=tests.helpers.faults.CrashAtFirstBatch", "+callbacks.fault.crash=true,false"]
