@@ -12,7 +12,7 @@ from tests.helpers.faults import can_mount, fill_disk, small_disk
 from tests.helpers.process import ROOT, run_script
 from tests.helpers.runs import TINY_MLP
 from trainlab.config.errors import ResourceError
-from trainlab.training import train
+from trainlab.training import run, train
 
 
 def status_of(run_dir: Path) -> dict:
@@ -22,13 +22,13 @@ def status_of(run_dir: Path) -> dict:
 def test_data_larger_than_memory_is_one_line_with_the_setting_to_change(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     # a trillion samples: the allocator refuses at once, without touching the machine's memory
-    args = [*TINY_MLP, "data.num_train=1000000000000", f"hydra.run.dir={run_dir}"]
-    result = run_script("train", args, cwd=tmp_path)
-    assert result.returncode == 2
-    (line,) = result.stderr.strip().splitlines()
-    assert line.startswith("Error: Out of memory while building the data: it needed ")
-    assert "the machine has " in line and line.endswith("use fewer samples (data.num_train=1000000000000).")
-    assert status_of(run_dir)["status"] == "failed"
+    cfg = compose_config("train", [*TINY_MLP, "logger=none", "data.num_train=1000000000000"], run_dir)
+    with pytest.raises(ResourceError) as error:
+        run(cfg)
+    message = str(error.value)
+    assert message.startswith("Out of memory while building the data: it needed ")
+    assert "the machine has " in message and message.endswith("use fewer samples (data.num_train=1000000000000).")
+    assert status_of(run_dir) == {"status": "failed", "error": message}
 
 
 def test_a_gpu_out_of_memory_names_batch_size_precision_and_width(tmp_path: Path) -> None:
@@ -80,6 +80,7 @@ def test_resuming_a_folder_that_does_not_exist_leaves_no_folder_behind(tmp_path:
     assert not run_dir.exists()
 
 
+@pytest.mark.slow  # a guard against data loss, run by make test-full
 def test_a_folder_the_user_had_is_kept_when_the_resume_fails(tmp_path: Path) -> None:
     run_dir = tmp_path / "mine"
     run_dir.mkdir()
