@@ -172,10 +172,10 @@ def train(cfg: DictConfig, start: StartingPoint | None = None) -> dict[str, floa
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = build_datamodule(cfg.data, shared_data_dir(cfg))
+    model = build_model(cfg, datamodule)  # its settings are checked before any data is built
+    resumed = load_resumed_checkpoint(ckpt_path, model)
     with memory_limit("building the data", fixes=smaller_data(cfg)):
         datamodule.setup("fit")  # here, not inside fit, so that data that does not fit says so in one line
-    model = build_model(cfg, datamodule)
-    resumed = load_resumed_checkpoint(ckpt_path, model)
     resume_step = int(resumed["global_step"]) if resumed is not None and cfg.get("train", True) else None
     model.run_config = OmegaConf.to_container(cfg, resolve=True)
     loggers = build_loggers(cfg.get("logger"), run_name(cfg.paths.output_dir), resume_step)
