@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 from tests.helpers.config import compose_config
 from tests.helpers.process import ROOT, run_script
 from tests.helpers.tensorboard import read_hparams
-from trainlab.runs.info import RUN_INFO_FILE, write_run_info
+from trainlab.runs.info import RUN_INFO_FILE, write_code_diff, write_run_info
 from trainlab.training import start_run, train
 
 SMALL = [
@@ -36,7 +36,12 @@ def test_start_run_writes_run_info_and_the_config_tree(run_dir: Path) -> None:
     start_run(cfg)
     info = OmegaConf.to_container(OmegaConf.load(run_dir / RUN_INFO_FILE))
     assert info["tags"] == ["baseline", "cnn"]
-    assert info["git"] == {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
+    dirty = bool(git("status", "--porcelain"))
+    assert {key: info["git"][key] for key in ("commit", "dirty")} == {
+        "commit": git("rev-parse", "HEAD"),
+        "dirty": dirty,
+    }
+    assert (info["git"].get("diff") == "code.diff") == dirty == (run_dir / "code.diff").is_file()
     assert info["packages"]["torch"] == torch.__version__.split("+")[0]  # the distribution version, no local tag
     assert info["packages"]["lightning"] == lightning.__version__
     assert info["packages"]["hydra-core"] and info["packages"]["torchmetrics"]
@@ -80,3 +85,26 @@ def test_cli_run_folder_has_run_info_with_the_command_line(tmp_path: Path) -> No
     assert list(info.tags) == ["cli", "smoke"]
     assert info.cwd == str(tmp_path)
     assert (run_folder / "config_tree.log").is_file()
+
+
+def test_a_dirty_tree_saves_its_diff_and_names_its_untracked_files(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for command in (["init", "-q"], ["config", "user.email", "a@b.c"], ["config", "user.name", "a"]):
+        subprocess.run(["git", *command], cwd=repo, check=True)
+    (repo / "model.py").write_text("width = 32\n")
+    subprocess.run(["git", "add", "model.py"], cwd=repo, check=True)
+    subprocess.run(["git", "commit", "-q", "-m", "first"], cwd=repo, check=True)
+    assert not write_code_diff(tmp_path / "clean.diff", repo=repo)  # a clean tree: nothing to save
+    assert not (tmp_path / "clean.diff").exists()
+
+    (repo / "model.py").write_text("width = 64\n")
+    (repo / "notes.py").write_text("new = True\n")
+    assert write_code_diff(tmp_path / "code.diff", repo=repo)
+    diff = (tmp_path / "code.diff").read_text()
+    assert "# untracked, not in this diff: notes.py" in diff
+    assert "-width = 32" in diff and "+width = 64" in diff
+    # the diff brings the commit back to the tree the run had
+    subprocess.run(["git", "checkout", "-q", "model.py"], cwd=repo, check=True)
+    subprocess.run(["git", "apply", str(tmp_path / "code.diff")], cwd=repo, check=True)
+    assert (repo / "model.py").read_text() == "width = 64\n"

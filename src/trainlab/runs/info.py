@@ -1,4 +1,5 @@
-"""run_info.yaml and config_tree.log: what reproduces a run (its command, git commit, package versions, config)."""
+"""run_info.yaml, code.diff and config_tree.log: what reproduces a run (its command, git commit and the changes of
+a dirty tree, package versions, config)."""
 
 import platform
 import shlex
@@ -21,22 +22,38 @@ TRACKED_PACKAGES = ("torch", "lightning", "hydra-core", "torchmetrics", "omegaco
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
-def git(*args: str) -> str | None:
+def git(*args: str, repo: Path = REPO_ROOT) -> str | None:
     """Output of a git command in the repository, or None where git or the repository is missing."""
     try:
-        result = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10, check=True)
+        result = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, timeout=10, check=True)
     except (OSError, subprocess.SubprocessError):
         return None
     return result.stdout.strip()
 
 
-def git_state() -> dict[str, Any]:
+def git_state(repo: Path = REPO_ROOT) -> dict[str, Any]:
     """The commit the code is at, and whether files differ from it (a dirty tree is not fully reproducible)."""
-    commit = git("rev-parse", "HEAD")
+    commit = git("rev-parse", "HEAD", repo=repo)
     if not commit:
         return {"commit": None, "dirty": None}
-    changes = git("status", "--porcelain")
+    changes = git("status", "--porcelain", repo=repo)
     return {"commit": commit, "dirty": bool(changes) if changes is not None else None}
+
+
+def code_changes(repo: Path = REPO_ROOT) -> str:
+    """What a dirty tree holds beyond its commit: `git diff HEAD`, after the untracked files listed as comments,
+    so that the code behind a result can be recovered (apply the diff to the commit, copy the files back)."""
+    untracked = (git("ls-files", "--others", "--exclude-standard", repo=repo) or "").splitlines()
+    listed = [f"# untracked, not in this diff: {name}" for name in untracked]
+    return "\n".join([*listed, git("diff", "HEAD", repo=repo) or ""]) + "\n"
+
+
+def write_code_diff(path: Path, repo: Path = REPO_ROOT) -> bool:
+    """Save the tree's changes to `path` when it is dirty; whether it did."""
+    if not git_state(repo).get("dirty"):
+        return False
+    path.write_text(code_changes(repo))
+    return True
 
 
 def package_versions(names: tuple[str, ...] = TRACKED_PACKAGES) -> dict[str, str | None]:
@@ -70,7 +87,11 @@ def write_run_info(cfg: DictConfig, run_dir: Path) -> Path:
     while path.exists():
         number += 1
         path = run_dir / f"{Path(RUN_INFO_FILE).stem}_{number}.yaml"
-    path.write_text(OmegaConf.to_yaml(OmegaConf.create(collect_run_info(cfg))))
+    info = collect_run_info(cfg)
+    diff = path.with_name(f"code{path.stem.removeprefix(Path(RUN_INFO_FILE).stem)}.diff")  # code.diff, code_1.diff
+    if info["git"].get("dirty") and write_code_diff(diff):
+        info["git"]["diff"] = diff.name
+    path.write_text(OmegaConf.to_yaml(OmegaConf.create(info)))
     return path
 
 
