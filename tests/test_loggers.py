@@ -2,6 +2,7 @@
 TensorBoard's event reader, MLflow's client, the W&B offline run's records and the CSV files."""
 
 import csv
+import logging
 import re
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from typing import Any
 import mlflow
 import pytest
 import yaml
+from omegaconf import open_dict
 
 from tests.helpers.config import compose_config
 from tests.helpers.process import run_script
@@ -21,7 +23,7 @@ from trainlab.compat import read_wandb_offline_run
 from trainlab.runs.names import safe_name, short_value
 from trainlab.runs.reading import read_scalars
 from trainlab.runs.status import final_results
-from trainlab.training import train
+from trainlab.training import report_run, train
 
 SMALL = TINY_MLP + ["trainer.max_epochs=2"]
 
@@ -194,3 +196,13 @@ def test_a_searchs_numbers_are_named_to_four_digits() -> None:
         "sgd",
         "[1,2]",
     ]
+
+
+def test_the_printed_mlflow_command_works_from_any_folder(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    cfg = compose_config("train", ["logger=mlflow"], tmp_path / "run")
+    with open_dict(cfg):
+        cfg.logger.mlflow.tracking_uri = "sqlite:///./logs/mlflow.db"  # paths.root_dir's default is "."
+    with caplog.at_level(logging.INFO):
+        report_run(cfg, {})
+    store = f"sqlite:///{Path.cwd() / 'logs' / 'mlflow.db'}"
+    assert f"ui --backend-store-uri {store}" in caplog.text

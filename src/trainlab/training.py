@@ -260,6 +260,13 @@ def to_floats(metrics: dict) -> dict[str, float]:
     return {name: float(value) for name, value in metrics.items()}
 
 
+def absolute_store(uri: str) -> str:
+    """An MLflow store URI that works from any folder: a relative SQLite path made absolute."""
+    if not uri.startswith("sqlite:///") or uri.startswith("sqlite:////"):
+        return uri
+    return f"sqlite:///{Path(uri.removeprefix('sqlite:///')).resolve()}"
+
+
 @rank_zero_only
 def report_run(cfg: DictConfig, metrics: dict[str, float]) -> None:
     """Tell the user what came out and where to look, with a TensorBoard command that works as printed."""
@@ -270,7 +277,7 @@ def report_run(cfg: DictConfig, metrics: dict[str, float]) -> None:
     if loggers.get("tensorboard"):
         log.info("View the curves: %s --logdir %s", program("tensorboard"), shlex.quote(str(cfg.paths.output_dir)))
     if loggers.get("mlflow"):
-        store = shlex.quote(str(loggers.mlflow.tracking_uri))
+        store = shlex.quote(absolute_store(str(loggers.mlflow.tracking_uri)))
         log.info("View it in MLflow: %s ui --backend-store-uri %s", program("mlflow"), store)
     for offline_run in sorted(Path(cfg.paths.output_dir).glob("wandb/offline-run-*")):
         log.info("Upload it to W&B: %s sync %s", program("wandb"), shlex.quote(str(offline_run)))
