@@ -137,15 +137,24 @@ def jobs(command: Command) -> list[list[str]]:
     return [all_jobs[0], all_jobs[-1]] if len(all_jobs) > 1 else all_jobs
 
 
+# A worked example's file: its path on a line of its own, then the code block that is the whole file.
+EXAMPLE_FILE = re.compile(
+    r"^`((?:src/trainlab|configs)/\S+)`:\n\n```(?:python|yaml)\n(.*?)```", re.DOTALL | re.MULTILINE
+)
+
+
 def example_files() -> dict[str, str]:
-    """The README's worked examples' files: code blocks whose first line is `# <path in the repository>`."""
-    files = {}
-    for body in code_blocks(README, "python", "yaml"):
-        first, _, rest = body.partition("\n")
-        path = first.removeprefix("# ").strip()
-        if first.startswith("# ") and path.startswith(("src/trainlab/", "configs/")) and " " not in path:
-            files[path] = rest
-    return files
+    """The README's worked examples' files, byte for byte as a reader copies them out of their code blocks."""
+    return {path: body for path, body in EXAMPLE_FILE.findall(README)}
+
+
+def test_a_copied_example_config_keeps_its_package_directive_first() -> None:
+    """Hydra reads `# @package _global_` only as a file's first line: a copied block must start with it."""
+    configs = {path: text for path, text in example_files().items() if path.endswith(".yaml")}
+    assert len(configs) == 6
+    assert not any(text.startswith(f"# {path}") for path, text in configs.items())  # the path is outside the block
+    experiments = [text for path, text in configs.items() if path.startswith("configs/experiment/")]
+    assert experiments and all(text.startswith("# @package _global_\n") for text in experiments)
 
 
 @pytest.fixture(scope="module")
