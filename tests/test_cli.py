@@ -117,6 +117,8 @@ def test_the_console_says_each_thing_once_and_no_advertising(tmp_path: Path) -> 
     console = result.stdout + result.stderr
     assert console.count("GPU available: False, used: False") == 1  # Lightning's lines, once each
     assert "Tip:" not in console and "LeafSpec" not in console  # nothing a user cannot act on
+    assert "Trainer already configured with model summary callbacks" not in console
+    assert "smaller than the logging interval" not in console  # 8 batches an epoch, fewer than log_every_n_steps
 
 
 def test_early_stopping_says_when_and_why(run_dir: Path, caplog: pytest.LogCaptureFixture) -> None:

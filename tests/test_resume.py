@@ -128,6 +128,7 @@ def test_run_killed_mid_training_resumes_to_the_same_metrics(tmp_path: Path) -> 
 
     resumed = run_script("train", [*args, "ckpt_path=last", f"hydra.run.dir={killed}"], cwd=tmp_path, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "exists and is not empty" not in resumed.stdout + resumed.stderr  # resuming there is what was asked
     unbroken = run_script("train", [*args, f"hydra.run.dir={tmp_path / 'unbroken'}"], cwd=tmp_path, timeout=600)
     assert unbroken.returncode == 0, unbroken.stderr[-3000:]
 

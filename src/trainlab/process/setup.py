@@ -33,7 +33,8 @@ def set_up_process(cfg: DictConfig) -> None:
 # --- the console ---------------------------------------------------------------------------------
 # Messages of Lightning's that a trainlab user cannot act on, matched narrowly: by logger and text.
 UNACTIONABLE_LOGS = {
-    "lightning.pytorch.utilities.rank_zero": ("💡 Tip:",),
+    # The model summary is one of trainlab's callbacks (callbacks.model_summary), so Lightning adds none of its own.
+    "lightning.pytorch.utilities.rank_zero": ("💡 Tip:", "Trainer already configured with model summary callbacks"),
     "lightning.pytorch.loggers.mlflow": ("Experiment with name",),  # "... not found. Creating it."
     # In every SLURM job: SLURM's time limit is handled by trainlab and submitit (slurm.py).
     "lightning.pytorch.trainer.connectors.signal_connector": ("SLURM auto-requeueing enabled",),
@@ -50,6 +51,11 @@ UNACTIONABLE_WARNINGS = [
     # On any machine with SLURM installed (a login node), in every run that SLURM did not start: trainlab's
     # way onto SLURM is hydra/launcher=slurm (or srun), not prefixing the local command with srun.
     r"The `srun` command is available on your system but is not used",
+    # A fresh run never writes into a folder holding checkpoints (runs.folder.GuardRunFolder): the folder is
+    # not empty only when a run resumes there, as asked.
+    r"Checkpoint directory .* exists and is not empty",
+    # trainlab's curves are epoch means, logged whatever the number of batches; only the step curves thin out.
+    r"The number of training batches \(\d+\) is smaller than the logging interval",
 ]
 
 
