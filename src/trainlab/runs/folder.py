@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from trainlab.config import ConfigError, exit_with_error
 from trainlab.process.ddp import COMMAND_AT_START
 from trainlab.runs.commands import SWEEP_COMMAND_FILE, program
+from trainlab.runs.info import CODE_DIFF_FILE, RUN_INFO_FILE
 from trainlab.runs.names import SWEEP_KEYS_FILE, sweep_keys
 from trainlab.runs.reading import find_run_folders
 from trainlab.runs.resume import refuse_folder_with_checkpoints
@@ -30,7 +31,8 @@ START_FILES = {
     ".hydra/hydra.yaml",
     ".hydra/overrides.yaml",
     "config_tree.log",
-    "run_info.yaml",
+    CODE_DIFF_FILE,
+    RUN_INFO_FILE,
     "status.yaml",
 }
 

@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from trainlab.runs.commands import command_line
 
 RUN_INFO_FILE = "run_info.yaml"
+CODE_DIFF_FILE = "code.diff"  # a dirty tree's changes; a resumed run's are code_1.diff, ...
 
 # The distributions whose versions change what a run computes or how it is configured.
 TRACKED_PACKAGES = ("torch", "lightning", "hydra-core", "torchmetrics", "omegaconf", "torchvision")
@@ -88,7 +89,8 @@ def write_run_info(cfg: DictConfig, run_dir: Path) -> Path:
         number += 1
         path = run_dir / f"{Path(RUN_INFO_FILE).stem}_{number}.yaml"
     info = collect_run_info(cfg)
-    diff = path.with_name(f"code{path.stem.removeprefix(Path(RUN_INFO_FILE).stem)}.diff")  # code.diff, code_1.diff
+    number = path.stem.removeprefix(Path(RUN_INFO_FILE).stem)  # "" for the first record, "_1", ... after
+    diff = path.with_name(f"{Path(CODE_DIFF_FILE).stem}{number}.diff")
     if info["git"].get("dirty") and write_code_diff(diff):
         info["git"]["diff"] = diff.name
     path.write_text(OmegaConf.to_yaml(OmegaConf.create(info)))
