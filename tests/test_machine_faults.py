@@ -5,18 +5,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from omegaconf import OmegaConf
 
 from tests.helpers.config import compose_config
 from tests.helpers.faults import can_mount, fill_disk, small_disk
 from tests.helpers.process import ROOT, run_script
 from tests.helpers.runs import TINY_MLP
 from trainlab.config.errors import ResourceError
+from trainlab.runs.status import read_status
 from trainlab.training import run, train
-
-
-def status_of(run_dir: Path) -> dict:
-    return OmegaConf.to_container(OmegaConf.load(run_dir / "status.yaml"))
 
 
 def test_data_larger_than_memory_is_one_line_with_the_setting_to_change(tmp_path: Path) -> None:
@@ -28,7 +24,7 @@ def test_data_larger_than_memory_is_one_line_with_the_setting_to_change(tmp_path
     message = str(error.value)
     assert message.startswith("Out of memory while building the data: it needed ")
     assert "the machine has " in message and message.endswith("use fewer samples (data.num_train=1000000000000).")
-    assert status_of(run_dir) == {"status": "failed", "error": message}
+    assert read_status(run_dir) == {"status": "failed", "error": message}
 
 
 def test_a_gpu_out_of_memory_names_batch_size_precision_and_width(tmp_path: Path) -> None:
@@ -65,7 +61,7 @@ def test_a_full_disk_keeps_the_earlier_checkpoints_whole_and_says_so_in_one_line
         assert after["global_step"] == before["global_step"]
         assert all(torch.equal(after["state_dict"][name], value) for name, value in before["state_dict"].items())
         assert not list(run_dir.rglob("*.partial"))
-        assert status_of(run_dir)["status"] == "failed"
+        assert read_status(run_dir)["status"] == "failed"
 
 
 def test_resuming_a_folder_that_does_not_exist_leaves_no_folder_behind(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """Faults the machine causes, brought about on purpose: a small disk that fills, a GPU that runs out of memory."""
 
 import os
+import shutil
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -23,13 +24,11 @@ def small_disk(folder: Path, size: str = "4m") -> Iterator[Path]:
 
 
 def can_mount() -> bool:
-    return os.geteuid() == 0 and Path("/proc/filesystems").read_text().find("tmpfs") >= 0
+    return os.geteuid() == 0 and "tmpfs" in Path("/proc/filesystems").read_text()
 
 
 def fill_disk(folder: Path, leave: int) -> None:
     """Write a file that leaves `leave` bytes free on `folder`'s file system."""
-    import shutil
-
     free = shutil.disk_usage(folder).free
     with open(folder / "filler", "wb") as file:
         file.write(b"\0" * max(0, free - leave))
