@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
-from hydra_plugins.trainlab_optuna_sweeper.search_space import search_space
+from hydra_plugins.trainlab_optuna_sweeper._search_space import search_space
 from tests.helpers.config import hydra_context
 from tests.helpers.process import BIN, ROOT, run_script
 from tests.helpers.sweeps import TINY_RUN

@@ -52,7 +52,7 @@ class OptunaSweeper(Sweeper):
     def open_study(self, arguments: list[str]) -> tuple[Any, Any]:
         import optuna
 
-        from hydra_plugins.trainlab_optuna_sweeper.search_space import search_space
+        from hydra_plugins.trainlab_optuna_sweeper._search_space import search_space
         from trainlab.search import build_pruner, build_sampler, open_storage, prunes
 
         self.check_settings(prunes(self.pruner_config))

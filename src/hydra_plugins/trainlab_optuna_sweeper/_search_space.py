@@ -7,6 +7,9 @@ tag(log, interval(low, high))       -> the same on a log scale; tag(int, ...) dr
 a plain value                       -> fixed: passed to every trial as it is
 """
 
+# trainlab's own module. The leading underscore keeps Hydra's plugin scan, which imports every other module under
+# hydra_plugins/ in every run, from importing Optuna with it (tests/test_multirun.py checks a plain run imports none).
+
 import math
 import re
 from dataclasses import dataclass
