@@ -144,8 +144,33 @@ EXAMPLE_FILE = re.compile(
 
 
 def example_files() -> dict[str, str]:
-    """The README's worked examples' files, byte for byte as a reader copies them out of their code blocks."""
-    return {path: body for path, body in EXAMPLE_FILE.findall(README)}
+    """The worked examples' files (docs/extending.md), byte for byte as a reader copies them out of their code
+    blocks."""
+    return {path: body for text in PAGES.values() for path, body in EXAMPLE_FILE.findall(text)}
+
+
+# What a newcomer reads first, in this order; the rest is in docs/, one link away.
+README_SECTIONS = [
+    "Quick start",
+    "Layout",
+    "Making it yours",
+    "Config groups",
+    "Runs",
+    "Sweeps and search",
+    "Viewing results",
+    "Tests and code quality",
+    "Troubleshooting",
+]
+README_MAX_LINES = 450
+
+
+def test_the_readme_is_short_and_links_every_page_of_docs() -> None:
+    sections = re.findall(r"^## (.+)$", README, re.MULTILINE)
+    assert sections == README_SECTIONS
+    assert len(README.splitlines()) <= README_MAX_LINES
+    pages = {path for path in PAGES if path.startswith("docs/")}
+    linked = {f"docs/{name}" for name in re.findall(r"\]\(docs/([\w-]+\.md)\)", README)}
+    assert linked == pages
 
 
 def test_a_copied_example_config_keeps_its_package_directive_first() -> None:
@@ -159,7 +184,7 @@ def test_a_copied_example_config_keeps_its_package_directive_first() -> None:
 
 @pytest.fixture(scope="module")
 def configs_with_examples(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of configs/ with the README's example configs added; the repository is left as it is."""
+    """A copy of configs/ with the worked examples' configs added; the repository is left as it is."""
     copy = tmp_path_factory.mktemp("readme") / "configs"
     shutil.copytree(CONFIG_DIR, copy)
     for path, text in example_files().items():
