@@ -31,11 +31,11 @@ TINY = [
 
 def test_unknown_group_option_lists_the_available_ones(tmp_path: Path) -> None:
     result = run_script("train", ["optimizer=adamm", f"paths.log_dir={tmp_path}"], cwd=tmp_path)
-    assert result.returncode != 0
-    assert "Could not find 'optimizer/adamm'" in result.stderr
-    assert "Available options in 'optimizer':" in result.stderr
-    for option in ("adam", "adamw", "gd", "momentum", "rmsprop", "sgd"):
-        assert f"\t{option}\n" in result.stderr
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "Error: optimizer=adamm is not an option of optimizer; the options are: adam, adamw, gd, momentum, rmsprop, "
+        "sgd (did you mean adam?)."
+    ]
 
 
 def test_model_that_does_not_fit_the_data_exits_with_one_line(tmp_path: Path) -> None:
@@ -90,7 +90,7 @@ def test_console_script_keeps_the_exit_status_and_skips_the_last_collection() ->
 
     try:
         with pytest.raises(SystemExit) as stop:
-            run_console_script(stops_with_a_user_error)
+            run_console_script(stops_with_a_user_error, "train")
         assert stop.value.code == 2
         assert gc.get_freeze_count() > 0
     finally:

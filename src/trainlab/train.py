@@ -33,7 +33,7 @@ def main(cfg: DictConfig) -> float | None:
 
 def cli() -> None:
     """The `trainlab-train` console script."""
-    run_console_script(main)
+    run_console_script(main, "train")
 
 
 if __name__ == "__main__":

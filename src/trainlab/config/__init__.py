@@ -3,16 +3,21 @@
 Callers import from here: `from trainlab.config import ConfigError, validate_config, CONFIG_DIR`.
 """
 
-from trainlab.config import resolvers  # noqa: F401  (registers ${run_stamp:} for configs/hydra/default.yaml)
+from trainlab.config import resolvers  # noqa: F401  (registers the resolvers of configs/hydra/default.yaml)
+from trainlab.config.command_line import CommandLine, check_multirun, explain, read_command_line
 from trainlab.config.compose import CONFIG_DIR, compose
 from trainlab.config.errors import ConfigError, exit_with_error, uneven_batch_error, user_error_message
 from trainlab.config.validate import validate_config
 
 __all__ = [
     "CONFIG_DIR",
+    "CommandLine",
+    "check_multirun",
     "compose",
     "ConfigError",
     "exit_with_error",
+    "explain",
+    "read_command_line",
     "uneven_batch_error",
     "user_error_message",
     "validate_config",

@@ -1,6 +1,8 @@
 """Errors a user can cause with a config or a command line, reported as one sentence."""
 
+import difflib
 import sys
+from collections.abc import Sequence
 from typing import NoReturn
 
 from hydra.errors import InstantiationException
@@ -48,3 +50,9 @@ def uneven_batch_error(batch_size: int, processes: int, detail: str = "") -> Con
         f"data.batch_size={batch_size} does not divide evenly across {processes} processes{detail}; "
         f"use a multiple of {processes}, e.g. data.batch_size={nearest}."
     )
+
+
+def did_you_mean(name: str, candidates: Sequence[str]) -> str:
+    """ " (did you mean cnn?)" for the candidate closest to a misspelt name; empty when none is close."""
+    close = difflib.get_close_matches(name, candidates, n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
