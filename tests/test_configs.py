@@ -132,7 +132,7 @@ def test_callbacks_options_build(callbacks: str, run_dir: Path) -> None:
             "ModelCheckpoint",
             "EarlyStopping",
             "ThrottledRichProgressBar",
-            "RichModelSummary",
+            "OneLineModelSummary",
             "LogLearningRate",
         } <= names
     build_trainer(cfg.trainer, built, loggers)

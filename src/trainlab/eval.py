@@ -20,14 +20,16 @@ log = logging.getLogger(__name__)
 def main(cfg: DictConfig) -> None:
     validate_config(cfg)
     from trainlab.evaluation import evaluate
+    from trainlab.process.setup import log_each_line_once
 
+    log_each_line_once()  # once Lightning is imported: its own console handler is there to remove
     metrics = evaluate(cfg)
     log.info("Test metrics: %s", ", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())))
 
 
 def cli() -> None:
     """The `trainlab-eval` console script."""
-    run_console_script(main)
+    run_console_script(main, "eval")
 
 
 if __name__ == "__main__":

@@ -17,13 +17,15 @@ from trainlab.config import CONFIG_DIR, validate_config
 def main(cfg: DictConfig) -> None:
     validate_config(cfg)
     from trainlab.evaluation import predict
+    from trainlab.process.setup import log_each_line_once
 
+    log_each_line_once()  # once Lightning is imported: its own console handler is there to remove
     predict(cfg)
 
 
 def cli() -> None:
     """The `trainlab-predict` console script."""
-    run_console_script(main)
+    run_console_script(main, "predict")
 
 
 if __name__ == "__main__":

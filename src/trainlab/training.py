@@ -28,7 +28,7 @@ from trainlab.building import (
 from trainlab.callbacks.optuna_trial import TrialPruned, raise_if_pruned, trial_callbacks
 from trainlab.checkpoints import check_architecture, load_checkpoint
 from trainlab.config import ConfigError, user_error_message
-from trainlab.loggers.hparams import collect_hyperparameters, log_hyperparameters
+from trainlab.loggers.hparams import log_hyperparameters
 from trainlab.process.interruption import RunInterrupted, interruptible
 from trainlab.process.mode import in_multirun
 from trainlab.process.resources import memory_limit
@@ -37,7 +37,14 @@ from trainlab.process.slurm import hand_over_to_submitit, ignore_late_warning
 from trainlab.runs.commands import program, resume_command
 from trainlab.runs.ending import recording_how_it_ends
 from trainlab.runs.folder import discard_unstarted_run_folder
-from trainlab.runs.info import print_config_tree, write_run_info
+from trainlab.runs.info import (
+    CONFIG_TREE_FILE,
+    config_summary,
+    console_config,
+    print_config_tree,
+    save_config_tree,
+    write_run_info,
+)
 from trainlab.runs.names import run_name
 from trainlab.runs.reading import final_metrics
 from trainlab.runs.resume import StartingPoint, starting_point, sweep_job_plan
@@ -153,14 +160,21 @@ def stop_interrupted_run(cfg: DictConfig, stop: RunInterrupted) -> NoReturn:
 
 @rank_zero_only
 def start_run(cfg: DictConfig) -> None:
-    """What happens once per run before training: run metadata, warnings filter, config print-out."""
+    """What happens once per run before training: run metadata, warnings filter, the config saved and shown."""
+    extras = cfg.get("extras") or {}
+    shown = console_config(extras.get("print_config"))
     output_dir = Path(cfg.paths.output_dir)
     write_run_info(cfg, output_dir)
-    extras = cfg.get("extras") or {}
     if extras.get("ignore_warnings"):
         warnings.filterwarnings("ignore")
-    if extras.get("print_config"):  # in a sweep Hydra prints what sets each job apart: its overrides
-        print_config_tree(cfg, save_to=output_dir / "config_tree.log", show=not in_multirun())
+    save_config_tree(cfg, output_dir / CONFIG_TREE_FILE)
+    if in_multirun():  # Hydra prints what sets each job apart: its overrides
+        return
+    if shown == "tree":
+        print_config_tree(cfg)
+    elif shown == "summary":
+        for line in config_summary():
+            log.info(line)
 
 
 def train(cfg: DictConfig, start: StartingPoint | None = None) -> dict[str, float]:
@@ -183,6 +197,7 @@ def train(cfg: DictConfig, start: StartingPoint | None = None) -> dict[str, floa
     trainer = build_trainer(cfg.trainer, callbacks, loggers)
 
     if cfg.get("train", True):
+        log.info("Training; run folder: %s", cfg.paths.output_dir)  # not before: a run stopped earlier keeps no folder
         with memory_limit("training", fixes=smaller_steps(cfg)):
             trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
         report_early_stop(trainer)
@@ -193,7 +208,7 @@ def train(cfg: DictConfig, start: StartingPoint | None = None) -> dict[str, floa
             test(trainer, model, datamodule, fitted=cfg.get("train", True), checkpoint=ckpt_path)
         metrics.update(to_floats(trainer.callback_metrics))
 
-    log_hyperparameters(loggers, collect_hyperparameters(cfg, model), metrics)
+    log_hyperparameters(loggers, cfg, model, metrics)
     finish_loggers(loggers)
     return metrics
 

@@ -16,4 +16,5 @@ class LogLearningRate(Callback):
         groups = [group for optimizer in trainer.optimizers for group in optimizer.param_groups]
         for number, group in enumerate(groups):
             name = "train/lr" if number == 0 else f"train/lr_group{number}"
-            pl_module.log(name, float(group["lr"]), on_step=False, on_epoch=True)
+            # Every DDP process has the same rate; sync_dist says so (an average of equal values, once an epoch).
+            pl_module.log(name, float(group["lr"]), on_step=False, on_epoch=True, sync_dist=True)

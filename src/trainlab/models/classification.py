@@ -47,7 +47,8 @@ class ClassificationModule(TrainlabModule):
         if self.trainer.sanity_checking:  # the sanity check's few batches must not count towards the best
             return
         self.val_acc_best(self.val_acc.compute())
-        self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
+        # The same value in every process (val_acc.compute() synchronised it); sync_dist keeps it so under DDP.
+        self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True, sync_dist=True)
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
         self.evaluate(batch, self.test_loss, self.test_acc)

@@ -60,4 +60,6 @@ class FineTuningClassifier(ClassificationModule):
     def on_train_epoch_start(self) -> None:
         # 0 while the feature extractor is frozen, 1 once it trains: marks the two phases in TensorBoard.
         trainable = any(p.requires_grad for p in self.backbone.parameters())
-        self.log("finetune/backbone_trainable", torch.tensor(float(trainable)), on_step=False, on_epoch=True)
+        self.log(
+            "finetune/backbone_trainable", torch.tensor(float(trainable)), on_step=False, on_epoch=True, sync_dist=True
+        )

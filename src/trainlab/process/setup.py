@@ -38,6 +38,8 @@ UNACTIONABLE_LOGS = {
     "lightning.pytorch.loggers.mlflow": ("Experiment with name",),  # "... not found. Creating it."
     # In every SLURM job: SLURM's time limit is handled by trainlab and submitit (slurm.py).
     "lightning.pytorch.trainer.connectors.signal_connector": ("SLURM auto-requeueing enabled",),
+    # TensorBoard's reader, as trainlab reads a finished run's final metrics back from its event files.
+    "tensorboard": ("Directory watcher advancing from", "No path found after"),
 }
 
 

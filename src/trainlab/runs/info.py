@@ -1,5 +1,5 @@
 """run_info.yaml, code.diff and config_tree.log: what reproduces a run (its command, git commit and the changes of
-a dirty tree, package versions, config)."""
+a dirty tree, package versions, config); and the few lines that say on the console what a run is."""
 
 import platform
 import shlex
@@ -7,11 +7,16 @@ import subprocess
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+from trainlab.config import ConfigError
 from trainlab.runs.commands import command_line
+
+if TYPE_CHECKING:
+    import rich.tree
 
 RUN_INFO_FILE = "run_info.yaml"
 CODE_DIFF_FILE = "code.diff"  # a dirty tree's changes; a resumed run's are code_1.diff, ...
@@ -97,11 +102,52 @@ def write_run_info(cfg: DictConfig, run_dir: Path) -> Path:
     return path
 
 
-def print_config_tree(cfg: DictConfig, save_to: Path | None = None, show: bool = True) -> None:
-    """The composed config as a Rich tree, main sections first, printed when `show`; saved as plain text too."""
+# --- the config, on the console and in the run folder ------------------------------------------------
+CONFIG_TREE_FILE = "config_tree.log"  # the whole composed config, as a tree; .hydra/config.yaml holds it as YAML
+
+# The config groups a researcher swaps, in the order the console summary names them; a group left unset is not named.
+SUMMARY_GROUPS = (
+    "experiment",
+    "data",
+    "model",
+    "optimizer",
+    "scheduler",
+    "regularizer",
+    "trainer",
+    "callbacks",
+    "logger",
+    "debug",
+)
+
+
+def console_config(setting: Any) -> str:
+    """What `extras.print_config` puts on the console: summary (true too), tree, or none (false or null)."""
+    if setting is True:
+        return "summary"
+    if setting is False or setting is None:
+        return "none"
+    if setting in ("summary", "tree"):
+        return setting
+    raise ConfigError(f"extras.print_config={setting} is not a choice; use summary, tree or false.")
+
+
+def config_summary() -> list[str]:
+    """The run's config in two lines, from Hydra's record of the run: the option chosen in each config group,
+    and the values the command line changed (nothing outside a Hydra run)."""
+    if not HydraConfig.initialized():
+        return []
+    hydra = HydraConfig.get()
+    chosen = [f"{group}={hydra.runtime.choices[group]}" for group in SUMMARY_GROUPS if hydra.runtime.choices.get(group)]
+    lines = [f"Config: {' '.join(chosen)} (in full: {CONFIG_TREE_FILE} in the run folder)"]
+    if hydra.overrides.task:
+        lines.append(f"Overrides: {shlex.join(hydra.overrides.task)}")
+    return lines
+
+
+def config_tree(cfg: DictConfig) -> "rich.tree.Tree":
+    """The composed config as a Rich tree, main sections first."""
     import rich.syntax
     import rich.tree
-    from rich.console import Console
 
     first = ("data", "model", "optimizer", "scheduler", "regularizer", "callbacks", "logger", "trainer")
     tree = rich.tree.Tree("CONFIG", style="bold", guide_style="dim")
@@ -109,8 +155,18 @@ def print_config_tree(cfg: DictConfig, save_to: Path | None = None, show: bool =
         value = cfg[key]
         text = OmegaConf.to_yaml(value, resolve=False) if isinstance(value, DictConfig) else str(value)
         tree.add(str(key), style="bold", guide_style="dim").add(rich.syntax.Syntax(text, "yaml", theme="ansi_dark"))
-    if show:
-        Console().print(tree)
-    if save_to is not None:
-        with open(save_to, "w") as file:
-            Console(file=file, width=120).print(tree)
+    return tree
+
+
+def print_config_tree(cfg: DictConfig) -> None:
+    from rich.console import Console
+
+    Console().print(config_tree(cfg))
+
+
+def save_config_tree(cfg: DictConfig, path: Path) -> None:
+    """The config tree as plain text, whatever the console shows, so every run folder has it."""
+    from rich.console import Console
+
+    with open(path, "w") as file:
+        Console(file=file, width=120).print(config_tree(cfg))
