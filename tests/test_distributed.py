@@ -77,14 +77,14 @@ def test_ddp_inside_a_multirun_gives_one_folder_per_job(tmp_path: Path) -> None:
     result = run_script("train", args, cwd=tmp_path, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert sorted(p.name for p in sweep.iterdir()) == [
-        "0",
-        "1",
+        "000_seed-1",
+        "001_seed-2",
         "multirun.yaml",
         "sweep_command.txt",
         "sweep_keys.yaml",
     ]
     assert not (tmp_path / "logs").exists()  # no rank started a run or a sweep of its own elsewhere
-    for job, seed in (("0", 1), ("1", 2)):
+    for job, seed in (("000_seed-1", 1), ("001_seed-2", 2)):
         assert OmegaConf.load(sweep / job / ".hydra" / "config.yaml").seed == seed
         assert len(read_scalars(sweep / job / "tensorboard")["test/acc"]) == 1
         assert (sweep / job / "train.log").read_text().count("Final metrics:") == 1

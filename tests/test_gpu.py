@@ -144,7 +144,7 @@ def test_a_multirun_of_ddp_jobs_over_two_gpus(tmp_path: Path) -> None:
     assert output.count(NCCL) == 2  # each job formed its own process group over the two GPUs
     assert output.count("Initializing distributed: GLOBAL_RANK: 0, MEMBER: 1/2") == 2
     assert not (tmp_path / "logs").exists()  # no extra rank started a run or a sweep of its own
-    for job in ("0", "1"):
+    for job in ("000_seed-1", "001_seed-2"):
         assert len(read_scalars(sweep / job / "tensorboard")["test/acc"]) == 1
         assert (sweep / job / "train.log").read_text().count("Final metrics:") == 1
 
@@ -157,8 +157,9 @@ def test_a_joblib_sweep_gives_each_job_its_own_gpu(tmp_path: Path) -> None:
     result = run_script("train", [*args, f"hydra.sweep.dir={sweep}"], cwd=tmp_path, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     for job in (0, 1):  # job k looks for a free GPU from GPU k onwards
-        _, run_cfg = load_run(sweep / str(job) / "checkpoints" / "last.ckpt")
+        folder = sweep / f"00{job}_seed-{job + 1}"
+        _, run_cfg = load_run(folder / "checkpoints" / "last.ckpt")
         assert list(run_cfg.trainer.devices) == [job]  # the trainer it trained with
-        assert f"This job trains on GPU {job} of {GPUS}" in (sweep / str(job) / "train.log").read_text()
-        assert len(read_scalars(sweep / str(job) / "tensorboard")["test/acc"]) == 1
+        assert f"This job trains on GPU {job} of {GPUS}" in (folder / "train.log").read_text()
+        assert len(read_scalars(folder / "tensorboard")["test/acc"]) == 1
     assert sorted(path.name for path in (sweep / ".devices").iterdir()) == ["0.lock", "1.lock"]

@@ -80,18 +80,19 @@ def test_a_signal_stops_the_run_and_its_status_says_how_to_resume(signum: int, e
 def test_an_interrupted_sweep_run_again_resumes_where_it_stopped(tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
     args = ["-m", *LONG_EPOCHS, "seed=1,2", f"hydra.sweep.dir={sweep}"]
-    process = start_and_signal(args, sweep / "0" / "checkpoints" / "last.ckpt", signal.SIGINT, tmp_path)
+    # Job folders: the job number, then what the sweep varies; a sweep run again finds each job in its own.
+    first, second = sweep / "000_seed-1", sweep / "001_seed-2"
+    process = start_and_signal(args, first / "checkpoints" / "last.ckpt", signal.SIGINT, tmp_path)
     assert process.returncode == 130, process.stderr.read()[-3000:]
-    assert read_status(sweep / "0")["status"] == "interrupted"
-    assert not (sweep / "1").exists()  # Ctrl-C stops the whole sweep
+    assert read_status(first)["status"] == "interrupted"
+    assert not second.exists()  # Ctrl-C stops the whole sweep
 
-    rerun = subprocess.run(
-        shlex.split(read_status(sweep / "0")["resume"]), cwd=tmp_path, capture_output=True, text=True
-    )
+    rerun = subprocess.run(shlex.split(read_status(first)["resume"]), cwd=tmp_path, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    for job in ("0", "1"):
-        assert read_status(sweep / job)["status"] == "ok"
-        assert len(val_steps(sweep / job)) == 3
+    assert sorted(path.name for path in sweep.iterdir() if path.is_dir()) == [first.name, second.name]
+    for job in (first, second):
+        assert read_status(job)["status"] == "ok"
+        assert len(val_steps(job)) == 3
 
 
 @pytest.mark.slow  # three sweeps: about 20 s
@@ -107,20 +108,23 @@ def test_a_sweep_run_again_skips_finished_jobs_and_reruns_failed_ones(tmp_path: 
         f"hydra.sweep.dir={sweep}",
     ]
     assert run_script("train", args, cwd=tmp_path).returncode == 0
-    finished_files = sorted(path.name for path in (sweep / "0" / "tensorboard").rglob("*"))
+    finished, failing = sweep / "000_optimizer.lr-0.05", sweep / "001_optimizer.lr--1"
+    finished_files = sorted(path.name for path in (finished / "tensorboard").rglob("*"))
 
     again = run_script("train", args, cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "This job finished in an earlier run of the sweep (status ok); skipped." in again.stdout + again.stderr
-    assert sorted(path.name for path in (sweep / "0" / "tensorboard").rglob("*")) == finished_files
-    assert read_status(sweep / "0")["status"] == "ok"
-    assert read_status(sweep / "1")["status"] == "failed"
-    assert read_status(sweep / "1" / "attempt_1")["status"] == "failed"  # the first attempt, kept aside
+    assert sorted(path.name for path in (finished / "tensorboard").rglob("*")) == finished_files
+    assert read_status(finished)["status"] == "ok"
+    assert read_status(failing)["status"] == "failed"
+    assert read_status(failing / "attempt_1")["status"] == "failed"  # the first attempt, kept aside
 
-    # Another sweep into the same folder reuses the job numbers: a job with other overrides runs anew.
-    other_sweep = [*(arg for arg in args if not arg.startswith("optimizer.lr=")), "optimizer.lr=0.1"]
+    # Another sweep into the same folder reuses the job numbers, and its job 0 the same folder name (0.050001 is
+    # named 0.05): a job with other overrides runs anew there, and the finished job's files are kept aside.
+    other_sweep = [*(arg for arg in args if not arg.startswith("optimizer.lr=")), "optimizer.lr=0.050001,0.1"]
     other = run_script("train", other_sweep, cwd=tmp_path)
     assert other.returncode == 0, other.stderr[-3000:]
     assert "skipped" not in other.stdout + other.stderr
-    assert read_status(sweep / "0")["overrides"][-1] == "optimizer.lr=0.1"
-    assert read_status(sweep / "0" / "attempt_1")["status"] == "ok"  # the finished job of the first sweep, kept
+    assert read_status(finished)["overrides"][-1] == "optimizer.lr=0.050001"
+    assert read_status(finished / "attempt_1")["status"] == "ok"  # the finished job of the first sweep, kept
+    assert read_status(sweep / "001_optimizer.lr-0.1")["status"] == "ok"  # other values: a folder of its own

@@ -70,7 +70,7 @@ def test_resuming_a_folder_that_does_not_exist_leaves_no_folder_behind(tmp_path:
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         f"Error: ckpt_path=last found no last.ckpt in {run_dir / 'checkpoints'}; set hydra.run.dir to the folder of "
-        "the run to resume (e.g. hydra.run.dir=logs/train/runs/<timestamp>) or give a checkpoint file as "
+        "the run to resume (e.g. hydra.run.dir=logs/train/runs/<run>) or give a checkpoint file as "
         "ckpt_path=<path>."
     ]
     assert not run_dir.exists()

@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 from hydra_plugins.trainlab_optuna_sweeper._search_space import search_space
 from tests.helpers.config import hydra_context
 from tests.helpers.process import BIN, ROOT, run_script
-from tests.helpers.sweeps import TINY_RUN
+from tests.helpers.sweeps import TINY_RUN, job_dir
 from trainlab.config import ConfigError
 from trainlab.search import build_pruner, build_sampler, open_storage
 
@@ -208,7 +208,7 @@ def test_failed_trial_is_marked_failed_and_the_search_goes_on(tmp_path: Path) ->
     trials = study_of(sweep_dir).trials
     assert len(trials) == 5
     for trial in trials:
-        status = status_of(sweep_dir / str(trial.number))
+        status = status_of(job_dir(sweep_dir, trial.number))
         if trial.params["optimizer.lr"] == -1:
             assert trial.state == TrialState.FAIL and status["status"] == "failed"
             assert status["error"].startswith("optimizer.lr=-1.0 is out of range")
@@ -226,7 +226,7 @@ def test_search_stopped_and_run_again_proposes_what_an_uninterrupted_one_does(tm
     assert [t.params for t in study_of(resumed).trials] == [t.params for t in study_of(whole).trials]
     # Each trial's parameters are the overrides of its own job folder, and its value what that job recorded.
     for trial in study_of(resumed).trials:
-        job = resumed / str(trial.number)
+        job = job_dir(resumed, trial.number)
         overrides = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text())
         assert all(f"{key}={trial.params[key]}" in overrides for key in SEARCHED)
         assert trial.value == pytest.approx(status_of(job)["value"])
@@ -257,7 +257,7 @@ def test_pruned_trials_under_joblib_are_pruned_in_the_study_the_status_and_the_s
     assert pruned, [(t.number, t.params, t.state) for t in trials]
     for trial in pruned:
         assert trial.params["optimizer.lr"] == 1e-6 and list(trial.intermediate_values) == [0]
-        status = status_of(sweep_dir / str(trial.number))
+        status = status_of(job_dir(sweep_dir, trial.number))
         assert (status["status"], status["epoch"]) == ("pruned", 0)
         assert status["value"] == pytest.approx(trial.intermediate_values[0])
     assert all(t.state == TrialState.COMPLETE for t in trials if t.params["optimizer.lr"] == 0.05)
@@ -305,7 +305,7 @@ def test_search_killed_with_sigkill_continues_its_study_to_n_trials(tmp_path: Pa
     assert [t.state for t in after if t.number != stale] == [TrialState.COMPLETE] * 3
     for old in before[:-1]:  # finished trials kept, not run again
         assert after[old.number].value == old.value
-        assert len(list((sweep_dir / str(old.number)).glob("run_info*.yaml"))) == 1
+        assert len(list(job_dir(sweep_dir, old.number).glob("run_info*.yaml"))) == 1
 
 
 def stored_trials(storage: str) -> list[optuna.trial.FrozenTrial]:

@@ -63,7 +63,7 @@ def test_resume_without_last_checkpoint_is_a_clear_error(run_dir: Path) -> None:
         train(cfg)
     assert str(error.value) == (
         f"ckpt_path=last found no last.ckpt in {run_dir / 'checkpoints'}; set hydra.run.dir to the folder of the run "
-        "to resume (e.g. hydra.run.dir=logs/train/runs/<timestamp>) or give a checkpoint file as ckpt_path=<path>."
+        "to resume (e.g. hydra.run.dir=logs/train/runs/<run>) or give a checkpoint file as ckpt_path=<path>."
     )
 
 

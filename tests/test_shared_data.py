@@ -11,6 +11,7 @@ import torch
 
 from tests.helpers.process import run_script
 from tests.helpers.runs import TINY_MLP
+from tests.helpers.sweeps import job_dir
 from trainlab.data.shared import shared_data
 from trainlab.data.synthetic import SyntheticImagesDataModule
 
@@ -77,7 +78,7 @@ def test_a_parallel_sweep_builds_its_data_once_and_removes_it_at_the_end(tmp_pat
     result = run_script("train", args, tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "3 jobs: 3 ok" in result.stdout
-    logs = [(sweep / str(job) / "train.log").read_text() for job in range(3)]
+    logs = [(job_dir(sweep, job) / "train.log").read_text() for job in range(3)]
     assert sum(log.count("Data saved for the sweep's other jobs") for log in logs) == 1
     assert not (sweep / "shared_data").exists()
 

@@ -29,6 +29,7 @@ from tests.helpers.slurm import (
     stop_cluster,
     wait_until,
 )
+from tests.helpers.sweeps import job_dir, job_dirs
 from trainlab.runs.reading import read_scalars
 from trainlab.runs.status import read_status
 
@@ -104,12 +105,12 @@ def test_a_sweep_ends_ok_with_its_folders_and_runs_named_as_in_a_local_sweep(tmp
 
     slurm_sweep, local_sweep = tmp_path / "slurm" / "sweep", tmp_path / "local"
     assert "(2 jobs: 2 ok)" in on_slurm.stdout
-    for job, job_id in zip(("0", "1"), job_ids(slurm_sweep), strict=True):
-        assert read_status(slurm_sweep / job)["status"] == "ok"
-        assert read_status(slurm_sweep / job)["overrides"][-1] == read_status(local_sweep / job)["overrides"][-1]
-        slurm_runs = sorted(p.name for p in (slurm_sweep / job / "tensorboard").iterdir())
-        assert slurm_runs == sorted(p.name for p in (local_sweep / job / "tensorboard").iterdir())
-        assert slurm_runs == [f"optimizer.lr=0.0{int(job) + 1}"]
+    for number, job_id in enumerate(job_ids(slurm_sweep)):
+        job, local_job = job_dir(slurm_sweep, number), job_dir(local_sweep, number)
+        assert job.name == local_job.name == f"00{number}_optimizer.lr-0.0{number + 1}"  # the launcher names it alike
+        assert read_status(job)["status"] == "ok"
+        assert read_status(job)["overrides"][-1] == read_status(local_job)["overrides"][-1]
+        assert any((job / "tensorboard").glob("events.out.tfevents.*"))  # TensorBoard names it by the job folder
         record = final_record(job_id)
         assert (record["JobState"], record["ExitCode"]) == ("COMPLETED", "0:0")
     # Nothing a user cannot act on: no sacct warnings on a cluster without accounting.
@@ -136,7 +137,7 @@ def test_a_job_that_reaches_its_time_limit_is_requeued_and_resumes_to_the_same_r
     assert result.returncode == 0, result.stderr[-3000:]
     assert uninterrupted.wait(timeout=600) == 0, uninterrupted.stderr.read()[-3000:]
 
-    job = tmp_path / "sweep" / "0"
+    job = job_dir(tmp_path / "sweep", 0)
     record = final_record(job_ids(tmp_path / "sweep")[0])
     assert int(record["Restarts"]) >= 1
     assert (record["JobState"], record["ExitCode"]) == ("COMPLETED", "0:0")
@@ -152,10 +153,10 @@ def test_a_job_that_reaches_its_time_limit_is_requeued_and_resumes_to_the_same_r
 
 
 def test_a_job_out_of_requeues_resumes_when_its_sweep_runs_again(tmp_path: Path) -> None:
-    job = tmp_path / "sweep" / "0"
     process = start_sweep(
         tmp_path, *LONG_RUN, *WARNED_BY_THE_TEST, "trainer.max_epochs=40", "hydra.launcher.max_num_timeout=0"
     )
+    job = wait_until(lambda: job_dirs(tmp_path / "sweep").get(0), "the job's folder")
     wait_until(lambda: (job / "checkpoints" / "last.ckpt").is_file(), "the job's first last.ckpt")
     send_time_limit_warning(job_ids(tmp_path / "sweep")[0])
     output = finish(process)
@@ -179,7 +180,6 @@ def test_a_job_out_of_requeues_resumes_when_its_sweep_runs_again(tmp_path: Path)
 
 def test_an_attempt_warned_before_its_first_epoch_ends_records_it(tmp_path: Path) -> None:
     # One epoch of 4096 steps: the warning lands long before it ends, so there is no last.ckpt to resume from.
-    job = tmp_path / "sweep" / "0"
     process = start_sweep(
         tmp_path,
         *LONG_RUN,
@@ -188,6 +188,7 @@ def test_an_attempt_warned_before_its_first_epoch_ends_records_it(tmp_path: Path
         "trainer.max_epochs=1",
         "hydra.launcher.max_num_timeout=1",
     )
+    job = wait_until(lambda: job_dirs(tmp_path / "sweep").get(0), "the job's folder")
     wait_until(lambda: read_status(job)["status"] == "running", "the job to start training")
     send_time_limit_warning(job_ids(tmp_path / "sweep")[0])
     finish(process)
@@ -211,12 +212,12 @@ def test_a_finished_job_warned_while_it_exits_is_completed_and_not_requeued(tmp_
     assert result.returncode == 0, result.stderr[-3000:]
     record = final_record(job_ids(tmp_path / "sweep")[0])
     assert (record["JobState"], record["ExitCode"], record["Restarts"]) == ("COMPLETED", "0:0", "0")
-    assert read_status(tmp_path / "sweep" / "0")["status"] == "ok"
+    assert read_status(job_dir(tmp_path / "sweep", 0))["status"] == "ok"
 
 
 def test_a_job_that_slurm_ends_without_a_result_is_counted_and_the_sweep_ends(tmp_path: Path) -> None:
-    job = tmp_path / "sweep" / "0"
     process = start_sweep(tmp_path, *LONG_RUN, "trainer.max_epochs=100")
+    job = wait_until(lambda: job_dirs(tmp_path / "sweep").get(0), "the job's folder")
     wait_until(lambda: read_status(job)["status"] == "running", "the job to start training")
     subprocess.run(["scancel", job_ids(tmp_path / "sweep")[0]], check=True)
     output = finish(process)  # on a cluster without accounting the sweep used to wait for it forever
@@ -240,7 +241,7 @@ def test_ddp_across_two_slurm_tasks_is_one_run_with_one_set_of_curves(launch: st
     else:
         result = sweep(tmp_path, *ddp, "hydra.launcher.tasks_per_node=2", "seed=1")
         assert result.returncode == 0, result.stderr[-3000:]
-        [run] = [path for path in (tmp_path / "sweep").iterdir() if path.name.isdigit()]
+        [run] = job_dirs(tmp_path / "sweep").values()
 
     assert read_status(run)["status"] == "ok"
     assert "Starting with 2 processes" in (run / "train.log").read_text()

@@ -6,6 +6,7 @@ import pytest
 
 from tests.helpers.process import run_script
 from tests.helpers.runs import TINY_MLP
+from trainlab.runs.names import JOB_NUMBER_WIDTH
 
 TINY_RUN = TINY_MLP
 
@@ -25,3 +26,16 @@ def seed_sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return sweep_dir, result.stdout + result.stderr
+
+
+def job_dirs(sweep_dir: Path) -> dict[int, Path]:
+    """A sweep folder's job folders so far, by job number: `003_seed-2` is job 3's."""
+    folders = [path for path in sweep_dir.iterdir() if path.is_dir()] if sweep_dir.is_dir() else []
+    return {int(path.name.split("_")[0]): path for path in folders if path.name.split("_")[0].isdigit()}
+
+
+def job_dir(sweep_dir: Path, number: int) -> Path:
+    """Job `number`'s folder: its number padded to JOB_NUMBER_WIDTH digits, then what the sweep varies."""
+    folder = job_dirs(sweep_dir)[number]
+    assert folder.name.split("_")[0] == f"{number:0{JOB_NUMBER_WIDTH}d}", folder
+    return folder

@@ -1,8 +1,8 @@
 """The sweeper: ask the study for `n_jobs` trials, launch them as one batch of jobs, tell it how each ended.
 
-Through Hydra's public Sweeper API, with whichever launcher is configured (basic, joblib, submitit). Job
-folder and job number are the trial's number, so a resumed search's new trials get new folders, and a
-job finds its trial (for pruning) by its number. Optuna is imported when a search starts, never when
+Through Hydra's public Sweeper API, with whichever launcher is configured (basic, joblib, submitit). The job
+number is the trial's number and begins the job's folder (`<number>_<its parameters>`), so a resumed search's
+new trials get new folders, and a job finds its trial (for pruning) by its number. Optuna is imported when a search starts, never when
 Hydra scans its plugins.
 """
 

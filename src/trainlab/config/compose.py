@@ -1,6 +1,7 @@
 """Compose a run's config in-process, as the console scripts do, for code that runs trainlab without its command
 line: notebooks, benchmarks and the tests."""
 
+import copy
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -34,8 +35,11 @@ def compose(
         cfg.paths.log_dir = str(output_dir.parent)
         cfg.hydra.runtime.output_dir = str(output_dir)
     set_hydra_config(cfg)
+    # A real run's config has no hydra section either. As in Hydra's own run_job, the run gets a copy without it,
+    # so that HydraConfig's interpolations (run.dir reads hydra.overrides.task) still resolve against the whole.
+    cfg = copy.deepcopy(cfg)
     with open_dict(cfg):
-        del cfg["hydra"]  # a real run's config has no hydra section either
+        del cfg["hydra"]
     if validate:
         validate_config(cfg)
     output_dir.mkdir(parents=True, exist_ok=True)

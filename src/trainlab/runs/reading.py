@@ -2,6 +2,7 @@
 final metrics of a run that had finished."""
 
 import csv
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from trainlab.runs.names import parse_overrides
 from trainlab.runs.status import read_status
 
 Curve = list[tuple[int, float]]  # (step, value) points
+LEADING_NUMBER = re.compile(r"(\d+)(.*)")  # a job folder: its number, then what its sweep varies
 
 
 @dataclass
@@ -38,8 +40,8 @@ def find_run_folders(root: Path) -> list[Path]:
 
 
 def natural_key(path: Path) -> tuple:
-    """Sort job folders 0, 1, 2, ..., 10 rather than 0, 1, 10, 2."""
-    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in path.parts)
+    """Sort job folders by their number, 999_... before 1000_... (and 9 before 10) rather than as text."""
+    return tuple((0, int(m[1]), m[2]) if (m := LEADING_NUMBER.fullmatch(part)) else (1, 0, part) for part in path.parts)
 
 
 def read_scalars(run_dir: Path) -> dict[str, Curve]:

@@ -90,7 +90,7 @@ def resolve_checkpoint(cfg: DictConfig) -> str | None:
         if not last.is_file():
             raise ConfigError(
                 f"ckpt_path=last found no last.ckpt in {folder}; set hydra.run.dir to the folder of the run to resume "
-                "(e.g. hydra.run.dir=logs/train/runs/<timestamp>) or give a checkpoint file as ckpt_path=<path>."
+                "(e.g. hydra.run.dir=logs/train/runs/<run>) or give a checkpoint file as ckpt_path=<path>."
             )
         ckpt_path = str(last)
         with open_dict(cfg):
