@@ -8,7 +8,7 @@ import yaml
 from tests.helpers.config import compose_config
 from trainlab.building import build_datamodule, build_model
 from trainlab.config import CONFIG_DIR
-from trainlab.loggers.hparams import collect_hyperparameters
+from trainlab.loggers.hparams import whole_config_hyperparameters
 
 WIDTHS = ["small", "medium", "large"]
 
@@ -17,7 +17,7 @@ def params_total(width: str, run_dir: Path) -> int:
     cfg = compose_config("train", ["experiment=cnn_width_cv", f"width={width}"], run_dir)
     model = build_model(cfg, build_datamodule(cfg.data))
     assert list(model.net.features[0].weight.shape)[0] == cfg.cnn_widths[width].channels[0]
-    return collect_hyperparameters(cfg, model)["model/params_total"]
+    return whole_config_hyperparameters(cfg, model)["model/params_total"]  # as MLflow and W&B record it
 
 
 def test_widths_build_models_of_growing_size(run_dir: Path) -> None:

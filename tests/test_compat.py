@@ -59,3 +59,14 @@ def test_hparams_summaries_are_read_back_by_tensorboard_with_the_sweeps_keys_mar
     assert [info.name.tag for info in experiment.metric_infos] == ["val/acc"]
     session = metadata.parse_session_start_info_plugin_data(contents[metadata.SESSION_START_INFO_TAG])
     assert session.hparams["optimizer.lr"].number_value == 0.01
+
+
+def test_hparams_metrics_keep_the_order_given(tmp_path: Path) -> None:
+    """The HPARAMS tab shows metric columns in the experiment's order: trainlab puts the optimized metric first."""
+    metrics = {"val/loss": 0.5, "val/acc": 0.9, "test/acc": 0.8}
+    write_summaries(tmp_path, hparams_summaries({"seed": "3"}, metrics, differing=set()))
+    accumulator = EventAccumulator(str(tmp_path))
+    accumulator.Reload()
+    content = accumulator.PluginTagToContent(metadata.PLUGIN_NAME)[metadata.EXPERIMENT_TAG]
+    experiment = metadata.parse_experiment_plugin_data(content)
+    assert [info.name.tag for info in experiment.metric_infos] == ["val/loss", "val/acc", "test/acc"]

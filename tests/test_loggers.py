@@ -1,5 +1,6 @@
-"""Every logger gets the same hyperparameters and final metrics, read back with each library's own reader:
-TensorBoard's event reader, MLflow's client, the W&B offline run's records and the CSV files."""
+"""Every logger gets the hyperparameters runs are compared by and the final metrics (MLflow and W&B the whole
+config besides), read back with each library's own reader: TensorBoard's event reader, MLflow's client, the W&B
+offline run's records and the CSV files."""
 
 import csv
 import logging
@@ -13,16 +14,20 @@ import mlflow
 import pytest
 import yaml
 from omegaconf import open_dict
+from tensorboard.backend.event_processing.plugin_event_multiplexer import EventMultiplexer
+from tensorboard.plugins.hparams import metadata
 
 from tests.helpers.config import compose_config
 from tests.helpers.process import run_script
 from tests.helpers.runs import TINY_MLP
 from tests.helpers.servers import serve, stop, wait_for
-from tests.helpers.tensorboard import read_hparams
+from tests.helpers.sweeps import job_dir
+from tests.helpers.tensorboard import read_hparam_columns, read_hparams
 from trainlab.compat import read_wandb_offline_run
+from trainlab.loggers.hparams import collect_hyperparameters
 from trainlab.runs.names import safe_name, short_value
 from trainlab.runs.reading import read_scalars
-from trainlab.runs.status import final_results
+from trainlab.runs.status import final_results, read_status
 from trainlab.training import report_run, train
 
 SMALL = TINY_MLP + ["trainer.max_epochs=2"]
@@ -56,6 +61,14 @@ def assert_same_params(logged: dict[str, Any], reference: dict[str, Any]) -> Non
     assert [key for key in reference if not same_value(logged[key], reference[key])] == []
 
 
+def assert_whole_config(logged: dict[str, Any], compared: dict[str, Any], run_dir: Path) -> None:
+    """The set runs are compared by, with the same values, then the rest of the config and the model's size."""
+    assert_same_params({key: logged[key] for key in compared}, compared)
+    assert {"model.net.hidden", "trainer.precision", "callbacks.early_stopping.patience"} <= set(logged)
+    assert same_value(logged["paths.output_dir"], str(run_dir))
+    assert int(logged["model/params_total"]) > 0
+
+
 @pytest.mark.slow
 def test_mlflow_records_the_hyperparameters_and_final_metrics(logged_run: tuple[Path, dict[str, float]]) -> None:
     run_dir, metrics = logged_run
@@ -65,7 +78,7 @@ def test_mlflow_records_the_hyperparameters_and_final_metrics(logged_run: tuple[
     assert run.info.run_name == run_dir.name
     assert run.info.status == "FINISHED"
     assert run.data.tags["run_folder"] == str(run_dir)
-    assert_same_params(run.data.params, params)
+    assert_whole_config(run.data.params, params, run_dir)
     for name, value in final_results(metrics).items():
         assert run.data.metrics[name] == pytest.approx(value, abs=1e-6), name
     assert [point.value for point in client.get_metric_history(run.info.run_id, "val/loss")] == pytest.approx(
@@ -81,7 +94,7 @@ def test_wandb_offline_run_records_the_hyperparameters_and_final_metrics(
     params, _ = read_hparams(run_dir / "tensorboard")
     run = read_wandb_offline_run(run_dir)
     assert run.name == run_dir.name
-    assert_same_params(run.config, params)
+    assert_whole_config(run.config, params, run_dir)
     for name, value in final_results(metrics).items():
         assert run.summary[name] == pytest.approx(value, abs=1e-6), name
     assert len([row for row in run.history if "val/acc" in row]) == 2  # one point an epoch
@@ -98,6 +111,54 @@ def test_csv_and_tensorboard_record_the_same_run(logged_run: tuple[Path, dict[st
     for name, value in final_results(metrics).items():
         last = [row[name] for row in rows if row.get(name)][-1]
         assert float(last) == pytest.approx(value, abs=1e-6), name
+
+
+def test_a_run_of_an_experiment_is_compared_by_the_experiments_name_first(tmp_path: Path) -> None:
+    params = collect_hyperparameters(compose_config("train", ["experiment=example"], tmp_path / "run"))
+    compared = ["optimizer.lr", "data.batch_size", "trainer.max_epochs", "seed", "tags"]
+    assert list(params) == ["experiment", "data", "model", "optimizer", *compared]
+    assert (params["experiment"], params["model"], params["optimizer"]) == ("example", "mlp", "momentum")
+    assert (params["optimizer.lr"], params["data.batch_size"], params["tags"]) == (0.02, 64, "['example', 'mlp']")
+
+
+@pytest.mark.slow
+def test_a_sweeps_hparams_tab_names_each_job_by_its_folder_and_marks_what_the_sweep_varies(tmp_path: Path) -> None:
+    sweep = tmp_path / "multirun"
+    args = ["-m", *TINY_MLP, "trainer.max_epochs=1", "regularizer=none,l2", f"hydra.sweep.dir={sweep}"]
+    result = run_script("train", [*args, f"paths.log_dir={tmp_path}"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    # What `tensorboard --logdir <sweep>` reads: the HPARAMS tab's Trial ID is the run's folder below the one served.
+    multiplexer = EventMultiplexer()
+    multiplexer.AddRunsFromDirectory(str(sweep))
+    multiplexer.Reload()
+    hparams_runs = multiplexer.PluginRunToTagToContent(metadata.PLUGIN_NAME)
+    jobs = [job_dir(sweep, number) for number in range(2)]
+    assert sorted(hparams_runs) == [f"{job.name}/tensorboard" for job in jobs]
+    for job, regularizer in zip(jobs, ["none", "l2"], strict=True):
+        # A short set (at most a dozen): the recipe's choices, the group the sweep varies, the compared settings.
+        assert read_hparam_columns(job / "tensorboard") == [
+            "data",
+            "model",
+            "optimizer",
+            "regularizer",
+            "optimizer.lr",
+            "data.batch_size",
+            "trainer.max_epochs",
+            "seed",
+            "tags",
+        ]
+        experiment = metadata.parse_experiment_plugin_data(
+            hparams_runs[f"{job.name}/tensorboard"][metadata.EXPERIMENT_TAG]
+        )
+        assert [info.name for info in experiment.hparam_infos if info.differs] == ["regularizer"]  # its columns lead
+        hparams, metric_tags = read_hparams(job / "tensorboard")
+        assert (hparams["regularizer"], hparams["data.batch_size"], hparams["trainer.max_epochs"]) == (
+            regularizer,
+            "32",
+            "1",
+        )
+        assert metric_tags[0] == "val/loss"  # the optimized metric
+        assert set(metric_tags) == set(read_status(job)["metrics"])  # the final val/ and test/ values
 
 
 @pytest.mark.slow
@@ -180,7 +241,8 @@ def test_parallel_sweep_jobs_share_one_new_mlflow_store(tmp_path: Path) -> None:
     args = ["-m", *SMALL, "logger=mlflow", "seed=1,2,3", "hydra/launcher=joblib", "hydra.launcher.n_jobs=3"]
     result = run_script("train", [*args, f"hydra.sweep.dir={sweep}", f"paths.log_dir={tmp_path}"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert [yaml.safe_load((sweep / str(job) / "status.yaml").read_text())["status"] for job in range(3)] == ["ok"] * 3
+    statuses = [yaml.safe_load((job_dir(sweep, job) / "status.yaml").read_text())["status"] for job in range(3)]
+    assert statuses == ["ok"] * 3
     client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("train").experiment_id])
     assert sorted(run.info.run_name for run in runs) == ["seed=1", "seed=2", "seed=3"]

@@ -144,14 +144,12 @@ def build_mlflow_logger(entry: DictConfig, options: dict[str, str]) -> MLFlowLog
 
 
 def run_name_option(logger_class: type, entry: DictConfig, run_name: str) -> dict[str, str]:
-    """The argument that names the run, for a logger whose config leaves it unset. A sweep's TensorBoard
-    runs are named by their folder, `<job>/tensorboard/<run_name>`; a single run keeps `tensorboard/`."""
+    """The argument that names the run, for a logger whose config leaves it unset. TensorBoard names a run
+    by its folder, `<run folder>/tensorboard`, and the run folder already says what sets the run apart."""
     if issubclass(logger_class, MLFlowLogger) and entry.get("run_name") is None:
         return {"run_name": run_name}
     if issubclass(logger_class, WandbLogger) and entry.get("name") is None:
         return {"name": run_name}
-    if issubclass(logger_class, TensorBoardLogger) and in_multirun() and not entry.get("version"):
-        return {"version": run_name}
     return {}
 
 
