@@ -9,6 +9,10 @@ bench/sections.py in this order (one module each in scripts/bench/):
   data       building the synthetic_images training set and streaming one epoch of batches;
   accuracy   time to accuracy of `experiment=mnist_cnn`, seeds 1-3, 32-bit and trainer=bf16, on MNIST-sized
              synthetic images and on the official MNIST files when they are in data/MNIST/raw;
+  whole      `trainlab-train experiment=mnist_cnn` against the same recipe written by hand in plain PyTorch
+             (bench/hand_loop.py), each a whole process, seeds 1-3, on MNIST-format synthetic digits and the
+             official files when present: seconds, test accuracy, the paired ratio, where the time goes, and
+             whether the template is within 1.2x at 99%; results.md sums it up above its table;
   multirun   a 4-job multirun with the joblib launcher against the basic one, where joblib is installed;
   precision  bfloat16 mixed precision against 32-bit, for the hand-written loop and the template, with the
              accuracy each reaches;
@@ -38,6 +42,7 @@ import torch
 
 from bench.common import ACCELERATORS, ROOT, Results, Run
 from bench.sections import SECTIONS, cpu_only, measure_sections
+from bench.whole_process import summary_lines
 from trainlab.process.setup import stop_gpu_probes_without_gpus
 
 QUICK_REPEATS, QUICK_NUM_TRAIN = 1, 2000
@@ -140,8 +145,15 @@ def write_results(results: Results, out: Path, update: bool = False) -> None:
 
 
 def markdown(results: Results) -> str:
-    """The device line, then one table row a measure: `entry.measure | value`, or `entry | not measured`."""
-    lines = [devices_line(results), "", "| measure | value |", "|---|---|"]
+    """The device line and the whole-process summary, then one table row a measure: `entry.measure | value`, or
+    `entry | not measured`."""
+    lines = [
+        devices_line(results),
+        *summary_lines(results.get("whole_process")),
+        "",
+        "| measure | value |",
+        "|---|---|",
+    ]
     for section, values in results.items():
         if values is None:
             lines.append(f"| {section} | not measured |")

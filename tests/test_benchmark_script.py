@@ -4,6 +4,7 @@ round (no import cycle, no sys.path edits), `--only` accepts exactly the section
 
 import ast
 import importlib
+import json
 import os
 import re
 import subprocess
@@ -251,3 +252,82 @@ def test_on_the_gpu_the_cpu_only_sections_are_not_measured_and_the_report_names_
     assert benchmark.markdown({"epoch": {"device": "cpu", "template_s": 1.0}}).splitlines()[0] == (
         "Device: every figure below was measured on the CPU."
     )
+
+
+# --- the `whole` section: trainlab-train against the hand-written script, whole processes ---------------------------
+def test_the_hand_loop_builds_the_templates_net_with_its_initial_weights(
+    scripts: tuple[ModuleType, ModuleType], tmp_path: Path
+) -> None:
+    """bench/hand_loop.py's net is experiment=mnist_cnn's: as many parameters, the same shapes in the same order,
+    and, seeded alike (the template seeds, then builds its data module and model), the same initial weights."""
+    import lightning.pytorch as pl
+    import torch
+
+    from trainlab.building import build_datamodule, build_model
+    from trainlab.config import compose
+
+    hand_loop = importlib.import_module("bench.hand_loop")
+    cfg = compose("train", ["experiment=mnist_cnn", f"data.data_dir={tmp_path}", "seed=3"], tmp_path / "run")
+    pl.seed_everything(cfg.seed, verbose=False)
+    template = build_model(cfg, build_datamodule(cfg.data)).net
+    torch.manual_seed(cfg.seed)
+    hand = hand_loop.build_net()
+    assert (
+        sum(p.numel() for p in hand.parameters()) == sum(p.numel() for p in template.parameters()) == 215_194
+    )  # 624 + 6,944 + 205,056 + 2,570
+    pairs = list(zip(hand.parameters(), template.parameters(), strict=True))
+    assert [a.shape for a, _ in pairs] == [b.shape for _, b in pairs]
+    assert all(torch.equal(a, b) for a, b in pairs)
+
+
+def test_the_hand_loop_imports_neither_trainlab_nor_lightning() -> None:
+    roots = {name.split(".")[0] for name in imported_names(SCRIPTS / "bench" / "hand_loop.py")}
+    assert {"torch", "numpy"} <= roots
+    assert not roots & {"trainlab", "lightning", "pytorch_lightning", "hydra", "tests", "bench"}, roots
+
+
+def test_the_hand_loop_reads_idx_files_raw_and_gzipped(scripts: tuple[ModuleType, ModuleType], tmp_path: Path) -> None:
+    """The IDX files the section writes read back as written, and so do their .gz copies (the template takes both)."""
+    import gzip
+
+    import torch
+
+    hand_loop, whole = (importlib.import_module(f"bench.{name}") for name in ("hand_loop", "whole_process"))
+    images = torch.randint(0, 256, (5, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    whole.write_idx(tmp_path / "images", images)
+    assert torch.equal(torch.from_numpy(hand_loop.read_idx(tmp_path / "images").copy()), images)
+    (tmp_path / "packed.gz").write_bytes(gzip.compress((tmp_path / "images").read_bytes()))
+    assert torch.equal(torch.from_numpy(hand_loop.read_idx(tmp_path / "packed").copy()), images)
+
+
+@pytest.mark.slow  # three whole processes (two trainlab-train runs) and the benchmark's own: about a minute
+def test_the_whole_section_times_both_processes_to_their_accuracy(tmp_path: Path) -> None:
+    """`--quick --only whole`: tiny synthetic digits, seed 1. Both processes' seconds and test accuracies, the
+    ratio and both breakdowns are in results.json and the summary in results.md. The hand-written script, the
+    template's recipe seeded alike, learns the easy digits well past chance (10%) in its 16 steps, and to the
+    template's own accuracy (they train alike, step for step; measured identical)."""
+    out = tmp_path / "out"
+    command = [sys.executable, str(SCRIPTS / "benchmark.py"), "--quick", "--only", "whole", "--out", str(out)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    failures = result.stderr[-3000:]  # a process that failed says why there
+    assert result.returncode == 0, failures
+    entry = json.loads((out / "results.json").read_text())["whole_process"]
+    assert entry["seeds"] == [1]
+    seconds, accuracy = entry["synthetic_seconds"], entry["synthetic_test_acc"]
+    assert all(len(seconds[who]) == 1 and seconds[who][0] > 0 for who in ("template", "hand")), seconds
+    template_acc, hand_acc = accuracy["template"][0], accuracy["hand"][0]
+    assert None not in (template_acc, hand_acc), failures
+    assert hand_acc >= 0.5, (accuracy, failures)
+    assert abs(hand_acc - template_acc) <= 0.01, (accuracy, failures)
+    ratio = entry["synthetic_ratio_template_over_hand"]
+    assert ratio["per_seed"] == [ratio["median"]] and ratio["median"] == pytest.approx(
+        seconds["template"][0] / seconds["hand"][0], rel=0.01
+    )
+    assert entry["synthetic_both_reached_99pct"] is False and entry["synthetic_goal_met"] is False  # tiny data
+    for who in ("template", "hand"):
+        phases = entry[f"synthetic_{who}_breakdown_s"]
+        assert phases is not None, failures
+        assert set(phases) == {"startup_s", "data_s", "fit_s", "validation_s", "test_s", "other_s", "total_s"}
+        assert all(phases[name] > 0 for name in phases if name != "other_s"), phases
+        assert phases["data_s"] < phases["startup_s"] < phases["total_s"], phases
+    assert "Whole process, synthetic: template/hand" in (out / "results.md").read_text()
