@@ -111,6 +111,7 @@ def test_help_lists_every_config_group_with_its_options_and_examples(command: st
     assert "== Config ==" not in page and len(page.splitlines()) < 50  # no dump of the whole config
 
 
+@pytest.mark.slow  # a whole trainlab process (~5 s)
 def test_the_console_says_each_thing_once_and_no_advertising(tmp_path: Path) -> None:
     result = run_script("train", [*TINY, f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]

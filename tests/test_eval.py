@@ -57,6 +57,7 @@ def test_checkpoint_that_would_run_code_is_refused(tmp_path: Path) -> None:
         evaluate(cfg)
 
 
+@pytest.mark.slow  # a whole trainlab process (~5 s)
 def test_cli_missing_checkpoint_exits_with_one_line(tmp_path: Path) -> None:
     result = run_script("eval", ["ckpt_path=missing.ckpt", f"paths.log_dir={tmp_path}"], cwd=tmp_path)
     assert result.returncode == 2

@@ -64,6 +64,7 @@ def test_a_full_disk_keeps_the_earlier_checkpoints_whole_and_says_so_in_one_line
         assert read_status(run_dir)["status"] == "failed"
 
 
+@pytest.mark.slow  # a whole trainlab process (~5 s)
 def test_resuming_a_folder_that_does_not_exist_leaves_no_folder_behind(tmp_path: Path) -> None:
     run_dir = tmp_path / "no" / "such" / "run"
     result = run_script("train", [*TINY_MLP, "ckpt_path=last", f"hydra.run.dir={run_dir}"], cwd=tmp_path)

@@ -155,6 +155,7 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
         predict_dir(tmp_path, [f"ckpt_path={tmp_path / 'nope.ckpt'}"])
 
 
+@pytest.mark.slow  # a whole trainlab process (~5 s)
 def test_cli_bad_input_exits_with_one_line(classifier_run: Path, tmp_path: Path) -> None:
     ckpt = classifier_run / "checkpoints" / "last.ckpt"
     result = run_script(

@@ -200,6 +200,7 @@ def test_cli_value_the_optimizer_refuses_exits_2_in_one_line_and_leaves_no_folde
     assert list((tmp_path / "logs" / "debug" / "runs").iterdir()) == []  # debug=fdr names the task "debug"
 
 
+@pytest.mark.slow  # a whole trainlab process (~5 s)
 def test_full_traceback_is_one_setting_away(tmp_path: Path) -> None:
     args = ["debug=fdr", "optimizer.betas=[0.9,1.5]", f"paths.log_dir={tmp_path / 'logs'}"]
     result = run_script("train", args, cwd=tmp_path, env={"HYDRA_FULL_ERROR": "1"})

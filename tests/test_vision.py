@@ -111,6 +111,7 @@ def test_missing_files_without_download_is_one_sentence(tmp_path: Path, run_dir:
     assert str(error.value) == missing_message(tmp_path / "empty")
 
 
+@pytest.mark.slow  # a whole trainlab process (~5 s)
 def test_missing_files_stop_the_cli_before_training(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     result = run_script(
