@@ -4,6 +4,7 @@ cannot act on."""
 
 import logging
 import subprocess
+import sys
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -33,6 +34,8 @@ NOISE = {
     "TensorBoard's reader": "Directory watcher",
     "Lightning's sync_dist advice": "It is recommended to use `self.log(",
     "Lightning's own console handler": "INFO: ",
+    "a table of the test metrics that the final-metrics line gives": "┃        Test metric",
+    "the checkpoint's path twice before testing": "Restoring states from the checkpoint path",
 }
 
 
@@ -148,3 +151,19 @@ def test_the_whole_tree_on_request_and_nothing_when_off(run_dir: Path, capsys: p
     assert "CONFIG" in (run_dir / "config_tree.log").read_text()  # kept whatever the console shows
     with pytest.raises(ConfigError, match=r"extras.print_config=yes is not a choice; use summary, tree or false"):
         start_run(compose_config("train", ["extras.print_config=yes"], run_dir))
+
+
+@pytest.mark.slow  # a two-job sweep: ~10 s
+def test_a_sweep_names_each_jobs_folder_and_the_viewer_once(tmp_path: Path) -> None:
+    """Each job: its folder, progress and final metrics; the TensorBoard command once, for the whole sweep."""
+    sweep = tmp_path / "sweep"
+    result = run_script(
+        "train", ["-m", *SHORT, "seed=1,2", f"hydra.sweep.dir={sweep}", f"paths.log_dir={tmp_path}"], cwd=tmp_path
+    )
+    text = console(result)
+    assert result.returncode == 0, text[-3000:]
+    assert text.count("Final metrics: test/acc=") == 2
+    assert [line for line in text.splitlines() if "View the curves" in line] == [
+        f"View the curves: {Path(sys.executable).parent / 'tensorboard'} --logdir {sweep}"
+    ]
+    assert_no_noise(text)

@@ -144,7 +144,7 @@ def test_a_job_that_reaches_its_time_limit_is_requeued_and_resumes_to_the_same_r
     assert read_status(job)["status"] == "ok"
     assert not list(job.glob("attempt_*"))  # resumed in its folder, never started over
     assert (
-        f"Restoring states from the checkpoint path at {job / 'checkpoints' / 'last.ckpt'}"
+        f"Restored all states from the checkpoint at {job / 'checkpoints' / 'last.ckpt'}"
         in (job / "train.log").read_text()
     )
     steps = val_steps(job)

@@ -35,7 +35,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     trainer = build_trainer(
         cfg.trainer, callbacks=[], loggers=build_loggers(cfg.get("logger"), run_name(cfg.paths.output_dir))
     )
-    trainer.test(model, datamodule=datamodule)
+    trainer.test(model, datamodule=datamodule, verbose=False)  # trainlab-eval prints them in one line
     return {name: float(value) for name, value in trainer.callback_metrics.items()}
 
 

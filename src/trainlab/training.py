@@ -254,7 +254,8 @@ def test(
         if not ckpt_path:
             log.warning("No best checkpoint was saved (checkpointing is off); testing the last weights.")
             ckpt_path = None
-    trainer.test(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    # The final-metrics line at the end of the run gives the test metrics with the rest: no table of them here.
+    trainer.test(model, datamodule=datamodule, ckpt_path=ckpt_path, verbose=False)
 
 
 def report_early_stop(trainer: pl.Trainer) -> None:
@@ -288,6 +289,8 @@ def report_run(cfg: DictConfig, metrics: dict[str, float]) -> None:
     shown = ", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items()) if k.startswith(("val/", "test/")))
     log.info("Final metrics: %s", shown)
     log.info("Run folder: %s", cfg.paths.output_dir)
+    if in_multirun():
+        return  # the viewers' commands come once, for the whole sweep, when it ends (runs.folder.ReportSweep)
     loggers = cfg.get("logger") or {}
     if loggers.get("tensorboard"):
         log.info("View the curves: %s --logdir %s", program("tensorboard"), shlex.quote(str(cfg.paths.output_dir)))

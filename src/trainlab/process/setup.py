@@ -34,7 +34,12 @@ def set_up_process(cfg: DictConfig) -> None:
 # Messages of Lightning's that a trainlab user cannot act on, matched narrowly: by logger and text.
 UNACTIONABLE_LOGS = {
     # The model summary is one of trainlab's callbacks (callbacks.model_summary), so Lightning adds none of its own.
-    "lightning.pytorch.utilities.rank_zero": ("💡 Tip:", "Trainer already configured with model summary callbacks"),
+    "lightning.pytorch.utilities.rank_zero": (
+        "💡 Tip:",
+        "Trainer already configured with model summary callbacks",
+        # Said again by the next line: "Loaded model weights from ..." (testing) or "Restored all states from ...".
+        "Restoring states from the checkpoint path at",
+    ),
     "lightning.pytorch.loggers.mlflow": ("Experiment with name",),  # "... not found. Creating it."
     # In every SLURM job: SLURM's time limit is handled by trainlab and submitit (slurm.py).
     "lightning.pytorch.trainer.connectors.signal_connector": ("SLURM auto-requeueing enabled",),

@@ -75,6 +75,8 @@ class ReportSweep(Callback):
         counts = ", ".join(f"{ended.count(status)} {status}" for status in dict.fromkeys(ended)) or "no jobs"
         print(f"Sweep folder: {sweep} ({len(ended)} jobs: {counts})")
         print(f"Summarise it: {program('trainlab-summarize')} {shlex.quote(str(sweep))}")
+        if any(sweep.glob("*/tensorboard")):
+            print(f"View the curves: {program('tensorboard')} --logdir {shlex.quote(str(sweep))}")
         shutil.rmtree(sweep / SHARED_DATA_DIR, ignore_errors=True)  # the jobs' shared data: rebuilt when needed
 
 
