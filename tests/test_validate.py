@@ -160,6 +160,18 @@ BUILD_MISTAKES = [
         "ValueError: Expected float between 0 and 1 pct_start, but got 2",
     ),
     (
+        [
+            "scheduler=onecycle",
+            "data.num_train=512",
+            "data.batch_size=256",
+            "trainer.max_epochs=2",
+            "~trainer.fast_dev_run",
+        ],
+        "scheduler=onecycle cannot warm up over scheduler.scheduler.pct_start=0.25 of the run's 4 steps (torch's "
+        "OneCycleLR needs each phase to span part of a step or more); use another pct_start, e.g. "
+        "scheduler.scheduler.pct_start=0.3, or train for more steps.",
+    ),
+    (
         ["model.net.hidden=1.5"],
         "model.net.hidden=1.5 has the wrong type: expected an integer; set model.net.hidden to an integer.",
     ),

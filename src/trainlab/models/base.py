@@ -1,6 +1,7 @@
 """What every trainlab LightningModule shares: optimizer and scheduler from config, weight penalty, logging."""
 
 import functools
+import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -11,6 +12,7 @@ from torch import nn
 from torchmetrics import MeanMetric, Metric
 
 from trainlab.checkpoints import CONFIG_KEY, config_to_store
+from trainlab.config.errors import ConfigError
 from trainlab.regularizers import WeightPenalty
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
@@ -158,7 +160,9 @@ class TrainlabModule(pl.LightningModule):
     def build_scheduler(self, factory: Callable[..., Any], optimizer: torch.optim.Optimizer) -> Any:
         # Schedules stepped per batch (one-cycle) need the run's length; fill it in when left null.
         if isinstance(factory, functools.partial) and factory.keywords.get("total_steps", 0) is None:
-            factory = functools.partial(factory, total_steps=int(self.trainer.estimated_stepping_batches))
+            total_steps = int(self.trainer.estimated_stepping_batches)
+            check_one_cycle_warm_up(factory, total_steps)
+            factory = functools.partial(factory, total_steps=total_steps)
         return factory(optimizer=optimizer)
 
     def remember_config(self, settings: Mapping[str, Any]) -> None:
@@ -170,3 +174,17 @@ class TrainlabModule(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if self.run_config is not None:
             checkpoint[CONFIG_KEY] = config_to_store(self.run_config)
+
+
+def check_one_cycle_warm_up(factory: functools.partial, total_steps: int) -> None:
+    """torch's OneCycleLR divides by zero when a phase spans no step: the warm-up (pct_start of the run) ending
+    exactly at the first step (0.25 of 4 steps), or lasting the whole run. Said here in one line, with the fix."""
+    if factory.func is not torch.optim.lr_scheduler.OneCycleLR:
+        return
+    pct_start = factory.keywords.get("pct_start", inspect.signature(factory.func).parameters["pct_start"].default)
+    if float(pct_start * total_steps) - 1 == 0 or pct_start >= 1:
+        raise ConfigError(
+            f"scheduler=onecycle cannot warm up over scheduler.scheduler.pct_start={pct_start} of the run's "
+            f"{total_steps} steps (torch's OneCycleLR needs each phase to span part of a step or more); "
+            f"use another pct_start, e.g. scheduler.scheduler.pct_start=0.3, or train for more steps."
+        )
