@@ -4,8 +4,9 @@ long a whole `trainlab-train` process takes to start.
 1. The same CNN on the same in-memory data for EPOCHS epochs, by the hand-written loop, through the
    template and through a bare Lightning Trainer, alternating (A B C A B C ...): the steady epoch
    (epochs after the first) and the whole fit.
-2. Start-up, alternating: process start to the end of the first training step, and
-   `trainlab-train debug=fdr` to exit.
+2. Start-up, alternating: process start to the end of the first training step, `trainlab-train debug=fdr` to
+   exit, and the floor they are held to: `import lightning.pytorch` in a venv of trainlab's required
+   dependencies only (bench/minimal_venv.py).
 
 Both parts train on `run.accelerator` (`--accelerator`), one device: with "gpu" the hand-written loop puts
 its net and data on `cuda`, the template and the bare Trainer run with accelerator gpu, and the processes
@@ -17,8 +18,9 @@ import subprocess
 import time
 from pathlib import Path
 
-from bench.common import BIN, Results, Run, alternate, median_of, paired_ratio, steady_epoch
+from bench.common import BIN, Results, Run, median_of, paired_ratio, steady_epoch
 from bench.fits import EPOCHS, hand_written_fit, lightning_floor_fit, template_fit
+from bench.minimal_venv import import_lightning_s, minimal_python
 
 
 def measure(run: Run) -> Results:
@@ -98,9 +100,18 @@ def to_first_step(cwd: Path, trainer: list[str]) -> float:
 
 
 def startup_results(run: Run) -> Results:
-    """Whole processes on run.accelerator, alternating."""
+    """Whole processes on run.accelerator, alternating: to the first step, `debug=fdr`, and (not with --quick,
+    which would wait minutes for the venv) the floor, `import lightning.pytorch` in a minimal venv."""
     cwd, trainer = run.workdir, run.trainer_overrides
-    first, fdr = alternate(
-        lambda: to_first_step(cwd, trainer), lambda: process_time(["debug=fdr", *trainer], cwd), run.repeats
-    )
-    return {"to_first_step_s": round(median_of(first), 2), "debug_fdr_s": round(median_of(fdr), 2)}
+    floor_python = None if run.quick else minimal_python()
+    first, fdr, floor = [], [], []
+    for _ in range(run.repeats):  # A B C A B C ...
+        first.append(to_first_step(cwd, trainer))
+        fdr.append(process_time(["debug=fdr", *trainer], cwd))
+        if floor_python is not None:
+            floor.append(import_lightning_s(floor_python))
+    results = {"to_first_step_s": round(median_of(first), 2), "debug_fdr_s": round(median_of(fdr), 2)}
+    if floor:
+        results["minimal_venv_import_lightning_s"] = round(median_of(floor), 2)
+        results["paired_ratio_debug_fdr_over_import_lightning"] = paired_ratio(fdr, floor)
+    return results
