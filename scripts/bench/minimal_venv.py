@@ -7,14 +7,12 @@ index, as `make install` does) and made again when trainlab's required dependenc
 """
 
 import subprocess
-import sys
 import time
 import venv
 from importlib import metadata
 from pathlib import Path
 
-from bench.common import ROOT
-
+ROOT = Path(__file__).resolve().parents[2]
 MINIMAL_VENV = ROOT / "benchmarks" / "minimal-venv"
 STAMP = MINIMAL_VENV / "trainlab-requirements.txt"  # what it was made with
 
@@ -45,5 +43,4 @@ def import_lightning_s(python: Path) -> float:
 
 
 if __name__ == "__main__":  # make the venv ahead of a benchmark: python scripts/bench/minimal_venv.py
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     print(minimal_python())
