@@ -14,6 +14,7 @@ from trainlab.data.synthetic import (
     SyntheticImagesDataModule,
     SyntheticRegressionDataModule,
 )
+from trainlab.data.tensor_datamodule import TensorDataModule
 
 
 def test_loader_serves_every_sample_once_per_epoch_in_a_new_order() -> None:
@@ -90,3 +91,38 @@ def test_global_batch_size_is_split_across_processes(run_dir: Path) -> None:
     ):
         dm.world = lambda: (0, 3)
         dm.per_device_batch_size(64)
+
+
+class CountingDataModule(TensorDataModule):
+    """A datamodule over fixed tensors (as one reading files is): 1,000 pool samples and 500 test samples."""
+
+    def load_train_pool(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.arange(1000.0).unsqueeze(1), torch.zeros(1000, dtype=torch.long)
+
+    def load_test(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.arange(500.0).unsqueeze(1), torch.zeros(500, dtype=torch.long)
+
+
+def split_sizes(datamodule: TensorDataModule) -> dict[str, int]:
+    datamodule.setup("fit")
+    return {name: len(inputs) for name, (inputs, _) in datamodule.splits.items()}
+
+
+def test_debug_fdr_builds_only_the_batch_of_each_split_it_takes(run_dir: Path) -> None:
+    """debug=fdr takes one batch of train, val and test: the 26,000 synthetic digits are never drawn."""
+    cfg = compose_config("train", ["debug=fdr"], run_dir)
+    datamodule = build_datamodule(cfg.data, None, cfg.trainer.fast_dev_run)
+    assert split_sizes(datamodule) == {"train": 128, "val": 128, "test": 128}
+    unlimited = build_datamodule(cfg.data)  # the same data without fast_dev_run: what a real run builds
+    assert split_sizes(unlimited) == {"train": 20000, "val": 2000, "test": 4000}
+
+
+@pytest.mark.parametrize(("fast_dev_run", "size"), [(True, 64), (3, 192), (False, None)])
+def test_data_read_whole_is_cut_to_what_a_fast_dev_run_takes(fast_dev_run: bool | int, size: int | None) -> None:
+    datamodule = CountingDataModule(input_shape=[1], batch_size=32, eval_batch_size=64, num_val=100)
+    datamodule.only_what_a_fast_dev_run_uses(fast_dev_run)
+    if size is None:  # not a fast_dev_run: everything, 100 of the pool carved for validation
+        expected = {"train": 900, "val": 100, "test": 500}
+    else:  # the batches it takes: a train batch is 32, an evaluation batch 64
+        expected = {"train": size, "val": min(100, size), "test": size}
+    assert split_sizes(datamodule) == expected

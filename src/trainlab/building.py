@@ -33,11 +33,16 @@ def choice(group: str, cfg: DictConfig) -> str:
     return str(cfg.get("_target_", group)).rsplit(".", 1)[-1]
 
 
-def build_datamodule(data_cfg: DictConfig, shared_dir: Path | None = None) -> TensorDataModule:
+def build_datamodule(
+    data_cfg: DictConfig, shared_dir: Path | None = None, fast_dev_run: bool | int = False
+) -> TensorDataModule:
     """The datamodule; no data is loaded until Lightning calls its setup. With `shared_dir`, the jobs of a
-    sweep that use the same data map one copy of it from there (data/shared.py)."""
+    sweep that use the same data map one copy of it from there (data/shared.py). With `fast_dev_run`
+    (debug=fdr), it makes only the batches the run takes of each split."""
     datamodule = build("data", data_cfg)
     datamodule.shared_dir = shared_dir
+    if isinstance(datamodule, TensorDataModule):  # a user's own LightningDataModule is left as it is
+        datamodule.only_what_a_fast_dev_run_uses(fast_dev_run)
     return datamodule
 
 

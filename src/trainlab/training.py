@@ -185,7 +185,7 @@ def train(cfg: DictConfig, start: StartingPoint | None = None) -> dict[str, floa
     ckpt_path = (start or starting_point(cfg)).checkpoint
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule = build_datamodule(cfg.data, shared_data_dir(cfg))
+    datamodule = build_datamodule(cfg.data, shared_data_dir(cfg), cfg.trainer.get("fast_dev_run", False))
     model = build_model(cfg, datamodule)  # its settings are checked before any data is built
     resumed = load_resumed_checkpoint(ckpt_path, model)
     with memory_limit("building the data", fixes=smaller_data(cfg)):

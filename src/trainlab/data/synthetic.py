@@ -28,10 +28,10 @@ class SyntheticDataModule(TensorDataModule):
         raise NotImplementedError
 
     def load_train_pool(self) -> Split:
-        return self.draw(self.num_train + self.num_val, seeded(self.seed + self.pool_seed))
+        return self.draw(self.limited(self.num_train) + self.limited(self.num_val), seeded(self.seed + self.pool_seed))
 
     def load_test(self) -> Split:
-        return self.draw(self.num_test, seeded(self.seed + self.test_seed))
+        return self.draw(self.limited(self.num_test), seeded(self.seed + self.test_seed))
 
     def require_feature_vectors(self, name: str) -> None:
         if len(self.input_shape) != 1:

@@ -57,6 +57,9 @@ class TensorDataModule(pl.LightningDataModule):
         self.fold = fold
         self.train_size = train_size
         self.splits: dict[str, Split] = {}
+        # At most this many samples in each split (None: all). Set for a fast_dev_run, which takes a batch or two
+        # of each split: a smoke test then builds only the data it uses (see only_what_a_fast_dev_run_uses).
+        self.sample_limit: int | None = None
         # In a multirun, the folder where jobs on the same data share one copy of it (see data/shared.py).
         self.shared_dir: Path | None = None
 
@@ -66,6 +69,16 @@ class TensorDataModule(pl.LightningDataModule):
 
     def load_test(self) -> Split:
         raise NotImplementedError
+
+    def only_what_a_fast_dev_run_uses(self, fast_dev_run: bool | int) -> None:
+        """Build at most the samples `trainer.fast_dev_run` uses: that many batches of each split (1 for true)."""
+        if fast_dev_run:
+            batches = 1 if fast_dev_run is True else int(fast_dev_run)
+            self.sample_limit = batches * max(self.batch_size, self.eval_batch_size)
+
+    def limited(self, count: int) -> int:
+        """`count` samples, or fewer under a sample limit; a subclass that makes its data asks for this many."""
+        return count if self.sample_limit is None else min(count, self.sample_limit)
 
     # --- Lightning hooks ----------------------------------------------------------------------
     def setup(self, stage: str | None = None) -> None:
@@ -100,8 +113,21 @@ class TensorDataModule(pl.LightningDataModule):
         return self.test_dataloader()
 
     def build_splits(self) -> dict[str, Split]:
-        train, val = self.split_pool(*self.load_train_pool())
-        return {"train": train, "val": val, "test": self.load_test()}
+        train, val = self.split_pool(*self.within_limit(self.load_train_pool(), pool=True))
+        return {"train": train, "val": val, "test": self.within_limit(self.load_test())}
+
+    def within_limit(self, split: Split, pool: bool = False) -> Split:
+        """The first samples of a split under a sample limit; a pool keeps enough for training and validation."""
+        if self.sample_limit is None:
+            return split
+        inputs, targets = split
+        held_out = self.validation_size() if self.num_folds is None else len(inputs) // self.num_folds
+        keep = self.limited(len(inputs) - held_out) + self.limited(held_out) if pool else self.limited(len(inputs))
+        return inputs[:keep], targets[:keep]
+
+    def validation_size(self) -> int:
+        """How many samples the validation carve takes: `num_val`, or fewer under a sample limit."""
+        return self.limited(self.num_val)
 
     def build_shareable(self) -> dict:
         splits = self.build_splits()
@@ -148,12 +174,13 @@ class TensorDataModule(pl.LightningDataModule):
 
     def carve_validation(self, pool_size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(train, val) indices: ``num_val`` samples for validation, by a permutation seeded with ``seed``."""
-        if not 0 < self.num_val < pool_size:
+        num_val = self.validation_size()
+        if not 0 < num_val < pool_size:
             raise ConfigError(
                 f"data.num_val={self.num_val} must be between 1 and the pool size minus one ({pool_size - 1})."
             )
         order = torch.randperm(pool_size, generator=torch.Generator().manual_seed(self.seed))
-        return order[self.num_val :], order[: self.num_val]
+        return order[num_val:], order[:num_val]
 
     def check_shape(self, split: str, inputs: torch.Tensor) -> None:
         if tuple(inputs.shape[1:]) != self.input_shape:
