@@ -289,10 +289,9 @@ def report_run(cfg: DictConfig, metrics: dict[str, float]) -> None:
     shown = ", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items()) if k.startswith(("val/", "test/")))
     log.info("Final metrics: %s", shown)
     log.info("Run folder: %s", cfg.paths.output_dir)
-    if in_multirun():
-        return  # the viewers' commands come once, for the whole sweep, when it ends (runs.folder.ReportSweep)
     loggers = cfg.get("logger") or {}
-    if loggers.get("tensorboard"):
+    # A sweep's TensorBoard command comes once, for the whole sweep, when it ends (runs.folder.ReportSweep).
+    if loggers.get("tensorboard") and not in_multirun():
         log.info("View the curves: %s --logdir %s", program("tensorboard"), shlex.quote(str(cfg.paths.output_dir)))
     if loggers.get("mlflow"):
         store = shlex.quote(absolute_store(str(loggers.mlflow.tracking_uri)))
