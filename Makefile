@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-full bench gpu-check stress clean lint format tensorboard mlflow rename slurm slurm-down
+.PHONY: help install install-extras train test test-full bench gpu-check stress clean lint format tensorboard mlflow rename slurm slurm-down
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -14,6 +14,8 @@ $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev]"
+	@# Extras installed into .venv before they moved to .venv-extras would slow every start: they go.
+	$(BIN)/pip uninstall --quiet --yes mlflow wandb matplotlib scipy cmaes 2>/dev/null || true
 	@# A venv from before trainlab shipped its own Optuna sweeper holds hydra-optuna-sweeper, which also
 	@# registers hydra/sweeper=optuna and fails to import with Optuna 4: it goes.
 	$(BIN)/pip uninstall --quiet --yes hydra-optuna-sweeper 2>/dev/null || true
@@ -21,17 +23,33 @@ $(INSTALLED): pyproject.toml
 
 install: $(INSTALLED)  ## Create .venv and install trainlab (editable) with its dev extras
 
+# .venv-extras holds only what the `all` extra adds (MLflow, W&B, matplotlib, the CMA-ES and GP samplers'
+# packages) and sees the rest of .venv through a .pth file. They stay out of .venv because torchmetrics
+# imports scipy and matplotlib whenever they are installed: about 1 s more on every run's start.
+EXTRAS_VENV := .venv-extras
+EXTRAS_BIN := $(EXTRAS_VENV)/bin
+EXTRAS_INSTALLED := $(EXTRAS_VENV)/.installed
+PURELIB := import sysconfig; print(sysconfig.get_path("purelib"))
+
+$(EXTRAS_INSTALLED): $(INSTALLED)
+	rm -rf $(EXTRAS_VENV)
+	$(BIN)/python -m venv $(EXTRAS_VENV)
+	echo "import site; site.addsitedir('$$($(BIN)/python -c '$(PURELIB)')')" \
+		> "$$($(EXTRAS_BIN)/python -c '$(PURELIB)')/trainlab_base_venv.pth"
+	$(EXTRAS_BIN)/pip install --quiet -e ".[all]"
+	touch $(EXTRAS_INSTALLED)
+
+install-extras: $(EXTRAS_INSTALLED)  ## Create .venv-extras: .venv plus MLflow, W&B, matplotlib and the extra samplers
+
 train: $(INSTALLED)  ## Train the default experiment (CNN on synthetic images); pass ARGS="key=value ..."
 	$(BIN)/trainlab-train $(ARGS)
 
-# One test file per worker process, as many workers as cores; ARGS="-n0" runs them in this process.
-PARALLEL := -n auto --dist loadfile
+# The tests marked extras run in .venv-extras, the others in .venv (scripts/run_tests.sh says how).
+test: $(INSTALLED) $(EXTRAS_INSTALLED)  ## Run the fast test suite
+	BIN=$(BIN) EXTRAS_BIN=$(EXTRAS_BIN) bash scripts/run_tests.sh quick $(ARGS)
 
-test: $(INSTALLED)  ## Run the fast test suite
-	$(BIN)/pytest $(PARALLEL) $(ARGS)
-
-test-full: $(INSTALLED)  ## Run every test, slow ones included
-	$(BIN)/pytest $(PARALLEL) -m "" $(ARGS)
+test-full: $(INSTALLED) $(EXTRAS_INSTALLED)  ## Run every test, slow ones included
+	BIN=$(BIN) EXTRAS_BIN=$(EXTRAS_BIN) bash scripts/run_tests.sh full $(ARGS)
 
 lint: $(INSTALLED)  ## Check style with ruff (lint rules and formatting), changing nothing
 	$(BIN)/ruff check .
@@ -48,8 +66,8 @@ tensorboard: $(INSTALLED)  ## Serve logs/ with TensorBoard on http://127.0.0.1:6
 	$(BIN)/tensorboard --logdir $(LOGDIR) --host $(TB_HOST) --port $(TB_PORT)
 
 MLFLOW_PORT ?= 5000
-mlflow: $(INSTALLED)  ## Serve the MLflow store of logs/ (runs with logger=mlflow or many) on http://127.0.0.1:5000 (MLFLOW_PORT= to change)
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(abspath $(LOGDIR))/mlflow.db --host $(TB_HOST) --port $(MLFLOW_PORT)
+mlflow: $(EXTRAS_INSTALLED)  ## Serve the MLflow store of logs/ (runs with logger=mlflow or many) on http://127.0.0.1:5000 (MLFLOW_PORT= to change)
+	$(EXTRAS_BIN)/mlflow ui --backend-store-uri sqlite:///$(abspath $(LOGDIR))/mlflow.db --host $(TB_HOST) --port $(MLFLOW_PORT)
 
 rename: $(INSTALLED)  ## Rename the package trainlab to NAME everywhere: make rename NAME=mypkg
 	$(BIN)/python scripts/rename.py $(NAME)
