@@ -5,7 +5,6 @@ ended; a job whose search has a pruner opens its own trial here to report each v
 (trainlab.callbacks.optuna_trial). Only imported when a search runs, so a plain run never imports Optuna.
 """
 
-import importlib.util
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from optuna.storages import BaseStorage
 from trainlab.compat import reopen_trial
 from trainlab.config import ConfigError
 from trainlab.config.instantiate import build as build_from_config
+from trainlab.optional import is_installed, where_to_find
 
 SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 JOURNAL_SUFFIXES = (".journal", ".log")
@@ -119,10 +119,9 @@ def build(key: str, options: dict[str, Any]) -> Any:
     """A sampler or pruner from its options; one that needs a package that is missing says which, and how to get it."""
     target = str(options.get("_target_"))
     package = SAMPLER_PACKAGES.get(target.rsplit(".", 1)[-1])
-    if package and importlib.util.find_spec(package) is None:
+    if package and not is_installed(package):
         raise ConfigError(
-            f"{key}: {target} needs the {package} package, which is not installed; "
-            f"install it with .venv/bin/pip install {package}, or choose another sampler (e.g. hydra/sweeper/sampler=tpe)."
+            f"{key}: {target} needs {where_to_find(package)}, or choose another sampler (e.g. hydra/sweeper/sampler=tpe)."
         )
     return build_from_config(key, options)
 

@@ -11,7 +11,6 @@ are drawn in summary.png.
 
 import argparse
 import csv
-import importlib.util
 import math
 import statistics
 from collections import Counter
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trainlab.config import ConfigError, exit_with_error
+from trainlab.optional import is_installed, where_to_find
 from trainlab.runs.names import short_value
 from trainlab.runs.reading import RunRecord, find_run_folders, read_run
 
@@ -239,8 +239,8 @@ def write_outputs(summary: Summary, root: Path, plot: bool = True) -> list[Path]
     if summary.grouped:
         written.append(root / "summary_grouped.csv")
         write_csv(summary.grouped, written[-1])
-    if plot and importlib.util.find_spec("matplotlib") is None:
-        print('summary.png skipped: matplotlib draws it; install it with .venv/bin/pip install -e ".[images]".')
+    if plot and not is_installed("matplotlib"):
+        print(f"summary.png skipped: it needs {where_to_find('matplotlib', 'trainlab-summarize')}.")
     elif plot:
         written.append(root / "summary.png")
         plot_curves(summary, written[-1])

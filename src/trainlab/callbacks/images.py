@@ -1,11 +1,10 @@
 """TensorBoard images for classifiers: validation samples with their predicted and true labels, and a confusion matrix.
 
 Opt-in (`callbacks=default_images`) because drawing figures costs time. matplotlib is an optional
-dependency (`pip install -e ".[images]"`) imported here only when a figure is drawn; note that
+dependency (in .venv-extras, not .venv) imported here only when a figure is drawn; note that
 torchmetrics imports it at start-up whenever it is installed.
 """
 
-import importlib.util
 from typing import Any
 
 import lightning.pytorch as pl
@@ -15,6 +14,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from torchmetrics.classification import MulticlassConfusionMatrix
 
 from trainlab.config.errors import ConfigError
+from trainlab.optional import is_installed, where_to_find
 
 
 class ValidationImages(Callback):
@@ -27,10 +27,10 @@ class ValidationImages(Callback):
 
     def __init__(self, every_n_epochs: int = 1, num_images: int = 32) -> None:
         super().__init__()
-        if importlib.util.find_spec("matplotlib") is None:
+        if not is_installed("matplotlib"):
             raise ConfigError(
-                "callbacks.validation_images draws its figures with matplotlib, which is not installed; "
-                'install it with `.venv/bin/pip install -e ".[images]"` or choose callbacks=default.'
+                f"callbacks.validation_images draws its figures with {where_to_find('matplotlib')}, "
+                "or choose callbacks=default."
             )
         self.every_n_epochs = every_n_epochs
         self.num_images = num_images

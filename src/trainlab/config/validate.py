@@ -24,13 +24,14 @@ from omegaconf.errors import OmegaConfBaseException
 from trainlab.config.choices import check_chosen_options_exist
 from trainlab.config.errors import ConfigError, missing_class_error, uneven_batch_error
 from trainlab.config.schema import SCHEMA_GROUP, register_schemas
+from trainlab.optional import is_installed, where_to_find
 
 # Keys that Hydra's instantiate reads itself rather than passing to the class.
 INSTANTIATE_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
 
 MISSING = "???"
-# Loggers whose library is an optional extra of trainlab: class name -> (module, extra that installs it).
-OPTIONAL_LOGGER_PACKAGES = {"MLFlowLogger": ("mlflow", "mlflow"), "WandbLogger": ("wandb", "wandb")}
+# Loggers whose library is an optional extra of trainlab: class name -> package.
+OPTIONAL_LOGGER_PACKAGES = {"MLFlowLogger": "mlflow", "WandbLogger": "wandb"}
 # What each simple type accepts from a config file (bool is an int to Python, never to a config).
 SCALAR_CHECKS = {
     int: lambda value: isinstance(value, int) and not isinstance(value, bool),
@@ -77,12 +78,9 @@ def check_logger_packages(loggers: dict) -> None:
     """A logger whose library is not installed is named, with the extra that installs it, before anything is built."""
     for name, entry in loggers.items():
         target = str((entry or {}).get("_target_", "")) if isinstance(entry, dict) else ""
-        module, extra = OPTIONAL_LOGGER_PACKAGES.get(target.rpartition(".")[2], (None, None))
-        if module is not None and importlib.util.find_spec(module) is None:
-            raise ConfigError(
-                f"logger.{name} needs the {module} package, which is not installed; "
-                f"install it with: pip install 'trainlab[{extra}]' (or choose another logger=)."
-            )
+        package = OPTIONAL_LOGGER_PACKAGES.get(target.rpartition(".")[2])
+        if package is not None and not is_installed(package):
+            raise ConfigError(f"logger.{name} needs {where_to_find(package)}, or choose another logger=.")
 
 
 def schemas() -> Iterator[tuple[str, DictConfig]]:

@@ -47,9 +47,21 @@ def sweep_resume_command() -> str:
     return shlex.join([program, *args, f"hydra.sweep.dir={HydraConfig.get().sweep.dir}"])
 
 
+def script_folders() -> list[Path]:
+    """This environment's scripts folder, then those of the venvs whose packages it sees: .venv-extras sees
+    .venv's through a .pth file, and programs such as tensorboard are only in .venv/bin."""
+    folders = [Path(sys.executable).parent]
+    for entry in map(Path, sys.path):
+        venv = entry.parents[2] if entry.name == "site-packages" and len(entry.parents) > 2 else None
+        if venv is not None and (venv / "pyvenv.cfg").is_file() and venv / "bin" not in folders:
+            folders.append(venv / "bin")
+    return folders
+
+
 def program(name: str) -> str:
     """A console script of this environment as a shell finds it: its name when it is on the PATH, else its path."""
-    installed = Path(sys.executable).parent / name
+    folders = script_folders()
+    installed = next((folder / name for folder in folders if (folder / name).is_file()), folders[0] / name)
     found = shutil.which(name)
     if found and Path(found).resolve() == installed.resolve():
         return name
