@@ -72,6 +72,8 @@ def spellings(old: str, new: str) -> list[tuple[str, str]]:
 def skipped(folder: Path, root: Path) -> bool:
     if folder.name in SKIPPED_ANYWHERE or folder.name.endswith(".egg-info"):
         return True
+    if (folder / "pyvenv.cfg").is_file():  # any venv: .venv-extras, benchmarks/minimal-venv
+        return True
     return folder.parent == root and folder.name in SKIPPED_AT_ROOT
 
 

@@ -154,3 +154,21 @@ def test_a_folder_that_exists_under_src_is_refused(tmp_path: Path) -> None:
     assert (
         result.stderr.strip() == f"Error: NAME='mine' already exists as {repo / 'src' / 'mine'}; choose another name."
     )
+
+
+def test_every_venv_is_left_alone(tmp_path: Path) -> None:
+    """.venv-extras and benchmarks/minimal-venv hold installed files that name the package: they are not the project's."""
+    repo = tmp_path / "repo"
+    for part in ("scripts/rename.py", "src/trainlab/__init__.py", "pyproject.toml"):
+        (repo / part).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / part, repo / part)
+    installed = [repo / ".venv-extras" / "lib" / "trainlab.pth", repo / "benchmarks" / "minimal-venv" / "trainlab.txt"]
+    for path in installed:
+        path.parent.mkdir(parents=True)
+        path.write_text("trainlab")
+    for venv in (repo / ".venv-extras", repo / "benchmarks" / "minimal-venv"):
+        (venv / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    result = run_rename(repo, "mypkg")
+    assert result.returncode == 0, result.stderr
+    assert (repo / "src" / "mypkg" / "__init__.py").is_file()
+    assert [path.read_text() for path in installed] == ["trainlab", "trainlab"]
