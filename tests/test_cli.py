@@ -38,6 +38,7 @@ def test_unknown_group_option_lists_the_available_ones(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.slow  # a whole process (~5 s): the fast suite keeps to two minutes
 def test_model_that_does_not_fit_the_data_exits_with_one_line(tmp_path: Path) -> None:
     result = run_script("train", ["model=linear", f"paths.log_dir={tmp_path}"], cwd=tmp_path)
     assert result.returncode == 2

@@ -121,7 +121,19 @@ def test_trainer_option_builds(option: str, run_dir: Path) -> None:
         assert trainer.num_devices == 2
 
 
-@pytest.mark.parametrize("callbacks", group_options("callbacks"))
+# Options whose classes need a package of .venv-extras (matplotlib, MLflow, W&B).
+NEED_EXTRAS = {"callbacks": {"default_images"}, "logger": {"mlflow", "wandb", "many"}}
+
+
+def options_of(group: str) -> list:
+    """The group's options, those that need .venv-extras marked so."""
+    return [
+        pytest.param(name, marks=pytest.mark.extras) if name in NEED_EXTRAS[group] else name
+        for name in group_options(group)
+    ]
+
+
+@pytest.mark.parametrize("callbacks", options_of("callbacks"))
 def test_callbacks_options_build(callbacks: str, run_dir: Path) -> None:
     cfg = compose_config("train", [f"callbacks={callbacks}"], run_dir)
     loggers = build_loggers(cfg.get("logger"))
@@ -138,8 +150,11 @@ def test_callbacks_options_build(callbacks: str, run_dir: Path) -> None:
     build_trainer(cfg.trainer, built, loggers)
 
 
-# `many` builds MLflow's store too (seconds): with the slow tests; `mlflow` alone stays in the quick loop.
-LOGGERS = [pytest.param(name, marks=pytest.mark.slow) if name == "many" else name for name in group_options("logger")]
+# `mlflow` and `many` build MLflow's store (seconds): with the slow tests.
+LOGGERS = [
+    pytest.param(name, marks=[pytest.mark.extras, pytest.mark.slow]) if name in ("mlflow", "many") else option
+    for name, option in zip(group_options("logger"), options_of("logger"), strict=True)
+]
 
 
 @pytest.mark.parametrize("logger", LOGGERS)

@@ -101,6 +101,7 @@ def test_a_finished_run_run_again_says_so_and_its_metrics(default_run) -> None:
     assert_no_noise(text)
 
 
+@pytest.mark.slow  # a whole process (~5 s): the fast suite keeps to two minutes
 def test_an_error_after_composition_is_not_buried(tmp_path: Path) -> None:
     missing = tmp_path / "missing.ckpt"
     result = run_script("train", [f"ckpt_path={missing}", f"paths.log_dir={tmp_path}"], cwd=tmp_path)

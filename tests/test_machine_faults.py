@@ -86,6 +86,7 @@ def test_a_folder_the_user_had_is_kept_when_the_resume_fails(tmp_path: Path) -> 
     assert run_dir.is_dir()
 
 
+@pytest.mark.slow  # a whole process (~5 s): the fast suite keeps to two minutes
 def test_a_run_stopped_before_training_leaves_nothing_behind(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     stop = "+callbacks.stop._target_=tests.helpers.faults.InterruptBeforeTraining"

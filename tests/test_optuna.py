@@ -1,5 +1,6 @@
 """hparams_search=optuna: trainlab's own Hydra sweeper on current Optuna, its study, resume and pruning."""
 
+import importlib.util
 import os
 import signal
 import subprocess
@@ -26,6 +27,10 @@ SEARCHED = ("optimizer.lr", "optimizer.weight_decay", "model.net.dropout")
 SAMPLERS = {"tpe": "TPESampler", "random": "RandomSampler", "cmaes": "CmaEsSampler", "gp": "GPSampler"}
 PRUNERS = {"none": "NopPruner", "median": "MedianPruner", "successive_halving": "SuccessiveHalvingPruner"}
 PRUNERS["hyperband"] = "HyperbandPruner"
+# Samplers whose package (cmaes, scipy) is in .venv-extras only.
+SAMPLER_OPTIONS = [
+    pytest.param(name, marks=pytest.mark.extras) if name in ("cmaes", "gp") else name for name in SAMPLERS
+]
 STUDY = "train_optuna"
 
 
@@ -60,13 +65,27 @@ def test_search_composes_with_trainlab_sweeper_a_seeded_sampler_and_a_study_file
     assert all(OmegaConf.select(cfg, key) is not None for key in sweeper.params)
 
 
-@pytest.mark.parametrize("sampler", SAMPLERS)
+@pytest.mark.parametrize("sampler", SAMPLER_OPTIONS)
 @pytest.mark.parametrize("pruner", PRUNERS)
 def test_each_sampler_and_pruner_composes_and_builds(sampler: str, pruner: str) -> None:
     sweeper = sweeper_config(f"hydra/sweeper/sampler={sampler}", f"hydra/sweeper/pruner={pruner}").hydra.sweeper
     assert sweeper.sampler.seed == sweeper_config().hydra.sweeper.sampler.seed  # the search's seed, for every sampler
     assert type(build_sampler(sweeper.sampler).for_trial(optuna.trial.FixedTrial({}, 0))).__name__ == SAMPLERS[sampler]
     assert type(build_pruner(sweeper.pruner)).__name__ == PRUNERS[pruner]
+
+
+@pytest.mark.parametrize(("sampler", "package"), [("cmaes", "cmaes"), ("gp", "scipy")])
+def test_a_sampler_whose_package_is_missing_is_named_with_where_to_find_it(
+    sampler: str, package: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """.venv has neither cmaes nor scipy; in a venv that has them, they are hidden."""
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *args: None if name == package else real_find_spec(name, *args)
+    )
+    sweeper = sweeper_config(f"hydra/sweeper/sampler={sampler}").hydra.sweeper
+    with pytest.raises(ConfigError, match=rf"needs the {package} package, which is not installed in this venv; "):
+        build_sampler(sweeper.sampler).for_trial(optuna.trial.FixedTrial({}, 0))
 
 
 def test_search_space_maps_hydra_sweeps_to_optuna_distributions() -> None:
@@ -135,7 +154,9 @@ def proposals(storage: str) -> list[float]:
         {"_target_": "optuna.samplers.TPESampler", "seed": 7, "n_startup_trials": 2},  # resumed in TPE's phase
         {"_target_": "optuna.samplers.TPESampler", "seed": 7, "n_startup_trials": 10},  # ... in its random phase
         {"_target_": "optuna.samplers.RandomSampler", "seed": 7},
-        {"_target_": "optuna.samplers.CmaEsSampler", "seed": 7, "n_startup_trials": 1},
+        pytest.param(
+            {"_target_": "optuna.samplers.CmaEsSampler", "seed": 7, "n_startup_trials": 1}, marks=pytest.mark.extras
+        ),
     ],
     ids=["tpe", "tpe_startup", "random", "cmaes"],
 )

@@ -41,6 +41,7 @@ class Command:
     overrides: list[str] = field(default_factory=list)
     multirun: bool = False
     console_script: bool = True  # trainlab-NAME; False for python -m trainlab.NAME
+    in_extras_venv: bool = False  # .venv-extras/bin/...: composed where that venv's packages are
 
 
 def code_blocks(text: str, *languages: str) -> list[str]:
@@ -80,6 +81,7 @@ def entry_point_command(line: str, tokens: list[str]) -> Command | None:
             break
     else:
         return None
+    command.in_extras_venv = tokens[index].startswith(".venv-extras/")
     args = iter(args)
     for arg in args:
         if arg in ("-m", "--multirun"):
@@ -206,7 +208,11 @@ def test_the_readme_shows_every_entry_point_and_the_set_up_commands() -> None:
 
 
 @pytest.mark.usefixtures("example_modules")  # the worked examples' commands name the README's own classes
-@pytest.mark.parametrize("command", COMMANDS, ids=[command.line for command in COMMANDS])
+@pytest.mark.parametrize(
+    "command",
+    [pytest.param(command, marks=pytest.mark.extras) if command.in_extras_venv else command for command in COMMANDS],
+    ids=[command.line for command in COMMANDS],
+)
 def test_page_command_composes(command: Command, configs_with_examples: Path, tmp_path: Path) -> None:
     if command.console_script:
         assert f'trainlab-{command.config} = "' in PYPROJECT, f"no console script trainlab-{command.config}"

@@ -12,7 +12,14 @@ from omegaconf import OmegaConf
 
 from tests.helpers.config import hydra_context
 from trainlab.config.resolvers import run_folder
-from trainlab.runs.names import SWEEP_KEYS_FILE, job_folder_name, run_folder_name, what_sets_apart
+from trainlab.runs.names import (
+    SWEEP_KEYS_FILE,
+    job_folder_name,
+    run_folder_name,
+    safe_name,
+    short_value,
+    what_sets_apart,
+)
 from trainlab.runs.reading import natural_key
 
 STAMP = r"\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d_\d{6}"  # the start time, to the microsecond
@@ -117,3 +124,22 @@ def test_job_folders_sort_by_job_number(tmp_path: Path) -> None:
     # Past 999 the number gets wider; trainlab-summarize still lists the jobs by number.
     wider = [*names, job_folder_name(1000, ["seed=1"], sweep_dir)]
     assert sorted(wider, key=lambda name: natural_key(Path(name)))[-2:] == ["999_seed-0", "1000_seed-1"]
+
+
+def test_a_run_name_is_a_short_safe_folder_name() -> None:
+    assert safe_name("optimizer=sgd,seed=2") == "optimizer=sgd,seed=2"
+    assert safe_name("data.data_dir=/my data/mnist,tags=[a, b]") == "data.data_dir=_my_data_mnist,tags=_a,_b_"
+    first, second = (safe_name("model.net.channels=[" + "64," * 40 + str(last) + "]") for last in (1, 2))
+    assert len(first) == len(second) == 80
+    assert first != second  # cut names keep a hash of the whole name
+
+
+def test_a_searchs_numbers_are_named_to_four_digits() -> None:
+    assert [short_value(text) for text in ("0.00025529246739698907", "1e-3", "0.05", "12", "sgd", "[1,2]")] == [
+        "0.0002553",
+        "0.001",
+        "0.05",
+        "12",
+        "sgd",
+        "[1,2]",
+    ]

@@ -1,6 +1,7 @@
 """trainlab-summarize on a real multirun: numbers checked against the event files read independently."""
 
 import csv
+import importlib.util
 import statistics
 from pathlib import Path
 
@@ -77,7 +78,7 @@ def test_seeds_of_one_setting_are_averaged(summarized: tuple[Path, str]) -> None
     assert groups["-1"]["val/loss final mean"] == ""
 
 
-def test_markdown_table_and_curves_are_written_next_to_the_runs(summarized: tuple[Path, str]) -> None:
+def test_markdown_table_is_written_next_to_the_runs(summarized: tuple[Path, str]) -> None:
     sweep_dir, printed = summarized
     markdown = (sweep_dir / "summary.md").read_text()
     assert printed.startswith(markdown)  # the printed table is the written one
@@ -85,9 +86,32 @@ def test_markdown_table_and_curves_are_written_next_to_the_runs(summarized: tupl
     grouped_lines = [line for line in markdown.splitlines() if line.startswith(("| 0.05 |", "| 0.2 |"))]
     assert len(grouped_lines) == 2 and all(" ± " in line for line in grouped_lines)
     assert "| -1 | 2 | 2/2 failed | - |" in markdown
+
+
+@pytest.mark.slow  # a sweep of its own in .venv-extras
+@pytest.mark.extras  # matplotlib
+def test_the_curves_are_drawn_next_to_the_runs(summarized: tuple[Path, str]) -> None:
+    sweep_dir, printed = summarized
     png = (sweep_dir / "summary.png").read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000
     assert f"Wrote {sweep_dir / 'summary.png'}" in printed
+
+
+def test_without_matplotlib_the_summary_says_where_to_find_it(
+    summarized: tuple[Path, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """.venv has no matplotlib; in a venv that has it, it is hidden. The tables are written all the same."""
+    sweep_dir, _ = summarized
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *args: None if name == "matplotlib" else real_find_spec(name, *args)
+    )
+    main([str(sweep_dir)])
+    assert (
+        "summary.png skipped: it needs the matplotlib package, which is not installed in this venv; run "
+        ".venv-extras/bin/trainlab-summarize instead (`make install-extras` makes it), pip install -e '.[images]' here."
+    ) in capsys.readouterr().out
+    assert (sweep_dir / "summary.md").is_file()
 
 
 def test_group_keys_are_configurable(seed_sweep: tuple[Path, str], capsys: pytest.CaptureFixture) -> None:

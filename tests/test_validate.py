@@ -203,6 +203,7 @@ def test_a_value_the_class_refuses_is_one_line(overrides: list[str], message: st
     assert str(error.value) == message
 
 
+@pytest.mark.slow  # a whole process (~5 s): the fast suite keeps to two minutes
 def test_cli_value_the_optimizer_refuses_exits_2_in_one_line_and_leaves_no_folder(tmp_path: Path) -> None:
     result = run_script(
         "train", ["debug=fdr", "optimizer.betas=[0.9,1.5]", f"paths.log_dir={tmp_path / 'logs'}"], cwd=tmp_path
@@ -221,6 +222,7 @@ def test_full_traceback_is_one_setting_away(tmp_path: Path) -> None:
     assert "Invalid beta parameter at index 1: 1.5" in result.stderr
 
 
+@pytest.mark.slow  # a whole process (~5 s): the fast suite keeps to two minutes
 def test_a_class_that_cannot_be_imported_is_one_line_before_anything_is_built(tmp_path: Path) -> None:
     args = ["+callbacks.mine._target_=my_callbacks.Watcher", f"paths.log_dir={tmp_path / 'logs'}"]
     result = run_script("train", args, cwd=tmp_path)

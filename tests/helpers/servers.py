@@ -31,10 +31,13 @@ def get_json(url: str, body: dict | None = None) -> object | None:
 
 
 def serve(target: str, tmp_path: Path, **settings: str) -> tuple[subprocess.Popen, Path]:
-    """`make <target>` in its own session, its output in a log file. BIN: the environment running these
-    tests; -o: use it as installed, never reinstall from the test."""
+    """`make <target>` in its own session, its output in a log file. BIN and EXTRAS_BIN: the environment
+    running these tests (.venv for TensorBoard, .venv-extras for MLflow); -o: use the venvs as installed,
+    never reinstall from the test."""
     log = tmp_path / f"{target}.log"
-    command = ["make", "-s", "-C", str(ROOT), "-o", ".venv/.installed", target, f"BIN={Path(sys.executable).parent}"]
+    bin_folder = Path(sys.executable).parent
+    command = ["make", "-s", "-C", str(ROOT), "-o", ".venv/.installed", "-o", ".venv-extras/.installed", target]
+    command += [f"BIN={bin_folder}", f"EXTRAS_BIN={bin_folder}"]
     command += [f"{key}={value}" for key, value in settings.items()]
     with open(log, "w") as output:
         server = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
