@@ -1,4 +1,5 @@
-"""Per-process set-up: the console, torch threads and GPU probes, and DDP's ranks (ddp.py).
+"""Per-process set-up: the console, torch threads and GPU probes, the allocator (memory.py), and DDP's
+ranks (ddp.py).
 
 `set_up_process(cfg)` is the one call a run makes; the rest says why each step is needed.
 """
@@ -15,6 +16,7 @@ from omegaconf import DictConfig
 from trainlab.config import ConfigError
 from trainlab.process.ddp import launch_ranks_as_this_job, quiet_other_ranks
 from trainlab.process.devices import give_job_its_own_gpu
+from trainlab.process.memory import keep_freed_memory
 from trainlab.process.mode import available_cores, parallel_jobs
 
 log = logging.getLogger(__name__)
@@ -27,6 +29,7 @@ def set_up_process(cfg: DictConfig) -> None:
     launch_ranks_as_this_job()
     set_torch_threads(cfg.get("extras"))
     stop_gpu_probes_without_gpus()
+    keep_freed_memory()
     give_job_its_own_gpu(cfg)
 
 
