@@ -6,6 +6,9 @@ bench/sections.py in this order (one module each in scripts/bench/):
              through trainlab's LightningModule + DataModule + Trainer as configured by default (and, for
              reference, through a bare Lightning Trainer): the steady epoch time (epochs 2-3) and the whole
              fit; then start-up: process start to first training step, and `trainlab-train debug=fdr` to exit;
+  steps      the template's training step on the recipe of `experiment=mnist_cnn` against a hand-written step,
+             interleaved step by step inside one fit (and a bare Lightning Trainer's against it): the fit loop's
+             cost, measured finely enough to see past the machine's drift;
   data       building the synthetic_images training set and streaming one epoch of batches;
   accuracy   time to accuracy of `experiment=mnist_cnn`, seeds 1-3, 32-bit and trainer=bf16, on MNIST-sized
              synthetic images and on the official MNIST files when they are in data/MNIST/raw;
@@ -43,6 +46,7 @@ import torch
 from bench.common import ACCELERATORS, ROOT, Results, Run
 from bench.sections import SECTIONS, cpu_only, measure_sections
 from bench.whole_process import summary_lines
+from trainlab.process.memory import keep_freed_memory
 from trainlab.process.setup import stop_gpu_probes_without_gpus
 
 QUICK_REPEATS, QUICK_NUM_TRAIN = 1, 2000
@@ -107,6 +111,7 @@ def main() -> None:
     # As trainlab-train does: importing Lightning turns on torch's NVML GPU probe, which Adam repeats on
     # every step (a failed library load each time, on a machine without GPUs). All contenders gain alike.
     stop_gpu_probes_without_gpus()
+    keep_freed_memory()  # as trainlab-train does, for the in-process contenders alike (process/memory.py)
     whole = args.only is None
     repeats, num_train = (QUICK_REPEATS, QUICK_NUM_TRAIN) if args.quick else (args.repeats, args.num_train)
     # The machine's description and load belong to a whole run: --only leaves those of the last one.

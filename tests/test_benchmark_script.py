@@ -300,10 +300,26 @@ def test_the_hand_loop_reads_idx_files_raw_and_gzipped(scripts: tuple[ModuleType
     assert torch.equal(torch.from_numpy(hand_loop.read_idx(tmp_path / "packed").copy()), images)
 
 
-@pytest.mark.slow  # three whole processes (two trainlab-train runs) and the benchmark's own: about a minute
+@pytest.mark.slow  # two small fits in this process, with a hand-written step beside each of their steps: ~15 s
+def test_the_steps_section_pairs_every_step_but_each_epochs_first(
+    scripts: tuple[ModuleType, ModuleType], tmp_path: Path
+) -> None:
+    """`steps` in quick mode: 10 batches an epoch, two epochs; the first batch of each epoch follows a validation,
+    so 9 steps an epoch are paired, for the template and for the bare Trainer alike."""
+    common, steps = (importlib.import_module(f"bench.{name}") for name in ("common", "steps"))
+    entry = steps.measure(common.Run(tmp_path, repeats=1, num_train=10, quick=True))["steps"]
+    for who in ("template", "bare_lightning"):
+        assert entry[f"{who}_steps_paired"] == 2 * 9, entry
+        assert entry[f"{who}_step_ms"] > 0 and entry[f"hand_step_beside_{who}_ms"] > 0, entry
+        ratio = entry[f"paired_ratio_{who}_over_hand"]
+        assert ratio["min"] <= ratio["median"] <= ratio["max"], entry
+
+
+@pytest.mark.slow  # four whole processes (two trainlab-train runs) and the benchmark's own: about a minute
 def test_the_whole_section_times_both_processes_to_their_accuracy(tmp_path: Path) -> None:
-    """`--quick --only whole`: tiny synthetic digits, seed 1. Both processes' seconds and test accuracies, the
-    ratio and both breakdowns are in results.json and the summary in results.md. The hand-written script, the
+    """`--quick --only whole`: tiny synthetic digits, seed 1. The processes' seconds and test accuracies, the
+    ratios (whole and training passes alone, against both hand-written runs) and the breakdowns are in
+    results.json and the summary in results.md. The hand-written script, the
     template's recipe seeded alike, learns the easy digits well past chance (10%) in its 16 steps, and to the
     template's own accuracy (they train alike, step for step; measured identical)."""
     out = tmp_path / "out"
@@ -314,7 +330,8 @@ def test_the_whole_section_times_both_processes_to_their_accuracy(tmp_path: Path
     entry = json.loads((out / "results.json").read_text())["whole_process"]
     assert entry["seeds"] == [1]
     seconds, accuracy = entry["synthetic_seconds"], entry["synthetic_test_acc"]
-    assert all(len(seconds[who]) == 1 and seconds[who][0] > 0 for who in ("template", "hand")), seconds
+    runs = ("template", "hand", "hand_keeping_freed_memory")
+    assert all(len(seconds[who]) == 1 and seconds[who][0] > 0 for who in runs), seconds
     template_acc, hand_acc = accuracy["template"][0], accuracy["hand"][0]
     assert None not in (template_acc, hand_acc), failures
     assert hand_acc >= 0.5, (accuracy, failures)
@@ -324,10 +341,17 @@ def test_the_whole_section_times_both_processes_to_their_accuracy(tmp_path: Path
         seconds["template"][0] / seconds["hand"][0], rel=0.01
     )
     assert entry["synthetic_both_reached_99pct"] is False and entry["synthetic_goal_met"] is False  # tiny data
-    for who in ("template", "hand"):
+    template_fit = entry["synthetic_template_breakdown_s"]["fit_s"]
+    for hand in ("hand", "hand_keeping_freed_memory"):
+        fit_ratio = entry[f"synthetic_fit_ratio_template_over_{hand}"]
+        hand_fit = entry[f"synthetic_{hand}_breakdown_s"]["fit_s"]
+        assert fit_ratio["median"] == pytest.approx(template_fit / hand_fit, rel=0.05), (fit_ratio, template_fit)
+    assert entry["synthetic_fit_goal_met"] == (entry["synthetic_fit_ratio_template_over_hand"]["median"] <= 1.05)
+    for who in ("template", "hand", "hand_keeping_freed_memory"):
         phases = entry[f"synthetic_{who}_breakdown_s"]
         assert phases is not None, failures
         assert set(phases) == {"startup_s", "data_s", "fit_s", "validation_s", "test_s", "other_s", "total_s"}
         assert all(phases[name] > 0 for name in phases if name != "other_s"), phases
         assert phases["data_s"] < phases["startup_s"] < phases["total_s"], phases
-    assert "Whole process, synthetic: template/hand" in (out / "results.md").read_text()
+    summary = (out / "results.md").read_text()
+    assert "Whole process, synthetic: template/hand" in summary and "Training passes alone" in summary

@@ -3,7 +3,7 @@ benchmarks/results.json it writes. `make bench` runs them all in this order; `--
 some of them, in the same order, by the same code (`measure_sections`).
 
 `--accelerator gpu`: only the sections marked `gpu` here (epoch and accuracy) train on the GPU; their entries
-say so (`device`). The others measure the CPU by design (data, whole, multirun, precision, search and scaling pin
+say so (`device`). The others measure the CPU by design (steps, data, whole, multirun, precision, search and scaling pin
 trainer.accelerator=cpu or time CPU-side work), so with gpu they are never run: `--only` naming one of them
 is refused at once (an argparse error), and a whole run (no `--only`) leaves them "not measured", as
 `--quick` leaves the slow ones. Their figures are then never taken for GPU ones."""
@@ -11,7 +11,7 @@ is refused at once (an argparse error), and a whole run (no `--only`) leaves the
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench import accuracy, data, epoch, multirun, precision, scaling, search, whole_process
+from bench import accuracy, data, epoch, multirun, precision, scaling, search, steps, whole_process
 from bench.common import Results, Run
 from bench.fits import EPOCHS
 
@@ -33,6 +33,7 @@ class Section:
 # The order is the report's: the template's cost first, then the data, accuracy, parallelism and search.
 SECTIONS: dict[str, Section] = {
     "epoch": Section(epoch.measure, ("epoch", f"fit_{EPOCHS}_epochs", "startup"), gpu=True),
+    "steps": Section(steps.measure, ("steps",)),
     "data": Section(data.measure, ("data",)),
     "accuracy": Section(accuracy.measure, ("time_to_accuracy",), slow=True, gpu=True),
     "whole": Section(whole_process.measure, ("whole_process",), slow=True),
