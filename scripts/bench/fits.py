@@ -163,17 +163,23 @@ def lightning_floor_fit(cfg: DictConfig, datamodule: TensorDataModule, accelerat
     on one device of `accelerator`."""
     model = BareModule(build_model(cfg, datamodule).net, cfg.optimizer.lr)
     clock = EpochClock()
-    trainer = pl.Trainer(
-        max_epochs=EPOCHS,
+    trainer = bare_trainer(EPOCHS, accelerator, clock, Path(cfg.paths.output_dir) / "floor")
+    seconds, epochs = timed_fit(trainer, model, datamodule, clock)
+    return Fit(seconds, epochs, None)
+
+
+def bare_trainer(epochs: int, accelerator: str, callback: Callback, folder: Path) -> pl.Trainer:
+    """A Lightning Trainer with nothing of its own switched on (logger, checkpoints, progress bar, summary,
+    sanity check), on one device of `accelerator`, with this one callback."""
+    return pl.Trainer(
+        max_epochs=epochs,
         accelerator=accelerator,
         devices=1,
         logger=False,
-        callbacks=[clock],
+        callbacks=[callback],
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
         num_sanity_val_steps=0,
-        default_root_dir=str(Path(cfg.paths.output_dir) / "floor"),
+        default_root_dir=str(folder),
     )
-    seconds, epochs = timed_fit(trainer, model, datamodule, clock)
-    return Fit(seconds, epochs, None)

@@ -27,7 +27,7 @@ from omegaconf import DictConfig
 
 from bench import hand_loop
 from bench.common import Results, Run, median_of, paired_ratio, trainer_overrides
-from bench.fits import BareModule
+from bench.fits import BareModule, bare_trainer
 from bench.whole_process import Sizes, write_synthetic_digits
 from trainlab.building import build_callbacks, build_datamodule, build_loggers, build_model, build_trainer
 from trainlab.config import compose
@@ -117,18 +117,7 @@ def template_steps(cfg: DictConfig, datamodule: TensorDataModule, beside: HandSt
 
 def bare_steps(cfg: DictConfig, datamodule: TensorDataModule, beside: HandStepBeside, folder: Path) -> Results:
     model = ChannelsLastBareModule(hand_loop.build_net().to(memory_format=torch.channels_last), cfg.optimizer.lr)
-    trainer = pl.Trainer(
-        max_epochs=EPOCHS,
-        accelerator="cpu",
-        devices=1,
-        logger=False,
-        callbacks=[beside],
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        default_root_dir=str(folder),
-    )
+    trainer = bare_trainer(EPOCHS, "cpu", beside, folder)
     trainer.fit(model, datamodule=datamodule)
     return summed_up("bare_lightning", beside)
 
