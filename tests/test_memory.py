@@ -18,10 +18,10 @@ glibc_only = pytest.mark.skipif(
 )
 
 ROUNDS_OF_ALLOCATIONS = """
-import ctypes, ctypes.util, resource, sys
+import ctypes, resource, sys
 from trainlab.process.memory import keep_freed_memory
 
-libc = ctypes.CDLL(ctypes.util.find_library("c"))
+libc = ctypes.CDLL(None)
 libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
 libc.free.argtypes = [ctypes.c_void_p]
 libc.memset.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t]

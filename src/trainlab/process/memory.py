@@ -14,7 +14,6 @@ preloads another allocator (jemalloc, tcmalloc), nothing is changed.
 """
 
 import ctypes
-import ctypes.util
 import logging
 import os
 import platform
@@ -37,7 +36,7 @@ def keep_freed_memory() -> bool:
         return False
     if any(os.environ.get(name) for name in USER_SETTINGS):  # the user's own choice of allocator settings
         return False
-    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    libc = ctypes.CDLL(None)  # the process's own symbols, glibc's among them (find_library would run ldconfig)
     done = libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) and libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)
     if not done:  # mallopt returns 0 when it refuses a value
         log.debug("glibc refused the allocator thresholds; freed memory goes back to the system as by default.")
