@@ -3,7 +3,7 @@
 Every training step allocates and frees the same activation and gradient buffers (megabytes each for a
 small CNN). With glibc's default settings, a process hands large freed blocks back to the system, then
 asks for them again on the next step, and the system zero-fills every page of them each time: in a
-fresh process training the MNIST recipe, 9 million page faults and epochs up to 1.7x as long, until
+fresh process training the MNIST recipe, 9 million page faults and epochs up to 1.9x as long, until
 glibc's own thresholds have adapted (they do not always). Two documented glibc settings (`man 3 mallopt`)
 keep those blocks in the process: M_MMAP_THRESHOLD (blocks smaller than it come from the heap, which is
 reused) and M_TRIM_THRESHOLD (freed heap is handed back only above it). The process's peak memory stays
