@@ -129,14 +129,21 @@ def timed_fit(
 
 def template_fit(cfg: DictConfig, datamodule: TensorDataModule, precision: str = "32-true") -> Fit:
     """The same epochs through trainlab's default callbacks, TensorBoard logger and checkpointing."""
-    model = build_model(cfg, datamodule)
-    loggers = build_loggers(cfg.logger)
     clock = EpochClock()
-    trainer_cfg = cfg.trainer.copy()
-    trainer_cfg.precision = precision
-    trainer = build_trainer(trainer_cfg, [*build_callbacks(cfg.callbacks, loggers), clock], loggers)
+    model, trainer = template_model_and_trainer(cfg, datamodule, clock, precision)
     seconds, epochs = timed_fit(trainer, model, datamodule, clock)
     return Fit(seconds, epochs, float(trainer.callback_metrics["val/acc"]))
+
+
+def template_model_and_trainer(
+    cfg: DictConfig, datamodule: TensorDataModule, callback: Callback, precision: str = "32-true"
+) -> tuple[pl.LightningModule, pl.Trainer]:
+    """The model and Trainer `cfg` builds (its callbacks and loggers), with `callback` added and this precision."""
+    model = build_model(cfg, datamodule)
+    loggers = build_loggers(cfg.logger)
+    trainer_cfg = cfg.trainer.copy()
+    trainer_cfg.precision = precision
+    return model, build_trainer(trainer_cfg, [*build_callbacks(cfg.callbacks, loggers), callback], loggers)
 
 
 class BareModule(pl.LightningModule):

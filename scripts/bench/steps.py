@@ -27,9 +27,9 @@ from omegaconf import DictConfig
 
 from bench import hand_loop
 from bench.common import Results, Run, median_of, paired_ratio, trainer_overrides
-from bench.fits import BareModule, bare_trainer
+from bench.fits import BareModule, bare_trainer, template_model_and_trainer
 from bench.whole_process import Sizes, write_synthetic_digits
-from trainlab.building import build_callbacks, build_datamodule, build_loggers, build_model, build_trainer
+from trainlab.building import build_datamodule
 from trainlab.config import compose
 from trainlab.data.tensor_datamodule import TensorDataModule
 
@@ -108,9 +108,7 @@ def measure(run: Run) -> Results:
 
 
 def template_steps(cfg: DictConfig, datamodule: TensorDataModule, beside: HandStepBeside) -> Results:
-    model = build_model(cfg, datamodule)
-    loggers = build_loggers(cfg.logger)
-    trainer = build_trainer(cfg.trainer, [*build_callbacks(cfg.callbacks, loggers), beside], loggers)
+    model, trainer = template_model_and_trainer(cfg, datamodule, beside, cfg.trainer.precision)
     trainer.fit(model, datamodule=datamodule)
     return summed_up("template", beside)
 

@@ -156,8 +156,7 @@ def ratios(template: list[Process], hand: list[Process]) -> Results | None:
     """Each seed's template/hand seconds, and their median, min and max; None when a process failed."""
     if any(p.test_acc is None for p in template + hand):
         return None
-    seconds = [p.seconds for p in template], [p.seconds for p in hand]
-    return {"per_seed": [round(a / b, 3) for a, b in zip(*seconds, strict=True)], **paired_ratio(*seconds)}
+    return per_seed_ratios([p.seconds for p in template], [p.seconds for p in hand])
 
 
 def fit_ratios(template: list[dict[str, float] | None], hand: list[dict[str, float] | None]) -> Results | None:
@@ -165,8 +164,12 @@ def fit_ratios(template: list[dict[str, float] | None], hand: list[dict[str, flo
     and their median, min and max; None when a run failed."""
     if any(phases is None for phases in template + hand):
         return None
-    seconds = [phases["fit_s"] for phases in template], [phases["fit_s"] for phases in hand]
-    return {"per_seed": [round(a / b, 3) for a, b in zip(*seconds, strict=True)], **paired_ratio(*seconds)}
+    return per_seed_ratios([phases["fit_s"] for phases in template], [phases["fit_s"] for phases in hand])
+
+
+def per_seed_ratios(template: list[float], hand: list[float]) -> Results:
+    """Each seed's template/hand seconds, and their median, min and max."""
+    return {"per_seed": [round(a / b, 3) for a, b in zip(template, hand, strict=True)], **paired_ratio(template, hand)}
 
 
 # --- the processes ----------------------------------------------------------------------------------------------
