@@ -7,8 +7,9 @@ bench/sections.py in this order (one module each in scripts/bench/):
              reference, through a bare Lightning Trainer): the steady epoch time (epochs 2-3) and the whole
              fit; then start-up: process start to first training step, and `trainlab-train debug=fdr` to exit;
   steps      the template's training step on the recipe of `experiment=mnist_cnn` against a hand-written step,
-             interleaved step by step inside one fit (and a bare Lightning Trainer's against it): the fit loop's
-             cost, measured finely enough to see past the machine's drift;
+             interleaved step by step inside one fit (and two bare Lightning Trainers' against it, with
+             automatic and with manual optimization), each step split into phases by Lightning's hooks: the fit
+             loop's cost, measured finely enough to see past the machine's drift, and where it goes;
   data       building the synthetic_images training set and streaming one epoch of batches;
   accuracy   time to accuracy of `experiment=mnist_cnn`, seeds 1-3, 32-bit and trainer=bf16, on MNIST-sized
              synthetic images and on the official MNIST files when they are in data/MNIST/raw;

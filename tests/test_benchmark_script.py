@@ -300,19 +300,24 @@ def test_the_hand_loop_reads_idx_files_raw_and_gzipped(scripts: tuple[ModuleType
     assert torch.equal(torch.from_numpy(hand_loop.read_idx(tmp_path / "packed").copy()), images)
 
 
-@pytest.mark.slow  # two small fits in this process, with a hand-written step beside each of their steps: ~15 s
+@pytest.mark.slow  # three small fits in this process, with a hand-written step beside each of their steps: ~20 s
 def test_the_steps_section_pairs_every_step_but_each_epochs_first(
     scripts: tuple[ModuleType, ModuleType], tmp_path: Path
 ) -> None:
     """`steps` in quick mode: 10 batches an epoch, two epochs; the first batch of each epoch follows a validation,
-    so 9 steps an epoch are paired, for the template and for the bare Trainer alike."""
+    so 9 steps an epoch are paired, for the template and for both bare Trainers alike. Each step's phases are
+    there for both sides; only the Trainers fetch a batch between steps (the hand-written step reuses theirs)."""
     common, steps = (importlib.import_module(f"bench.{name}") for name in ("common", "steps"))
     entry = steps.measure(common.Run(tmp_path, repeats=1, num_train=10, quick=True))["steps"]
-    for who in ("template", "bare_lightning"):
+    for who in ("template", "bare_lightning", "bare_lightning_manual"):
         assert entry[f"{who}_steps_paired"] == 2 * 9, entry
         assert entry[f"{who}_step_ms"] > 0 and entry[f"hand_step_beside_{who}_ms"] > 0, entry
         ratio = entry[f"paired_ratio_{who}_over_hand"]
         assert ratio["min"] <= ratio["median"] <= ratio["max"], entry
+        fit, hand = entry[f"{who}_phases_ms"], entry[f"hand_phases_beside_{who}_ms"]
+        assert list(fit) == list(hand) == list(steps.PHASES), entry
+        assert all(fit[phase] > 0 and hand[phase] > 0 for phase in ("to_backward", "backward", "optimizer")), entry
+        assert fit["between_batches"] > 0 and hand["between_batches"] == 0, entry
 
 
 @pytest.mark.slow  # four whole processes (two trainlab-train runs) and the benchmark's own: about a minute
