@@ -357,7 +357,8 @@ def test_the_whole_section_times_both_processes_to_their_accuracy(tmp_path: Path
         phases = entry[f"synthetic_{who}_breakdown_s"]
         assert phases is not None, failures
         assert set(phases) == {"startup_s", "data_s", "fit_s", "validation_s", "test_s", "other_s", "total_s"}
-        assert all(phases[name] > 0 for name in phases if name != "other_s"), phases
-        assert phases["data_s"] < phases["startup_s"] < phases["total_s"], phases
+        # Reading the quick run's few thousand images takes milliseconds: data_s, rounded to 0.01 s, may read 0.0.
+        assert all(phases[name] > 0 for name in phases if name not in ("other_s", "data_s")), phases
+        assert 0 <= phases["data_s"] < phases["startup_s"] < phases["total_s"], phases
     summary = (out / "results.md").read_text()
     assert "Whole process, synthetic: template/hand" in summary and "Training passes alone" in summary
