@@ -181,5 +181,5 @@ def build_trainer(trainer_cfg: DictConfig, callbacks: list[Callback], loggers: l
     """The Trainer; checkpoints are written atomically unless the config names its own plugins."""
     plugins = {} if trainer_cfg.get("plugins") else {"plugins": [AtomicCheckpointIO()]}
     trainer = build("trainer", trainer_cfg, callbacks=callbacks, logger=loggers or False, **plugins)
-    check_bf16_hardware(trainer.precision, trainer.strategy.root_device)
+    check_bf16_hardware(trainer.precision, trainer.strategy.root_device, warn=trainer.is_global_zero)
     return trainer
