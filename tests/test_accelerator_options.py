@@ -1,5 +1,8 @@
 """The GPU-ready paths, run on the CPU: data placed on the device once, torch.compile and channels-last."""
 
+import os
+import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -64,7 +67,14 @@ def test_channels_last_gives_the_same_outputs(run_dir: Path) -> None:
     assert list(channels_last.state_dict()) == list(plain.state_dict())
 
 
+# The C++ compiler inductor builds CPU kernels with, as torch/_inductor/config.py picks it (cpp.cxx).
+CXX = os.environ.get("CXX", "clang++" if sys.platform == "darwin" else "g++")
+
+
 @pytest.mark.slow
+@pytest.mark.skipif(
+    shutil.which(CXX) is None, reason=f"torch.compile on the CPU needs a C++ compiler; {CXX} is not found"
+)
 def test_a_compiled_model_trains_like_the_plain_one(tmp_path: Path) -> None:
     """torch.compile (inductor, on the CPU) on a short run: the same metrics, the same checkpoint names."""
     overrides = [*SMALL_CNN, "trainer.max_epochs=1", "callbacks=none"]

@@ -107,7 +107,9 @@ def job_process(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """What set_up_process changes in the process, put back after: the command line (a sweep job's DDP ranks rerun
     it), torch threads, Hydra's runtime config and the claim of the test's last job."""
     monkeypatch.setattr(sys, "argv", list(sys.argv))
-    monkeypatch.setattr(setup, "available_cores", lambda: 8)  # joblib's n_jobs=2 runs 2 jobs at once anywhere
+    # joblib's n_jobs=2 runs 2 jobs at once anywhere: both readers of the core count see 8, whatever this machine has
+    monkeypatch.setattr(setup, "available_cores", lambda: 8)
+    monkeypatch.setattr(devices, "available_cores", lambda: 8)
     threads, hydra_cfg = torch.get_num_threads(), HydraConfig.instance().cfg
     yield
     devices.release_previous_claim()

@@ -9,7 +9,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
-from tests.helpers.process import ROOT
+from tests.helpers.process import GIT_SKIP_REASON, ROOT, git_reads
 from trainlab.config import CONFIG_DIR
 
 LOCAL = """# @package _global_
@@ -66,6 +66,7 @@ def test_the_example_composes() -> None:
     assert cfg.trainer.accelerator == "gpu"
 
 
+@pytest.mark.skipif(not git_reads(), reason=GIT_SKIP_REASON)
 def test_git_ignores_local_configs_but_keeps_the_example() -> None:
     def ignored(path: str) -> bool:
         return subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT).returncode == 0

@@ -5,13 +5,14 @@ default hands the freed blocks back to the system each time, so every round's pa
 with trainlab's thresholds they stay in the process. Page faults are counted by the kernel, not timed.
 """
 
+import os
 import platform
 import subprocess
 import sys
 
 import pytest
 
-from trainlab.process.memory import keep_freed_memory
+from trainlab.process.memory import USER_SETTINGS, keep_freed_memory
 
 glibc_only = pytest.mark.skipif(
     platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="the thresholds are glibc's"
@@ -48,8 +49,11 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults_before)
 
 def page_faults(setting: str) -> int:
     """Page faults of ten rounds of allocations in a fresh process, glibc as by default or as trainlab sets it."""
+    # Without the allocator settings of whoever runs the tests (which keep_freed_memory leaves alone, and which
+    # would change glibc's default): glibc's own defaults on every machine.
+    env = {key: value for key, value in os.environ.items() if key not in (*USER_SETTINGS, "GLIBC_TUNABLES")}
     done = subprocess.run(
-        [sys.executable, "-c", ROUNDS_OF_ALLOCATIONS, setting], capture_output=True, text=True, check=True
+        [sys.executable, "-c", ROUNDS_OF_ALLOCATIONS, setting], capture_output=True, text=True, check=True, env=env
     )
     return int(done.stdout)
 

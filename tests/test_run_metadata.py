@@ -1,5 +1,6 @@
 """Each run folder records its tags, code version, library versions and command line, and keeps the config tree."""
 
+import os
 import platform
 import shlex
 import subprocess
@@ -12,7 +13,7 @@ import torch
 from omegaconf import OmegaConf
 
 from tests.helpers.config import compose_config
-from tests.helpers.process import ROOT, run_script
+from tests.helpers.process import GIT_SKIP_REASON, ROOT, git_reads, run_script
 from tests.helpers.tensorboard import read_hparams
 from trainlab.runs.info import RUN_INFO_FILE, write_code_diff, write_run_info
 from trainlab.training import start_run, train
@@ -31,6 +32,7 @@ def git(*args: str) -> str:
     return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
 
 
+@pytest.mark.skipif(not git_reads(), reason=GIT_SKIP_REASON)
 def test_start_run_writes_run_info_and_the_config_tree(run_dir: Path) -> None:
     cfg = compose_config("train", ["tags=[baseline,cnn]", "extras.print_config=true"], run_dir)
     start_run(cfg)
@@ -87,7 +89,12 @@ def test_cli_run_folder_has_run_info_with_the_command_line(tmp_path: Path) -> No
     assert (run_folder / "config_tree.log").is_file()
 
 
-def test_a_dirty_tree_saves_its_diff_and_names_its_untracked_files(tmp_path: Path) -> None:
+def test_a_dirty_tree_saves_its_diff_and_names_its_untracked_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # git as installed, without this user's or this machine's settings (commit.gpgsign, hooks, diff.noprefix, colour).
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     repo = tmp_path / "repo"
     repo.mkdir()
     for command in (["init", "-q"], ["config", "user.email", "a@b.c"], ["config", "user.name", "a"]):

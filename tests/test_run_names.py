@@ -11,6 +11,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
 from tests.helpers.config import hydra_context
+from trainlab.config import resolvers
 from trainlab.config.resolvers import run_folder
 from trainlab.runs.names import (
     SWEEP_KEYS_FILE,
@@ -84,12 +85,21 @@ def test_what_sets_a_run_apart_leaves_out_where_its_files_go_and_how_it_runs() -
     assert what_sets_apart(overrides) == expected
 
 
+class JustBeforeMidnight(datetime):
+    """A clock that stands at one moment, so that no day ends between the ranks and the expected name."""
+
+    @classmethod
+    def now(cls, tz: object = None) -> datetime:
+        return datetime(2026, 12, 2, 23, 59, 59, 999999)
+
+
 def test_the_ranks_of_an_srun_run_name_one_folder_alike(monkeypatch: pytest.MonkeyPatch) -> None:
     # `srun --ntasks=2 trainlab-train seed=2`: two processes, one command line, one folder named by the SLURM step.
     for name, value in {"SLURM_STEP_NUM_TASKS": "2", "SLURM_JOB_ID": "12", "SLURM_STEP_ID": "0"}.items():
         monkeypatch.setenv(name, value)
+    monkeypatch.setattr(resolvers, "datetime", JustBeforeMidnight)
     ranks = [run_folder(["seed=2", "paths.log_dir=/logs"]) for _ in range(2)]
-    assert ranks == [f"{datetime.now():%Y-%m-%d}_slurm-12.0_seed-2"] * 2
+    assert ranks == ["2026-12-02_slurm-12.0_seed-2"] * 2
 
 
 def test_a_folder_reads_back_as_a_path_on_the_command_line() -> None:

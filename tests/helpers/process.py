@@ -23,3 +23,15 @@ def run_script(
         text=True,
         timeout=timeout,
     )
+
+
+def git_reads(repo: Path = ROOT) -> bool:
+    """Whether git works in `repo`: git installed, a .git there (not an unpacked archive), and the folder owned by
+    this user or marked safe (git refuses another user's repository: root in a container on a mounted checkout)."""
+    try:
+        return subprocess.run(["git", "rev-parse", "--git-dir"], cwd=repo, capture_output=True).returncode == 0
+    except OSError:
+        return False
+
+
+GIT_SKIP_REASON = "git cannot read the repository here (no git, no .git, or a folder another user owns)"
