@@ -8,16 +8,18 @@ trainer, seed, ...) and the module's class, each value once. Files are read as p
 
 import os
 import pickle
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
-from hydra.utils import get_class
+from hydra.utils import instantiate
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from omegaconf import DictConfig, OmegaConf
 
 from trainlab.config.errors import ConfigError
 from trainlab.process.resources import disk_full_error, is_disk_full
+from trainlab.trusted_code import Trust, check_trusted
 
 # The run's composed config apart from what the module is built with (plain containers): with Lightning's
 # hyper_parameters, everything a model is rebuilt from. Checkpoints written before the split hold the whole config.
@@ -33,43 +35,54 @@ def is_torch_archive(path: Path) -> bool:
         return file.read(4) == ZIP_MAGIC
 
 
-def unreadable_message(path: Path) -> str:
+def unreadable_message(path: Path, setting: str = "ckpt_path") -> str:
     """Why torch could not read the file: a damaged torch file, or something that never was one."""
     if is_torch_archive(path):
         return (
-            f"ckpt_path={path} is damaged or incomplete (a torch file cut short or corrupted, e.g. by a run killed "
+            f"{setting}={path} is damaged or incomplete (a torch file cut short or corrupted, e.g. by a run killed "
             "while saving); use another checkpoint from the same folder."
         )
-    return f"ckpt_path={path} is not a checkpoint (torch.save did not write it); give the path of a .ckpt file from a run's checkpoints/ folder."
+    return f"{setting}={path} is not a checkpoint (torch.save did not write it); give the path of a .ckpt file from a run's checkpoints/ folder."
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint written by trainlab-train, or raise a ConfigError that says what is wrong with it."""
+def load_checkpoint(path: str | Path, trust: Trust | None = None, setting: str = "ckpt_path") -> dict[str, Any]:
+    """Load a checkpoint written by trainlab-train, or raise a ConfigError that says what is wrong with it.
+
+    Its stored config may name only code that `trust` covers (by default, what the project vouches for), whether
+    or not the caller goes on to build it: the file is data, and never chooses which code runs.
+    """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(
-            f"ckpt_path={path} does not exist; give the path of a .ckpt file from a run's checkpoints/ folder."
+            f"{setting}={path} does not exist; give the path of a .ckpt file from a run's checkpoints/ folder."
         )
     try:
         # weights_only refuses any pickled object that could run code when loaded.
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         if not is_torch_archive(path):  # an arbitrary file is read as a legacy pickle and fails here too
-            raise ConfigError(unreadable_message(path)) from None
+            raise ConfigError(unreadable_message(path, setting)) from None
         reason = str(error).splitlines()[0]
         raise ConfigError(
-            f"ckpt_path={path} holds objects that are not plain data and was refused ({reason})."
+            f"{setting}={path} holds objects that are not plain data and was refused ({reason})."
         ) from None
     except Exception:  # a truncated or foreign file can fail anywhere inside the unpickler
-        raise ConfigError(unreadable_message(path)) from None
+        raise ConfigError(unreadable_message(path, setting)) from None
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise ConfigError(
-            f"ckpt_path={path} is not a Lightning checkpoint (it has no state_dict); give a .ckpt file written by trainlab-train."
+            f"{setting}={path} is not a Lightning checkpoint (it has no state_dict); give a .ckpt file written by trainlab-train."
         )
     if CONFIG_KEY not in checkpoint:
         raise ConfigError(
-            f"ckpt_path={path} was not written by trainlab-train (it carries no run config); give a .ckpt file from a trainlab run."
+            f"{setting}={path} was not written by trainlab-train (it carries no run config); give a .ckpt file from a trainlab run."
         )
+    try:
+        stored = stored_run_config(checkpoint)
+    except (TypeError, ValueError, KeyError, AttributeError):
+        raise ConfigError(
+            f"{setting}={path} carries a run config that is not trainlab's; give a .ckpt file written by trainlab-train."
+        ) from None
+    check_trusted(stored, trust or Trust.of(), f"{setting}={path}")
     return checkpoint
 
 
@@ -113,13 +126,15 @@ def stored_run_config(checkpoint: dict[str, Any]) -> dict[str, Any]:
     return {**run_config, **{part: settings.get(part) for part in MODULE_PARTS}}
 
 
-def load_run(path: str | Path, model_cfg: DictConfig | None = None) -> tuple[dict[str, Any], DictConfig]:
-    """The checkpoint (read safely) and the config of the run that wrote it.
+def load_run(
+    path: str | Path, model_cfg: DictConfig | None = None, trust: Trust | None = None
+) -> tuple[dict[str, Any], DictConfig]:
+    """The checkpoint (read safely, its code checked against `trust`) and the config of the run that wrote it.
 
     `model_cfg` (from `model=...` on trainlab-eval's command line) replaces the run's model, to read the
     weights as another model config; its shapes must still match the checkpoint's.
     """
-    checkpoint = load_checkpoint(path)
+    checkpoint = load_checkpoint(path, trust)
     run_cfg = OmegaConf.create(stored_run_config(checkpoint))
     if model_cfg:
         run_cfg.model = OmegaConf.to_container(model_cfg, resolve=False)  # ${data...} resolves against the run
@@ -129,16 +144,19 @@ def load_run(path: str | Path, model_cfg: DictConfig | None = None) -> tuple[dic
 def rebuild_model(checkpoint: dict[str, Any], run_cfg: DictConfig, path: str | Path) -> Any:
     """The run's LightningModule with the checkpoint's weights, as Lightning's load_from_checkpoint builds it."""
     run_config = OmegaConf.to_container(run_cfg, resolve=True)
-    model = get_class(run_config["model"]["_target_"])(**build_settings(run_config))
+    # Built as trainlab-train builds it, once load_run has checked the code it names: parts first, then the module.
+    parts = {part: instantiate(run_config[part]) if run_config.get(part) else None for part in MODULE_PARTS}
+    model = instantiate(run_config["model"], **parts)
     check_architecture(checkpoint, model, path)
     model.load_state_dict(checkpoint["state_dict"])
     return model
 
 
-def load_trained_model(path: str | Path) -> Any:
+def load_trained_model(path: str | Path, trusted_packages: Sequence[str] = ()) -> Any:
     """The LightningModule of a trainlab-train checkpoint, with its weights: `<Module>.load_from_checkpoint(path)`
-    with the module class the run used. A missing, foreign or damaged file is one clear error."""
-    checkpoint, run_cfg = load_run(path)
+    with the module class the run used. A missing, foreign or damaged file, or one naming code outside the
+    project's trust and `trusted_packages`, is one clear error."""
+    checkpoint, run_cfg = load_run(path, trust=Trust.of(trusted_packages))
     return rebuild_model(checkpoint, run_cfg, path)
 
 

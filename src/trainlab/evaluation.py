@@ -20,13 +20,14 @@ from trainlab.checkpoints import load_run, rebuild_model
 from trainlab.data.image_files import list_images, read_images
 from trainlab.data.tensor_datamodule import TensorDataModule
 from trainlab.runs.names import run_name
+from trainlab.trusted_code import trust_of
 
 log = logging.getLogger(__name__)
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Test the checkpoint at cfg.ckpt_path (a validated config) and return its test metrics."""
-    checkpoint, run_cfg = load_run(cfg.ckpt_path, cfg.get("model"))
+    checkpoint, run_cfg = load_run(cfg.ckpt_path, cfg.get("model"), trust_of(cfg))
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = build_datamodule(cfg.data if cfg.get("data") else run_cfg.data)
@@ -47,7 +48,7 @@ def predict(cfg: DictConfig) -> Path:
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
     paths = list_images(Path(cfg.input)) if cfg.get("input") else None  # a wrong folder fails before any loading
-    checkpoint, run_cfg = load_run(cfg.ckpt_path)
+    checkpoint, run_cfg = load_run(cfg.ckpt_path, trust=trust_of(cfg))
     datamodule = build_datamodule(cfg.data if cfg.get("data") else run_cfg.data)
     # Lightning saved the datamodule's state (e.g. its pixel statistics) in the checkpoint.
     datamodule.load_state_dict(checkpoint.get(type(datamodule).__qualname__) or {})

@@ -49,6 +49,7 @@ from trainlab.runs.names import run_name
 from trainlab.runs.reading import final_metrics
 from trainlab.runs.resume import StartingPoint, starting_point, sweep_job_plan
 from trainlab.runs.status import error_line, read_status
+from trainlab.trusted_code import trust_of
 
 log = logging.getLogger(__name__)
 
@@ -185,9 +186,12 @@ def train(cfg: DictConfig, start: StartingPoint | None = None) -> dict[str, floa
     ckpt_path = (start or starting_point(cfg)).checkpoint
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    # A checkpoint is read first: one that names code outside the run's trust is refused before anything is built.
+    resumed = load_checkpoint(ckpt_path, trust_of(cfg)) if ckpt_path is not None else None
     datamodule = build_datamodule(cfg.data, shared_data_dir(cfg), cfg.trainer.get("fast_dev_run", False))
     model = build_model(cfg, datamodule)  # its settings are checked before any data is built
-    resumed = load_resumed_checkpoint(ckpt_path, model)
+    if resumed is not None:
+        check_architecture(resumed, model, ckpt_path)
     with memory_limit("building the data", fixes=smaller_data(cfg)):
         datamodule.setup("fit")  # here, not inside fit, so that data that does not fit says so in one line
     resume_step = int(resumed["global_step"]) if resumed is not None and cfg.get("train", True) else None
@@ -227,15 +231,6 @@ def smaller_steps(cfg: DictConfig) -> str:
         f"lower data.batch_size (now {cfg.data.get('batch_size')}), compute in bf16 with trainer=bf16 (precision now "
         f"{precision}), or narrow the model (model.net's widths)"
     )
-
-
-def load_resumed_checkpoint(ckpt_path: str | None, model: pl.LightningModule) -> dict | None:
-    """The checkpoint a run starts from, refused when it holds another architecture; None for a fresh run."""
-    if ckpt_path is None:
-        return None
-    checkpoint = load_checkpoint(ckpt_path)
-    check_architecture(checkpoint, model, ckpt_path)
-    return checkpoint
 
 
 def test(

@@ -42,6 +42,7 @@ SETTINGS: dict[str, tuple[type, Rule | None]] = {
     "test": (bool, None),
     "ckpt_path": (str, None),
     "optimized_metric": (str, None),
+    "trusted_packages": (list[str], None),
     "monitor.metric": (str, None),
     "monitor.mode": (
         str,

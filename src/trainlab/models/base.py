@@ -14,14 +14,20 @@ from torchmetrics import MeanMetric, Metric
 from trainlab.checkpoints import CONFIG_KEY, config_to_store
 from trainlab.config.errors import ConfigError
 from trainlab.regularizers import WeightPenalty
+from trainlab.trusted_code import Trust, check_trusted
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 
 
 def built(part: Any) -> Any:
-    """A part given as a plain config dict (as load_from_checkpoint passes it) built by Hydra; what Hydra has
-    built already (objects, or the scheduler's DictConfig holding its partial) passes as it is."""
-    return instantiate(part, _convert_="all") if isinstance(part, dict) else part
+    """A part given as a plain config dict (as load_from_checkpoint passes it) built by Hydra, once the code it
+    names is code the project trusts; what Hydra has built already (objects, or the scheduler's DictConfig
+    holding its partial) passes as it is."""
+    if not isinstance(part, dict):
+        return part
+    how = "load it with trainlab.load_model(path, trusted_packages=['{}'])"
+    check_trusted(part, Trust.of(), "the checkpoint's hyper_parameters", how)
+    return instantiate(part, _convert_="all")
 
 
 Batch = tuple[torch.Tensor, torch.Tensor]

@@ -5,6 +5,7 @@ starts. ``backbone`` (the CNN's feature extractor, ``net.features``) is what Lig
 ``BackboneFinetuning`` callback freezes for the first epochs and then unfreezes with a lower learning rate.
 """
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -13,12 +14,20 @@ from torch import nn
 from trainlab.checkpoints import load_checkpoint
 from trainlab.config.errors import ConfigError
 from trainlab.models.classification import ClassificationModule
+from trainlab.trusted_code import Trust
 
 
 class FineTuningClassifier(ClassificationModule):
     """A classifier whose network starts from the weights of the ``net`` in ``pretrained_ckpt``."""
 
-    def __init__(self, net: nn.Module, *args, pretrained_ckpt: str | None = None, **kwargs) -> None:
+    def __init__(
+        self,
+        net: nn.Module,
+        *args,
+        pretrained_ckpt: str | None = None,
+        trusted_packages: Sequence[str] = (),
+        **kwargs,
+    ) -> None:
         super().__init__(net, *args, **kwargs)
         if not hasattr(self.net, "features"):
             raise ConfigError(
@@ -26,6 +35,7 @@ class FineTuningClassifier(ClassificationModule):
                 "has none; use model.net of the CNN."
             )
         self.pretrained_ckpt = pretrained_ckpt
+        self.trusted_packages = tuple(trusted_packages)  # code the pre-training checkpoint may name (the run's own)
 
     @property
     def backbone(self) -> nn.Module:
@@ -44,7 +54,7 @@ class FineTuningClassifier(ClassificationModule):
                 "pretrained_ckpt is not set; pass pretrained_ckpt=PATH, a .ckpt file written by "
                 "`trainlab-train experiment=pretrain`."
             )
-        checkpoint = load_checkpoint(self.pretrained_ckpt)
+        checkpoint = load_checkpoint(self.pretrained_ckpt, Trust.of(self.trusted_packages), "pretrained_ckpt")
         net_state = {
             key.removeprefix("net."): value for key, value in checkpoint["state_dict"].items() if key.startswith("net.")
         }

@@ -66,12 +66,13 @@ def finished_before(cfg: DictConfig) -> bool:
     # Imported here: checkpoints loads torch and Lightning, and the command lines import this module (through
     # runs.folder) before a config is checked.
     from trainlab.checkpoints import load_checkpoint, stored_run_config
+    from trainlab.trusted_code import trust_of
 
     last = last_checkpoint(cfg)
     if not cfg.get("train", True) or not last.is_file() or read_status(Path(cfg.paths.output_dir))["status"] != OK:
         return False
     try:
-        then = stored_run_config(load_checkpoint(last)).get("trainer") or {}
+        then = stored_run_config(load_checkpoint(last, trust_of(cfg))).get("trainer") or {}
     except ConfigError:  # a damaged last.ckpt: the run reports it and is recorded as failed
         return False
     return all(then.get(key) == cfg.trainer.get(key) for key in ("max_epochs", "max_steps", "min_epochs"))
