@@ -5,11 +5,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from hydra.utils import instantiate
 
 import trainlab
 from tests.helpers.config import compose_config
 from trainlab.building import build_datamodule, build_model
-from trainlab.checkpoints import CONFIG_KEY, AtomicCheckpointIO, load_run, stored_run_config
+from trainlab.checkpoints import AtomicCheckpointIO, load_run, stored_run_config
 from trainlab.config import ConfigError
 from trainlab.evaluation import evaluate
 from trainlab.models.classification import ClassificationModule
@@ -43,17 +44,16 @@ def test_checkpoint_loads_with_weights_only(mlp_checkpoint: Path) -> None:
     assert {"state_dict", "optimizer_states", "lr_schedulers", "callbacks", "loops"} <= set(checkpoint)
 
 
-def test_checkpoint_stores_each_setting_once(mlp_checkpoint: Path) -> None:
-    """Lightning's hyper_parameters hold the module's settings; trainlab_config the rest of the run's config."""
+def test_checkpoint_holds_the_runs_whole_config_once(mlp_checkpoint: Path) -> None:
+    """The run's config, resolved, is the one place a model is rebuilt from: the module saves no hyper_parameters
+    of its own, so the optimizer, scheduler and penalty are stored once, inside the model's section."""
     checkpoint = torch.load(mlp_checkpoint, map_location="cpu", weights_only=True)
-    module_settings, rest = checkpoint["hyper_parameters"], checkpoint["trainlab_config"]
-    assert module_settings["net"]["hidden"] == [256, 128]
-    assert module_settings["optimizer"]["momentum"] > 0 and module_settings["regularizer"] is not None
-    assert rest["model"] == {"_target_": "trainlab.models.classification.ClassificationModule"}
-    assert not {"optimizer", "scheduler", "regularizer"} & set(rest)
-    whole = stored_run_config(checkpoint)
-    assert whole["model"]["net"]["hidden"] == [256, 128]
-    assert whole["optimizer"] == module_settings["optimizer"] and whole["data"] == rest["data"]
+    stored = stored_run_config(checkpoint)
+    assert "hyper_parameters" not in checkpoint
+    assert stored["model"]["net"]["hidden"] == [256, 128]
+    assert stored["model"]["optimizer"]["momentum"] > 0 and stored["model"]["regularizer"]["l2"] > 0
+    assert stored["model"]["optimizer"] == stored["optimizer"]  # interpolated in config, the same values
+    assert stored["model"]["metrics"]["acc"]["_target_"] == "torchmetrics.classification.MulticlassAccuracy"
 
 
 def test_plateau_scheduler_checkpoint_loads_with_weights_only(run_dir: Path) -> None:
@@ -140,10 +140,9 @@ def test_a_checkpoint_write_cut_short_leaves_the_previous_file_whole(
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]  # no partial file left behind
 
 
-def test_a_trained_model_loads_the_way_lightning_users_load_one(tmp_path: Path) -> None:
-    """`<Module>.load_from_checkpoint(path)` and `trainlab.load_model(path)` give the run's own predictions, from
-    checkpoints in today's format and in the two earlier ones (the whole config in trainlab_config, with and
-    without hyper_parameters)."""
+def test_a_trained_model_loads_from_its_path_alone(tmp_path: Path) -> None:
+    """`trainlab.load_model(path)` gives the run's own predictions, and so does Lightning's own
+    `<Module>.load_from_checkpoint(path, **parts)` given the parts a run's config builds."""
     run_dir = tmp_path / "run"
     overrides = [*TINY, "scheduler=step", "regularizer=l2", "trainer.max_epochs=2", "test=false"]
     cfg = compose_config("train", overrides, run_dir)
@@ -155,13 +154,8 @@ def test_a_trained_model_loads_the_way_lightning_users_load_one(tmp_path: Path) 
     reference = build_model(cfg, datamodule).eval()  # built from the run's own config, not from the checkpoint
     reference.load_state_dict(checkpoint["state_dict"])
     inputs = datamodule.splits["test"][0][:16]
-    whole_config = {**checkpoint, CONFIG_KEY: stored_run_config(checkpoint)}
-    earlier_formats = {"whole_config": whole_config, "no_hyper_parameters": {**whole_config, "hyper_parameters": {}}}
-    for name, earlier in earlier_formats.items():
-        torch.save(earlier, tmp_path / f"{name}.ckpt")
-    loaded = [ClassificationModule.load_from_checkpoint(path, weights_only=True), trainlab.load_model(path)]
-    loaded += [ClassificationModule.load_from_checkpoint(tmp_path / "whole_config.ckpt", weights_only=True)]
-    loaded += [trainlab.load_model(tmp_path / f"{name}.ckpt") for name in earlier_formats]
+    parts = {name: instantiate(cfg.model[name]) for name in ("net", "loss", "metrics")}
+    loaded = [trainlab.load_model(path), ClassificationModule.load_from_checkpoint(path, weights_only=True, **parts)]
     for model in loaded:
         assert type(model) is ClassificationModule
         assert torch.equal(model.eval()(inputs), reference(inputs))

@@ -15,7 +15,7 @@ from tests.helpers.idx import write_fake_dataset
 from trainlab.building import build_callbacks, build_datamodule, build_loggers, build_model, build_trainer
 from trainlab.config import CONFIG_DIR
 from trainlab.data.tensor_datamodule import TensorDataModule
-from trainlab.models.base import TrainlabModule
+from trainlab.models.supervised import SupervisedModule
 from trainlab.training import train
 
 # A model that fits each data option.
@@ -49,7 +49,7 @@ def test_model_option_builds_and_runs_forward(option: str, run_dir: Path) -> Non
     data = {"linear": "synthetic_regression", "linear_gd": "synthetic_regression"}.get(option, "synthetic_images")
     cfg = compose_config("train", [f"model={option}", f"data={data}"], run_dir)
     model = build_model(cfg, build_datamodule(cfg.data))
-    assert isinstance(model, TrainlabModule)
+    assert isinstance(model, SupervisedModule)
     out = model(torch.zeros(3, *cfg.data.input_shape))
     assert out.shape == (3, cfg.data.get("num_classes", 1))
 

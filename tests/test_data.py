@@ -7,7 +7,6 @@ import torch
 
 from tests.helpers.config import compose_config
 from trainlab.building import build_datamodule
-from trainlab.config import ConfigError
 from trainlab.data.loader import EpochOrder, TensorLoader
 from trainlab.data.synthetic import (
     SyntheticClassificationDataModule,
@@ -86,7 +85,7 @@ def test_global_batch_size_is_split_across_processes(run_dir: Path) -> None:
     dm.world = lambda: (0, 4)
     assert dm.per_device_batch_size(64) == 16
     with pytest.raises(
-        ConfigError,
+        ValueError,
         match=r"data.batch_size=64 does not divide evenly across 3 processes; use a multiple of 3, e.g. data.batch_size=63.",
     ):
         dm.world = lambda: (0, 3)

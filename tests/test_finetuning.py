@@ -10,7 +10,7 @@ from tests.helpers.config import compose_config
 from tests.helpers.runs import SMALL_CNN
 from tests.helpers.tensorboard import values
 from trainlab.building import build_callbacks, build_datamodule, build_loggers, build_model, build_trainer
-from trainlab.config import ConfigError
+from trainlab.config import user_error_message
 from trainlab.runs.reading import read_scalars
 from trainlab.training import train
 
@@ -89,8 +89,10 @@ def test_finetune_loads_the_weights_then_trains_head_only_then_everything(pretra
 
 def test_finetune_without_a_checkpoint_says_what_to_pass(run_dir: Path) -> None:
     cfg = compose_config("train", ["experiment=finetune", *SMALL, "logger=none"], run_dir)
-    with pytest.raises(ConfigError, match="pretrained_ckpt is not set; pass pretrained_ckpt=PATH"):
+    # The model's own ValueError, which the command line tells in one line as it tells trainlab's mistakes.
+    with pytest.raises(ValueError, match="pretrained_ckpt is not set; pass pretrained_ckpt=PATH") as error:
         train(cfg)
+    assert user_error_message(error.value) == str(error.value)
 
 
 def test_finetune_with_another_network_shape_is_refused(pretrained_ckpt: Path, run_dir: Path) -> None:
@@ -105,5 +107,6 @@ def test_finetune_with_another_network_shape_is_refused(pretrained_ckpt: Path, r
         ],
         run_dir,
     )
-    with pytest.raises(ConfigError, match="holds a network that does not fit model.net"):
+    with pytest.raises(ValueError, match="holds a network that does not fit model.net") as error:
         train(cfg)
+    assert user_error_message(error.value) == str(error.value)

@@ -9,7 +9,7 @@ from tests.helpers.config import compose_config
 from tests.helpers.process import run_script
 from tests.helpers.tensorboard import read_hparams
 from trainlab.building import build_datamodule
-from trainlab.config import ConfigError, validate_config
+from trainlab.config import validate_config
 from trainlab.data.folds import assign_folds, fold_indices
 from trainlab.data.synthetic import SyntheticClassificationDataModule, SyntheticRegressionDataModule
 from trainlab.runs.reading import read_scalars
@@ -139,14 +139,14 @@ def test_train_size_applies_within_a_fold(run_dir: Path) -> None:
     ],
 )
 def test_settings_that_name_no_fold_are_refused(overrides: list[str], message: str, run_dir: Path) -> None:
-    with pytest.raises(ConfigError) as error:
+    with pytest.raises(ValueError) as error:
         validate_config(compose_config("train", ["data=synthetic_classification", *overrides], run_dir))
     assert str(error.value) == message
 
 
 def test_train_size_larger_than_the_training_split_is_refused_with_the_limit() -> None:
     dm = SyntheticClassificationDataModule(num_train=100, num_val=20, train_size=500)
-    with pytest.raises(ConfigError) as error:
+    with pytest.raises(ValueError) as error:
         dm.setup()
     assert str(error.value) == (
         "data.train_size=500 is more than the 100 training samples left after the validation split; "

@@ -11,7 +11,6 @@ from tests.helpers.config import compose_config
 from tests.helpers.tensorboard import read_images
 from trainlab.building import build_callbacks
 from trainlab.callbacks.images import ValidationImages
-from trainlab.config import ConfigError
 from trainlab.training import train
 
 SMALL = [
@@ -55,7 +54,7 @@ def test_without_matplotlib_the_callback_says_what_to_install(monkeypatch: pytes
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda name, *args: None if name == "matplotlib" else real_find_spec(name, *args)
     )
-    with pytest.raises(ConfigError) as raised:
+    with pytest.raises(ValueError) as raised:
         ValidationImages()
     assert str(raised.value) == (
         "callbacks.validation_images draws its figures with the matplotlib package, which is not installed in this "

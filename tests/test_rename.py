@@ -75,10 +75,9 @@ def test_no_trace_of_the_old_name_remains(renamed_repo: Path) -> None:
     assert f'{NEW}-train = "{NEW}.train:cli"' in pyproject
     assert (
         f"_target_: {NEW}.models.classification.ClassificationModule"
-        in (renamed_repo / "configs" / "model" / "cnn.yaml").read_text()
+        in (renamed_repo / "configs" / "_classification.yaml").read_text()
     )
     assert f"{NEW.upper()}_ROOT" in (renamed_repo / "configs" / "paths" / "default.yaml").read_text()
-    assert "class AcmeVisionModule" in (renamed_repo / "src" / NEW / "models" / "base.py").read_text()
 
 
 def renamed_env(repo: Path) -> dict[str, str]:

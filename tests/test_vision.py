@@ -13,7 +13,6 @@ from tests.helpers.config import compose_config
 from tests.helpers.idx import write_fake_dataset
 from tests.helpers.process import run_script
 from trainlab.building import build_datamodule, build_model, build_trainer
-from trainlab.config import ConfigError
 from trainlab.data.vision import MNISTFamilyDataModule
 from trainlab.training import train
 
@@ -106,7 +105,7 @@ def missing_message(data_dir: Path) -> str:
 
 def test_missing_files_without_download_is_one_sentence(tmp_path: Path, run_dir: Path) -> None:
     cfg = compose_config("train", ["data=mnist", *offline(tmp_path / "empty")], run_dir)
-    with pytest.raises(ConfigError) as error:
+    with pytest.raises(ValueError) as error:
         build_datamodule(cfg.data)
     assert str(error.value) == missing_message(tmp_path / "empty")
 
@@ -129,7 +128,7 @@ def test_failed_download_is_one_sentence_with_the_fixes(tmp_path: Path, monkeypa
     # A mirror that does not exist, on the local file system: the download fails without the network.
     monkeypatch.setattr(torchvision.datasets.MNIST, "mirrors", [(tmp_path / "no_mirror").as_uri() + "/"])
     dm = MNISTFamilyDataModule(data_dir=str(tmp_path / "data"), download=True)
-    with pytest.raises(ConfigError) as error:
+    with pytest.raises(ValueError) as error:
         dm.prepare_data()
     message = str(error.value)
     assert message.startswith(f"Downloading MNIST into {tmp_path / 'data' / 'MNIST' / 'raw'} failed (")
@@ -150,12 +149,12 @@ def test_download_with_the_files_present_reads_them(tmp_path: Path, monkeypatch:
 
 def test_unknown_dataset_and_wrong_split_are_refused() -> None:
     with pytest.raises(
-        ConfigError,
+        ValueError,
         match=r"^data.dataset=CIFAR10 is not one of MNIST, FashionMNIST, KMNIST, "
         r"EMNIST; pick one of them.$",
     ):
         MNISTFamilyDataModule(dataset="CIFAR10")
-    with pytest.raises(ConfigError, match=r"^data.split=None does not fit data.dataset=EMNIST"):
+    with pytest.raises(ValueError, match=r"^data.split=None does not fit data.dataset=EMNIST"):
         MNISTFamilyDataModule(dataset="EMNIST", download=False)
 
 
@@ -284,14 +283,14 @@ def damaged_copy(tmp_path: Path, damage: str) -> tuple[MNISTFamilyDataModule, Pa
 )
 def test_a_damaged_idx_file_is_named_with_the_fix(damage: str, message: str, tmp_path: Path) -> None:
     datamodule, raw = damaged_copy(tmp_path, damage)
-    with pytest.raises(ConfigError) as error:
+    with pytest.raises(ValueError) as error:
         datamodule.setup()
     assert str(error.value) == f"{message.format(raw=raw)}; {REFETCH}."
 
 
 def test_a_gz_file_that_does_not_decompress_is_named_and_leaves_nothing_half_written(tmp_path: Path) -> None:
     raw = tmp_path / "MNIST" / "raw"
-    with pytest.raises(ConfigError) as error:
+    with pytest.raises(ValueError) as error:
         damaged_copy(tmp_path, "not_gzip")  # the constructor unpacks what it needs when download=false
     assert str(error.value).startswith(f"{raw}/train-images-idx3-ubyte.gz does not decompress (")
     assert str(error.value).endswith(f"); {REFETCH}.")

@@ -10,13 +10,11 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_class
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor
 from lightning.pytorch.loggers import Logger, MLFlowLogger, TensorBoardLogger, WandbLogger
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from trainlab.checkpoints import AtomicCheckpointIO, build_settings
+from trainlab.checkpoints import AtomicCheckpointIO
 from trainlab.config import ConfigError
 from trainlab.config.instantiate import build, refused_settings
-from trainlab.data.tensor_datamodule import TensorDataModule
-from trainlab.models.base import TrainlabModule
 from trainlab.process.locks import exclusive_lock
 from trainlab.process.mode import in_multirun
 from trainlab.process.precision import check_bf16_hardware
@@ -35,13 +33,14 @@ def choice(group: str, cfg: DictConfig) -> str:
 
 def build_datamodule(
     data_cfg: DictConfig, shared_dir: Path | None = None, fast_dev_run: bool | int = False
-) -> TensorDataModule:
-    """The datamodule; no data is loaded until Lightning calls its setup. With `shared_dir`, the jobs of a
-    sweep that use the same data map one copy of it from there (data/shared.py). With `fast_dev_run`
-    (debug=fdr), it makes only the batches the run takes of each split."""
+) -> pl.LightningDataModule:
+    """The datamodule; no data is loaded until Lightning calls its setup. Where the datamodule offers them (the
+    template's own do; any LightningDataModule works without): with `shared_dir`, the jobs of a sweep that use
+    the same data map one copy of it from there, and with `fast_dev_run` it makes only the batches the run takes."""
     datamodule = build("data", data_cfg)
-    datamodule.shared_dir = shared_dir
-    if isinstance(datamodule, TensorDataModule):  # a user's own LightningDataModule is left as it is
+    if hasattr(datamodule, "shared_dir"):
+        datamodule.shared_dir = shared_dir
+    if hasattr(datamodule, "only_what_a_fast_dev_run_uses"):
         datamodule.only_what_a_fast_dev_run_uses(fast_dev_run)
     return datamodule
 
@@ -54,38 +53,34 @@ def shared_data_dir(cfg: DictConfig) -> Path | None:
     return Path(HydraConfig.get().sweep.dir) / SHARED_DATA_DIR
 
 
-def check_model_fits_data(cfg: DictConfig, datamodule: TensorDataModule) -> None:
-    """Fail early, with the fix, when the chosen model cannot take the chosen data."""
-    model_class: type[TrainlabModule] = get_class(cfg.model._target_)
+def check_model_fits_data(cfg: DictConfig, datamodule: pl.LightningDataModule) -> None:
+    """Fail early, with the fix, when the chosen model cannot take the chosen data. A nicety: it compares the
+    optional `task` of the model's class and of the datamodule, and the net's `input_shape` with the data's,
+    and says nothing where either side does not tell."""
+    model_task = getattr(get_class(cfg.model._target_), "task", None)
+    data_task = getattr(datamodule, "task", None)
     model_name, data_name = choice("model", cfg.model), choice("data", cfg.data)
-    if model_class.task != datamodule.task:
+    if model_task and data_task and model_task != data_task:
         raise ConfigError(
-            f"model={model_name} is a {model_class.task} model but data={data_name} is a {datamodule.task} "
-            f"dataset; choose a {datamodule.task} model."
+            f"model={model_name} is a {model_task} model but data={data_name} is a {data_task} "
+            f"dataset; choose a {data_task} model."
         )
-    net_shape = cfg.model.net.get("input_shape")
-    if net_shape is not None and tuple(net_shape) != tuple(datamodule.input_shape):
+    net = cfg.model.get("net")
+    net_shape = net.get("input_shape") if isinstance(net, DictConfig) else None
+    data_shape = getattr(datamodule, "input_shape", None)
+    if net_shape is not None and data_shape is not None and tuple(net_shape) != tuple(data_shape):
         raise ConfigError(
             f"model={model_name} expects input_shape={list(net_shape)} but data={data_name} gives "
-            f"{list(datamodule.input_shape)}; leave model.net.input_shape as ${{data.input_shape}}."
+            f"{list(data_shape)}; leave model.net.input_shape as ${{data.input_shape}}."
         )
 
 
-def build_model(cfg: DictConfig, datamodule: TensorDataModule) -> TrainlabModule:
-    """The LightningModule, with the optimizer, scheduler and regularizer configs as its parts."""
+def build_model(cfg: DictConfig, datamodule: pl.LightningDataModule) -> pl.LightningModule:
+    """The LightningModule, as its config says: its net, loss, metrics and optimizer are parts of that config."""
     check_model_fits_data(cfg, datamodule)
-    optimizer = build("optimizer", cfg.optimizer)
-    scheduler = build("scheduler", cfg.scheduler) if cfg.get("scheduler") else None
-    try_optimization(optimizer, scheduler, cfg)
-    model = build(
-        "model",
-        cfg.model,
-        optimizer=optimizer,
-        scheduler=scheduler,
-        regularizer=build("regularizer", cfg.regularizer) if cfg.get("regularizer") else None,
-    )
-    model.remember_config(build_settings(OmegaConf.to_container(cfg, resolve=True)))
-    return model
+    if cfg.get("optimizer"):
+        try_optimization(build("optimizer", cfg.optimizer), build("scheduler", cfg.scheduler), cfg)
+    return build("model", cfg.model)
 
 
 def try_optimization(optimizer_factory: Any, scheduler: dict[str, Any] | None, cfg: DictConfig) -> None:

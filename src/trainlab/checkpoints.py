@@ -1,9 +1,9 @@
 """The checkpoint format, and the one way a trained model is rebuilt from a checkpoint.
 
-A trainlab checkpoint is a Lightning checkpoint. Lightning's `hyper_parameters` hold what the
-LightningModule is built with (the model's settings, optimizer, scheduler, regularizer), so that
-`<Module>.load_from_checkpoint(path)` works; `trainlab_config` holds the rest of the run's config (data,
-trainer, seed, ...) and the module's class, each value once. Files are read as plain data, never code.
+A trainlab checkpoint is a Lightning checkpoint with the run's whole config (plain containers, resolved) under
+`trainlab_config`, put there by the RunConfigInCheckpoints callback: any LightningModule's checkpoints carry it,
+without a hook of its own. The model is rebuilt from that config's `model` section; the file is read as plain
+data, and the code its config names is checked first (trusted_code.py).
 """
 
 import os
@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 from hydra.utils import instantiate
+from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from omegaconf import DictConfig, OmegaConf
 
@@ -21,12 +22,7 @@ from trainlab.config.errors import ConfigError
 from trainlab.process.resources import disk_full_error, is_disk_full
 from trainlab.trusted_code import Trust, check_trusted
 
-# The run's composed config apart from what the module is built with (plain containers): with Lightning's
-# hyper_parameters, everything a model is rebuilt from. Checkpoints written before the split hold the whole config.
-CONFIG_KEY = "trainlab_config"
-HYPER_PARAMETERS_KEY = "hyper_parameters"  # Lightning's own key for what save_hyperparameters() kept
-# The config sections a trainlab LightningModule takes as its keyword arguments, beside its model section's settings.
-MODULE_PARTS = ("optimizer", "scheduler", "regularizer")
+CONFIG_KEY = "trainlab_config"  # the run's composed config, in every checkpoint the run writes
 ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip archive
 
 
@@ -86,6 +82,27 @@ def load_checkpoint(path: str | Path, trust: Trust | None = None, setting: str =
     return checkpoint
 
 
+def check_named_checkpoints(cfg: DictConfig, trust: Trust) -> None:
+    """Read every checkpoint the run's config names by a `*_ckpt` key (a pre-trained net for fine-tuning, say)
+    as trainlab reads ckpt_path, before anything is built: a missing, damaged or foreign file, or one naming
+    untrusted code, is one line here rather than a traceback from the model that loads its weights."""
+    seen = set()
+    for key, _ in setting_paths(OmegaConf.to_container(cfg, resolve=False)):
+        value = OmegaConf.select(cfg, key) if key.rpartition(".")[2].endswith("_ckpt") else None
+        if isinstance(value, str) and value not in seen:
+            seen.add(value)
+            load_checkpoint(value, trust, setting=key)
+
+
+def setting_paths(config: Any, path: str = "") -> Any:
+    """(dotted key, value) of every leaf of a plain config."""
+    if isinstance(config, dict):
+        for key, value in config.items():
+            yield from setting_paths(value, f"{path}.{key}" if path else str(key))
+    else:
+        yield path, config
+
+
 def check_architecture(checkpoint: dict[str, Any], model: torch.nn.Module, path: str | Path) -> None:
     """Refuse a checkpoint whose weights do not fit the configured model, naming the first difference."""
     saved = {name: tuple(value.shape) for name, value in checkpoint["state_dict"].items()}
@@ -102,28 +119,23 @@ def check_architecture(checkpoint: dict[str, Any], model: torch.nn.Module, path:
         )
 
 
-def build_settings(run_config: dict[str, Any]) -> dict[str, Any]:
-    """The keyword arguments a trainlab LightningModule is built with, from a run config: its model
-    section's settings, and the optimizer, scheduler and regularizer sections."""
-    settings = {key: value for key, value in run_config["model"].items() if key != "_target_"}
-    return {**settings, **{part: run_config.get(part) for part in MODULE_PARTS}}
-
-
-def config_to_store(run_config: dict[str, Any]) -> dict[str, Any]:
-    """What a checkpoint keeps as `trainlab_config`: the run config less what hyper_parameters already hold."""
-    rest = {key: value for key, value in run_config.items() if key not in MODULE_PARTS}
-    return {**rest, "model": {"_target_": run_config["model"]["_target_"]}}
-
-
 def stored_run_config(checkpoint: dict[str, Any]) -> dict[str, Any]:
-    """The whole config of the run that wrote a checkpoint, from `trainlab_config` and Lightning's hyper_parameters."""
-    run_config = dict(checkpoint[CONFIG_KEY])
-    settings = checkpoint.get(HYPER_PARAMETERS_KEY)
-    if not settings:  # written before trainlab saved hyperparameters: the whole config is in trainlab_config
-        return run_config
-    module = {key: value for key, value in settings.items() if key not in MODULE_PARTS}
-    run_config["model"] = {"_target_": run_config["model"]["_target_"], **module}
-    return {**run_config, **{part: settings.get(part) for part in MODULE_PARTS}}
+    """The whole config of the run that wrote a checkpoint."""
+    run_config = checkpoint[CONFIG_KEY]
+    if not isinstance(run_config, dict) or not isinstance(run_config.get("model"), dict):
+        raise TypeError("the run config is not a mapping with a model section")
+    return run_config
+
+
+class RunConfigInCheckpoints(Callback):
+    """Puts the run's config into every checkpoint, through Lightning's public checkpoint hook: whatever the
+    LightningModule, trainlab-eval, trainlab-predict and trainlab.load_model rebuild it from the file alone."""
+
+    def __init__(self, run_config: dict[str, Any]) -> None:
+        self.run_config = run_config
+
+    def on_save_checkpoint(self, trainer: Any, pl_module: Any, checkpoint: dict[str, Any]) -> None:
+        checkpoint[CONFIG_KEY] = self.run_config
 
 
 def load_run(
@@ -143,10 +155,8 @@ def load_run(
 
 def rebuild_model(checkpoint: dict[str, Any], run_cfg: DictConfig, path: str | Path) -> Any:
     """The run's LightningModule with the checkpoint's weights, as Lightning's load_from_checkpoint builds it."""
-    run_config = OmegaConf.to_container(run_cfg, resolve=True)
-    # Built as trainlab-train builds it, once load_run has checked the code it names: parts first, then the module.
-    parts = {part: instantiate(run_config[part]) if run_config.get(part) else None for part in MODULE_PARTS}
-    model = instantiate(run_config["model"], **parts)
+    # Built as trainlab-train builds it, once load_run has checked the code its config names.
+    model = instantiate(run_cfg.model)
     check_architecture(checkpoint, model, path)
     model.load_state_dict(checkpoint["state_dict"])
     return model

@@ -63,7 +63,7 @@ def predict(cfg: DictConfig) -> Path:
     else:
         ids, outputs, targets = predict_files(trainer, model, datamodule, paths)
     path = Path(cfg.paths.output_dir) / PREDICTIONS_FILE
-    write_predictions(path, ids, outputs, targets, classifier=model.task == "classification")
+    write_predictions(path, ids, outputs, targets, classifier=getattr(model, "task", None) == "classification")
     log.info("Wrote %d predictions to %s", len(ids), path)
     return path
 

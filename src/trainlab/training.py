@@ -26,7 +26,12 @@ from trainlab.building import (
     shared_data_dir,
 )
 from trainlab.callbacks.optuna_trial import TrialPruned, raise_if_pruned, trial_callbacks
-from trainlab.checkpoints import check_architecture, load_checkpoint
+from trainlab.checkpoints import (
+    RunConfigInCheckpoints,
+    check_architecture,
+    check_named_checkpoints,
+    load_checkpoint,
+)
 from trainlab.config import ConfigError, user_error_message
 from trainlab.loggers.hparams import log_hyperparameters
 from trainlab.process.interruption import RunInterrupted, interruptible
@@ -188,6 +193,7 @@ def train(cfg: DictConfig, start: StartingPoint | None = None) -> dict[str, floa
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
     # A checkpoint is read first: one that names code outside the run's trust is refused before anything is built.
     resumed = load_checkpoint(ckpt_path, trust_of(cfg)) if ckpt_path is not None else None
+    check_named_checkpoints(cfg, trust_of(cfg))
     datamodule = build_datamodule(cfg.data, shared_data_dir(cfg), cfg.trainer.get("fast_dev_run", False))
     model = build_model(cfg, datamodule)  # its settings are checked before any data is built
     if resumed is not None:
@@ -195,9 +201,9 @@ def train(cfg: DictConfig, start: StartingPoint | None = None) -> dict[str, floa
     with memory_limit("building the data", fixes=smaller_data(cfg)):
         datamodule.setup("fit")  # here, not inside fit, so that data that does not fit says so in one line
     resume_step = int(resumed["global_step"]) if resumed is not None and cfg.get("train", True) else None
-    model.run_config = OmegaConf.to_container(cfg, resolve=True)
     loggers = build_loggers(cfg.get("logger"), run_name(cfg.paths.output_dir), resume_step)
     callbacks = build_callbacks(cfg.get("callbacks"), loggers) + trial_callbacks(cfg)
+    callbacks.append(RunConfigInCheckpoints(OmegaConf.to_container(cfg, resolve=True)))
     trainer = build_trainer(cfg.trainer, callbacks, loggers)
 
     if cfg.get("train", True):

@@ -10,10 +10,8 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
-from trainlab.config.errors import ConfigError
 
-
-class NonFiniteLossError(ConfigError):
+class NonFiniteLossError(ValueError):
     """The training loss became NaN or infinite: a user-fixable problem (learning rate, data), not a crash."""
 
 

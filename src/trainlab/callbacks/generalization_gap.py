@@ -9,13 +9,11 @@ difference ``gap/loss`` (plus the same for accuracy on classification tasks).
 import lightning.pytorch as pl
 import torch
 
-from trainlab.models.base import TrainlabModule
-
 
 class GeneralizationGap(pl.Callback):
     """Logs ``gap/*`` after every validation epoch from a pass over the train and val splits."""
 
-    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: TrainlabModule) -> None:
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking:
             return
         datamodule = trainer.datamodule
@@ -35,9 +33,12 @@ class GeneralizationGap(pl.Callback):
 
 
 @torch.no_grad()
-def evaluate(model: TrainlabModule, inputs: torch.Tensor, targets: torch.Tensor, batch_size: int) -> dict[str, float]:
+def evaluate(
+    model: pl.LightningModule, inputs: torch.Tensor, targets: torch.Tensor, batch_size: int
+) -> dict[str, float]:
     """Mean loss (and accuracy for classification) of the model's current weights, dropout off."""
     was_training = model.training
+    classifier = getattr(model, "task", None) == "classification"
     model.eval()
     loss_sum, correct = 0.0, 0
     for start in range(0, len(inputs), batch_size):
@@ -45,10 +46,10 @@ def evaluate(model: TrainlabModule, inputs: torch.Tensor, targets: torch.Tensor,
         y = targets[start : start + batch_size].to(model.device)
         outputs = model(x)
         loss_sum += float(model.loss(outputs, y)) * len(y)
-        if model.task == "classification":
+        if classifier:
             correct += int((outputs.argmax(dim=1) == y).sum())
     model.train(was_training)
     result = {"loss": loss_sum / len(inputs)}
-    if model.task == "classification":
+    if classifier:
         result["acc"] = correct / len(inputs)
     return result

@@ -5,6 +5,7 @@ dependency (in .venv-extras, not .venv) imported here only when a figure is draw
 torchmetrics imports it at start-up whenever it is installed.
 """
 
+import importlib.util
 from typing import Any
 
 import lightning.pytorch as pl
@@ -12,9 +13,6 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import TensorBoardLogger
 from torchmetrics.classification import MulticlassConfusionMatrix
-
-from trainlab.config.errors import ConfigError
-from trainlab.optional import is_installed, where_to_find
 
 
 class ValidationImages(Callback):
@@ -27,13 +25,15 @@ class ValidationImages(Callback):
 
     def __init__(self, every_n_epochs: int = 1, num_images: int = 32) -> None:
         super().__init__()
-        if not is_installed("matplotlib"):
-            raise ConfigError(
-                f"callbacks.validation_images draws its figures with {where_to_find('matplotlib')}, "
-                "or choose callbacks=default."
+        if importlib.util.find_spec("matplotlib") is None:
+            raise ValueError(
+                "callbacks.validation_images draws its figures with the matplotlib package, which is not installed "
+                "in this venv; run .venv-extras/bin/trainlab-train instead (`make install-extras` makes it), "
+                "pip install -e '.[images]' here, or choose callbacks=default."
             )
         self.every_n_epochs = every_n_epochs
         self.num_images = num_images
+        self.logging_epoch = False
         self.confusion: MulticlassConfusionMatrix | None = None
         self.samples: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
 
@@ -48,9 +48,7 @@ class ValidationImages(Callback):
     def on_validation_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.samples = []
         self.confusion = None
-        if self.due(trainer, pl_module):
-            num_classes = pl_module.net.num_outputs
-            self.confusion = MulticlassConfusionMatrix(num_classes).to(pl_module.device)
+        self.logging_epoch = self.due(trainer, pl_module)
 
     def on_validation_batch_end(
         self,
@@ -61,11 +59,14 @@ class ValidationImages(Callback):
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
-        if self.confusion is None:
+        if not self.logging_epoch:
             return
         inputs, targets = batch
         with torch.no_grad():  # validation_step returns no outputs, so predict again on logging epochs only
-            predicted = pl_module(inputs).argmax(dim=1)
+            scores = pl_module(inputs)
+        if self.confusion is None:  # as many classes as the model has outputs
+            self.confusion = MulticlassConfusionMatrix(scores.shape[1]).to(pl_module.device)
+        predicted = scores.argmax(dim=1)
         self.confusion.update(predicted, targets)
         kept = sum(len(sample[0]) for sample in self.samples)
         if inputs.dim() == 4 and kept < self.num_images:  # a grid only for images (N, C, H, W), not feature vectors

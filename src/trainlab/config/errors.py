@@ -18,15 +18,38 @@ class ResourceError(ConfigError):
     """The machine lacks what the run asks for (memory, disk space): the message says what, and what to change."""
 
 
+# The researcher's side: nets, models, data and callbacks. They import nothing of trainlab's run machinery, so
+# they tell a user's mistake with a plain ValueError whose message is the one sentence.
+RESEARCHERS_MODULES = (
+    "trainlab.nets",
+    "trainlab.models",
+    "trainlab.data",
+    "trainlab.callbacks",
+    "trainlab.regularizers",
+)
+
+
 def user_error_message(error: BaseException | None) -> str | None:
-    """The one-line message of a user error (possibly wrapped by Hydra's instantiate), or None."""
+    """The one-line message of a user error (possibly wrapped by Hydra's instantiate), or None: a ConfigError,
+    or a ValueError that the researcher's own code raised."""
     while error is not None:
-        if isinstance(error, ConfigError):
+        if isinstance(error, ConfigError) or (isinstance(error, ValueError) and raised_by_researchers_code(error)):
             return str(error)
         if not isinstance(error, InstantiationException):
             return None
         error = error.__cause__
     return None
+
+
+def raised_by_researchers_code(error: BaseException) -> bool:
+    """Whether the innermost frame of the error's traceback is in the researcher's modules."""
+    frame = error.__traceback__
+    if frame is None:
+        return False
+    while frame.tb_next is not None:
+        frame = frame.tb_next
+    module = str(frame.tb_frame.f_globals.get("__name__", ""))
+    return any(module == name or module.startswith(f"{name}.") for name in RESEARCHERS_MODULES)
 
 
 def exit_with_error(error: BaseException | str) -> NoReturn:

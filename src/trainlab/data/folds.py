@@ -8,13 +8,11 @@ so every fold holds each class in the same proportion as the pool, to within one
 
 import torch
 
-from trainlab.config.errors import ConfigError
-
 
 def assign_folds(pool_size: int, num_folds: int, seed: int, stratify_by: torch.Tensor | None = None) -> torch.Tensor:
     """The fold number (0..num_folds-1) of every sample of the pool, dealt out from a seeded permutation."""
     if num_folds > pool_size:
-        raise ConfigError(
+        raise ValueError(
             f"data.num_folds={num_folds} is more than the {pool_size} samples of the training pool; use fewer folds."
         )
     order = torch.randperm(pool_size, generator=torch.Generator().manual_seed(seed))

@@ -12,13 +12,12 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
-
-from trainlab.process.locks import exclusive_lock
 
 log = logging.getLogger(__name__)
 
@@ -48,3 +47,21 @@ def shared_data(folder: Path, key: str, build: Callable[[], dict[str, Any]]) -> 
             os.replace(partial, path)  # whole or absent: a job killed while saving leaves no half file
             log.info("Data saved for the sweep's other jobs to share: %s", path)
     return torch.load(path, mmap=True, weights_only=True)
+
+
+@contextmanager
+def exclusive_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (created if missing) for the block; none on Windows, whose parallel
+    sweeps run through launchers of their own."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -4,7 +4,6 @@ from collections.abc import Sequence
 
 import torch
 
-from trainlab.config.errors import ConfigError
 from trainlab.data.glyphs import render_digits
 from trainlab.data.tensor_datamodule import Split, TensorDataModule
 
@@ -35,7 +34,7 @@ class SyntheticDataModule(TensorDataModule):
 
     def require_feature_vectors(self, name: str) -> None:
         if len(self.input_shape) != 1:
-            raise ConfigError(
+            raise ValueError(
                 f"{name} makes feature vectors; input_shape must be [num_features], got {list(self.input_shape)}."
             )
 
@@ -55,7 +54,7 @@ class SyntheticImagesDataModule(SyntheticDataModule):
         super().__init__(input_shape, num_train, num_val, num_test, **kwargs)
         channels, height, width = self.input_shape
         if num_classes != 10 or channels != 1 or height != width:
-            raise ConfigError(
+            raise ValueError(
                 f"synthetic_images draws 10 digit classes on one square channel, got num_classes={num_classes} "
                 f"and input_shape={list(self.input_shape)}."
             )

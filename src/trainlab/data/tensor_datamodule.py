@@ -7,7 +7,6 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 
-from trainlab.config.errors import ConfigError, uneven_batch_error
 from trainlab.data.folds import fold_indices
 from trainlab.data.loader import EpochOrder, TensorLoader
 from trainlab.data.placement import place
@@ -166,7 +165,7 @@ class TensorDataModule(pl.LightningDataModule):
         if self.train_size is None:
             return available
         if self.train_size > available:
-            raise ConfigError(
+            raise ValueError(
                 f"data.train_size={self.train_size} is more than the {available} training samples left after the "
                 f"validation split; use at most {available}, or null for all."
             )
@@ -176,7 +175,7 @@ class TensorDataModule(pl.LightningDataModule):
         """(train, val) indices: ``num_val`` samples for validation, by a permutation seeded with ``seed``."""
         num_val = self.validation_size()
         if not 0 < num_val < pool_size:
-            raise ConfigError(
+            raise ValueError(
                 f"data.num_val={self.num_val} must be between 1 and the pool size minus one ({pool_size - 1})."
             )
         order = torch.randperm(pool_size, generator=torch.Generator().manual_seed(self.seed))
@@ -184,7 +183,7 @@ class TensorDataModule(pl.LightningDataModule):
 
     def check_shape(self, split: str, inputs: torch.Tensor) -> None:
         if tuple(inputs.shape[1:]) != self.input_shape:
-            raise ConfigError(
+            raise ValueError(
                 f"{type(self).__name__} {split} inputs have shape {list(inputs.shape[1:])} "
                 f"but data.input_shape is {list(self.input_shape)}."
             )
@@ -199,8 +198,12 @@ class TensorDataModule(pl.LightningDataModule):
     def per_device_batch_size(self, batch_size: int) -> int:
         """data.batch_size is the global batch: each of N processes takes batch_size / N."""
         _, world_size = self.world()
-        if batch_size % world_size:  # the schema checks this earlier where trainer.devices is a number
-            raise uneven_batch_error(batch_size, world_size)
+        if batch_size % world_size:  # trainlab checks this before the run where trainer.devices is a number
+            nearest = max(world_size, batch_size // world_size * world_size)
+            raise ValueError(
+                f"data.batch_size={batch_size} does not divide evenly across {world_size} processes; "
+                f"use a multiple of {world_size}, e.g. data.batch_size={nearest}."
+            )
         return batch_size // world_size
 
     def loader(self, split: str, batch_size: int, shuffle: bool) -> TensorLoader:

@@ -19,7 +19,6 @@ from urllib.error import URLError
 import torch
 import torchvision
 
-from trainlab.config.errors import ConfigError
 from trainlab.data.tensor_datamodule import Split, TensorDataModule
 
 log = logging.getLogger(__name__)
@@ -57,9 +56,9 @@ class MNISTFamilyDataModule(TensorDataModule):
     ) -> None:
         super().__init__(input_shape, num_val=num_val, **kwargs)
         if dataset not in STANDARD_MEAN_STD:
-            raise ConfigError(f"data.dataset={dataset} is not one of {', '.join(STANDARD_MEAN_STD)}; pick one of them.")
+            raise ValueError(f"data.dataset={dataset} is not one of {', '.join(STANDARD_MEAN_STD)}; pick one of them.")
         if (dataset == "EMNIST") != (split is not None):
-            raise ConfigError(
+            raise ValueError(
                 f"data.split={split} does not fit data.dataset={dataset}: EMNIST needs a split "
                 "(byclass, bymerge, balanced, letters, digits, mnist) and the other datasets take none."
             )
@@ -106,7 +105,7 @@ class MNISTFamilyDataModule(TensorDataModule):
     def require_files(self) -> None:
         missing = self.missing_files()
         if missing:
-            raise ConfigError(
+            raise ValueError(
                 f"{self.dataset} files not found in {self.raw_folder} (missing {', '.join(missing)}) and "
                 f"data.download=false: set data.download=true while online, or put the four IDX files "
                 f"(raw or .gz) in {self.raw_folder}/."
@@ -124,7 +123,7 @@ class MNISTFamilyDataModule(TensorDataModule):
             # torchvision lists every mirror it tried; the last line holds the underlying cause.
             lines = [line.strip() for line in str(error).splitlines() if line.strip()]
             reason = lines[-1] if lines else type(error).__name__
-            raise ConfigError(
+            raise ValueError(
                 f"Downloading {self.dataset} into {self.raw_folder} failed ({reason}); check the internet "
                 f"connection, or put the four IDX files (raw or .gz) there and set data.download=false."
             ) from None
@@ -154,7 +153,7 @@ class MNISTFamilyDataModule(TensorDataModule):
         images_file, labels_file = (self.raw_folder / name for name in self.file_names()[0 if train else 2 :][:2])
         count, labels_count = check_idx(images_file, dimensions=3), check_idx(labels_file, dimensions=1)
         if count != labels_count:
-            raise ConfigError(
+            raise ValueError(
                 f"{images_file} holds {count} images but {labels_file} holds {labels_count} labels: the two files "
                 f"come from different copies; {REFETCH}."
             )
@@ -172,7 +171,7 @@ class MNISTFamilyDataModule(TensorDataModule):
     def check_labels(self, labels: torch.Tensor, split: str) -> None:
         largest = int(labels.max()) if len(labels) else -1
         if largest >= self.num_classes:
-            raise ConfigError(
+            raise ValueError(
                 f"{self.dataset} {split} labels go up to {largest} but data.num_classes={self.num_classes}; "
                 f"set data.num_classes={largest + 1}."
             )
@@ -199,7 +198,7 @@ def unpack(packed: Path, target: Path) -> None:
             shutil.copyfileobj(source, sink)
         os.replace(partial, target)
     except (OSError, EOFError, zlib.error) as error:  # not gzip, cut short, or corrupted
-        raise ConfigError(f"{packed} does not decompress ({error}); {REFETCH}.") from None
+        raise ValueError(f"{packed} does not decompress ({error}); {REFETCH}.") from None
     finally:
         Path(partial).unlink(missing_ok=True)
 
@@ -213,15 +212,15 @@ def check_idx(path: Path, dimensions: int) -> int:
     with open(path, "rb") as file:
         header = file.read(4 + 4 * dimensions)
     if len(header) < 4 or header[:3] != b"\x00\x00\x08" or header[3] != dimensions:
-        raise ConfigError(
+        raise ValueError(
             f"{path} is not an IDX file of {dimensions}-dimensional unsigned bytes (it starts with "
             f"{header[:4].hex() or 'nothing'}, not 000008{dimensions:02x}); {REFETCH}."
         )
     if len(header) < 4 + 4 * dimensions:
-        raise ConfigError(f"{path} is cut short inside its header; {REFETCH}.")
+        raise ValueError(f"{path} is cut short inside its header; {REFETCH}.")
     sizes = struct.unpack(f">{dimensions}I", header[4:])
     expected, actual = len(header) + math.prod(sizes), path.stat().st_size
     if actual != expected:
         kind = "cut short" if actual < expected else "longer than its header says"
-        raise ConfigError(f"{path} is {kind}: {actual} bytes where its header promises {expected}; {REFETCH}.")
+        raise ValueError(f"{path} is {kind}: {actual} bytes where its header promises {expected}; {REFETCH}.")
     return sizes[0]

@@ -1,41 +1,27 @@
 """Fine-tuning: start from a pre-trained network's weights, train the head first, then the whole net.
 
-The weights come from a trainlab checkpoint (``pretrained_ckpt``), loaded into ``net`` when fitting
-starts. ``backbone`` (the CNN's feature extractor, ``net.features``) is what Lightning's
-``BackboneFinetuning`` callback freezes for the first epochs and then unfreezes with a lower learning rate.
+The weights come from a checkpoint (``pretrained_ckpt``), loaded into ``net`` when fitting starts.
+``backbone`` (the CNN's feature extractor, ``net.features``) is what Lightning's ``BackboneFinetuning``
+callback freezes for the first epochs and then unfreezes with a lower learning rate.
 """
-
-from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from trainlab.checkpoints import load_checkpoint
-from trainlab.config.errors import ConfigError
 from trainlab.models.classification import ClassificationModule
-from trainlab.trusted_code import Trust
 
 
 class FineTuningClassifier(ClassificationModule):
     """A classifier whose network starts from the weights of the ``net`` in ``pretrained_ckpt``."""
 
-    def __init__(
-        self,
-        net: nn.Module,
-        *args,
-        pretrained_ckpt: str | None = None,
-        trusted_packages: Sequence[str] = (),
-        **kwargs,
-    ) -> None:
+    def __init__(self, net: nn.Module, *args, pretrained_ckpt: str | None = None, **kwargs) -> None:
         super().__init__(net, *args, **kwargs)
         if not hasattr(self.net, "features"):
-            raise ConfigError(
+            raise ValueError(
                 f"fine-tuning needs a net with a `features` part to freeze, and {type(self.net).__name__} "
                 "has none; use model.net of the CNN."
             )
         self.pretrained_ckpt = pretrained_ckpt
-        self.trusted_packages = tuple(trusted_packages)  # code the pre-training checkpoint may name (the run's own)
 
     @property
     def backbone(self) -> nn.Module:
@@ -50,20 +36,18 @@ class FineTuningClassifier(ClassificationModule):
 
     def load_pretrained_net(self) -> None:
         if not self.pretrained_ckpt:
-            raise ConfigError(
+            raise ValueError(
                 "pretrained_ckpt is not set; pass pretrained_ckpt=PATH, a .ckpt file written by "
                 "`trainlab-train experiment=pretrain`."
             )
-        checkpoint = load_checkpoint(self.pretrained_ckpt, Trust.of(self.trusted_packages), "pretrained_ckpt")
-        net_state = {
-            key.removeprefix("net."): value for key, value in checkpoint["state_dict"].items() if key.startswith("net.")
-        }
+        state = torch.load(self.pretrained_ckpt, map_location="cpu", weights_only=True)["state_dict"]
+        net_state = {key.removeprefix("net."): value for key, value in state.items() if key.startswith("net.")}
         try:
             self.net.load_state_dict(net_state)
         except RuntimeError as error:
             reason = str(error).splitlines()[-1].strip()
-            raise ConfigError(
-                f"pretrained_ckpt={Path(self.pretrained_ckpt)} holds a network that does not fit "
+            raise ValueError(
+                f"pretrained_ckpt={self.pretrained_ckpt} holds a network that does not fit "
                 f"model.net ({reason}); fine-tune with the model.net settings of the pre-training run."
             ) from None
 

@@ -1,9 +1,8 @@
 """Gradient descent written out by hand: theta <- theta - alpha * grad J(theta).
 
-The same regression model as ``RegressionModule`` (same loss, metrics and logging), but the update
-is done here in plain tensor code instead of by a ``torch.optim`` optimizer, so the formula can be
-read in the code. With full-batch data (``data.batch_size`` at least the training set) every step is
-exact gradient descent on the training objective J.
+The same regression as `model=linear` (same loss, metrics and logging), but the update is done here in plain
+tensor code instead of by a ``torch.optim`` optimizer, so the formula can be read in the code. With full-batch
+data (``data.batch_size`` at least the training set) every step is exact gradient descent on the objective J.
 """
 
 import logging
@@ -11,16 +10,17 @@ from typing import Any
 
 import torch
 
-from trainlab.models.regression import Batch, RegressionModule
+from trainlab.models.regression import RegressionModule
+from trainlab.models.supervised import Batch
 
 log = logging.getLogger(__name__)
 
 
 class GradientDescentRegression(RegressionModule):
-    """Linear (or any) regression trained by explicit gradient descent with step size ``lr``."""
+    """Regression trained by explicit gradient descent with step size ``lr``."""
 
-    def __init__(self, net: torch.nn.Module, *args, lr: float = 0.1, **kwargs) -> None:
-        super().__init__(net, *args, **kwargs)
+    def __init__(self, *args, lr: float = 0.1, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
         self.lr = lr
         # Lightning leaves backward and the update to training_step.
         self.automatic_optimization = False

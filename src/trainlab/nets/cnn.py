@@ -5,8 +5,6 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from trainlab.config.errors import ConfigError
-
 
 class CNN(nn.Module):
     """A stack of conv blocks and a classifier head sized from the configured input shape."""
@@ -24,7 +22,7 @@ class CNN(nn.Module):
     ) -> None:
         super().__init__()
         if len(input_shape) != 3:
-            raise ConfigError(
+            raise ValueError(
                 f"CNN needs image input shaped (channels, height, width), got input_shape={list(input_shape)}; "
                 "use model=mlp or model=logistic for feature vectors."
             )
@@ -48,7 +46,7 @@ class CNN(nn.Module):
             try:
                 out = self.features(torch.zeros(1, *self.input_shape))
             except RuntimeError:
-                raise ConfigError(
+                raise ValueError(
                     f"CNN conv blocks do not fit input_shape={list(self.input_shape)}: "
                     "use fewer blocks, smaller kernels or padding."
                 ) from None
@@ -77,7 +75,5 @@ def _per_block(value: int | Sequence[int], num_blocks: int) -> list[int]:
         return [value] * num_blocks
     sizes = list(value)
     if len(sizes) != num_blocks:
-        raise ConfigError(
-            f"CNN kernel_size has {len(sizes)} entries but channels has {num_blocks}; give one per block."
-        )
+        raise ValueError(f"CNN kernel_size has {len(sizes)} entries but channels has {num_blocks}; give one per block.")
     return sizes
