@@ -7,7 +7,6 @@ import itertools
 import re
 import shlex
 import shutil
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,13 +16,12 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.utils import instantiate
 
 from tests.helpers.config import compose_config
+from tests.helpers.examples import PAGES, example_files, load_example_module
 from tests.helpers.process import ROOT
 from trainlab.config import CONFIG_DIR
 from trainlab.training import train
 
-README = (ROOT / "README.md").read_text()
-# Every page whose commands are checked: the README and the longer material moved to docs/.
-PAGES = {"README.md": README} | {f"docs/{p.name}": p.read_text() for p in sorted((ROOT / "docs").glob("*.md"))}
+README = PAGES["README.md"]
 MAKEFILE = (ROOT / "Makefile").read_text()
 PYPROJECT = (ROOT / "pyproject.toml").read_text()
 CODE_BLOCK = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
@@ -139,18 +137,6 @@ def jobs(command: Command) -> list[list[str]]:
     return [all_jobs[0], all_jobs[-1]] if len(all_jobs) > 1 else all_jobs
 
 
-# A worked example's file: its path on a line of its own, then the code block that is the whole file.
-EXAMPLE_FILE = re.compile(
-    r"^`((?:src/trainlab|configs)/\S+)`:\n\n```(?:python|yaml)\n(.*?)```", re.DOTALL | re.MULTILINE
-)
-
-
-def example_files() -> dict[str, str]:
-    """The worked examples' files (docs/extending.md), byte for byte as a reader copies them out of their code
-    blocks."""
-    return {path: body for text in PAGES.values() for path, body in EXAMPLE_FILE.findall(text)}
-
-
 # What a newcomer reads first, in this order; the rest is in docs/, one link away.
 README_SECTIONS = [
     "Quick start",
@@ -178,9 +164,11 @@ def test_the_readme_is_short_and_links_every_page_of_docs() -> None:
 def test_a_copied_example_config_keeps_its_package_directive_first() -> None:
     """Hydra reads `# @package _global_` only as a file's first line: a copied block must start with it."""
     configs = {path: text for path, text in example_files().items() if path.endswith(".yaml")}
-    assert len(configs) == 6
+    assert len(configs) == 12
     assert not any(text.startswith(f"# {path}") for path, text in configs.items())  # the path is outside the block
-    experiments = [text for path, text in configs.items() if path.startswith("configs/experiment/")]
+    experiments = [
+        text for path, text in configs.items() if path.startswith(("configs/experiment/", "configs/hparams_search/"))
+    ]
     assert experiments and all(text.startswith("# @package _global_\n") for text in experiments)
 
 
@@ -237,23 +225,15 @@ def test_page_make_command_exists(
             compose_config("train", shlex.split(value), tmp_path / "run", config_dir=configs_with_examples)
 
 
-def load_example_module(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Import a README example file under its module name (src/trainlab/nets/x.py -> trainlab.nets.x), for this test."""
-    module_name = path.removeprefix("src/").removesuffix(".py").replace("/", ".")
-    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(module_name, loader=None))
-    exec(compile(example_files()[path], path, "exec"), module.__dict__)  # the README's own code, as a user pastes it
-    monkeypatch.setitem(sys.modules, module_name, module)
-    parent, _, leaf = module_name.rpartition(".")
-    monkeypatch.setattr(importlib.import_module(parent), leaf, module, raising=False)
-
-
 @pytest.fixture
 def example_modules(monkeypatch: pytest.MonkeyPatch) -> None:
     """The README's example Python files, importable under their module names for one test."""
     python_files = [path for path in example_files() if path.endswith(".py")]
     assert sorted(python_files) == [
+        "src/trainlab/data/npy_datamodule.py",
         "src/trainlab/data/rings.py",
         "src/trainlab/data/sine.py",
+        "src/trainlab/models/lit_classifier.py",
         "src/trainlab/nets/resmlp.py",
     ]
     for path in python_files:

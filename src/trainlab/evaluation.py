@@ -8,7 +8,7 @@ probability of every class.
 
 import csv
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -18,7 +18,6 @@ from omegaconf import DictConfig
 from trainlab.building import build_datamodule, build_loggers, build_trainer, check_model_fits_data
 from trainlab.checkpoints import load_run, rebuild_model
 from trainlab.data.image_files import list_images, read_images
-from trainlab.data.tensor_datamodule import TensorDataModule
 from trainlab.runs.names import run_name
 from trainlab.trusted_code import trust_of
 
@@ -69,20 +68,46 @@ def predict(cfg: DictConfig) -> Path:
 
 
 def predict_split(
-    trainer: pl.Trainer, model: pl.LightningModule, datamodule: TensorDataModule
+    trainer: pl.Trainer, model: pl.LightningModule, datamodule: pl.LightningDataModule
 ) -> tuple[list[str], torch.Tensor, torch.Tensor]:
-    """Ids (the sample's index in the split), outputs and targets of the datamodule's predict split."""
-    outputs = torch.cat(trainer.predict(model, datamodule=datamodule))
-    targets = torch.cat([batch[1] for batch in datamodule.predict_dataloader()])
+    """Ids (the sample's index in the split), outputs and targets of the datamodule's predict split: its
+    predict_dataloader where it has one, else its test split. A module without a predict_step of its own is
+    given the inputs alone, which Lightning's default predict_step passes to forward."""
+    stage = "predict" if overrides(datamodule, pl.LightningDataModule, "predict_dataloader") else "test"
+    datamodule.setup(stage)
+    loader = getattr(datamodule, f"{stage}_dataloader")()
+    batches = loader if overrides(model, pl.LightningModule, "predict_step") else InputsOnly(loader)
+    outputs = torch.cat(trainer.predict(model, dataloaders=batches))
+    targets = torch.cat([batch[1] for batch in loader])
     return [str(index) for index in range(len(targets))], outputs, targets
 
 
+class InputsOnly:
+    """A loader's batches without their targets: what Lightning's default predict_step hands to forward."""
+
+    def __init__(self, loader: Iterable) -> None:
+        self.loader = loader
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        return (batch[0] for batch in self.loader)
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+
+def overrides(obj: object, base: type, method: str) -> bool:
+    """Whether `obj`'s class defines `method` itself rather than taking Lightning's default."""
+    return getattr(type(obj), method) is not getattr(base, method)
+
+
 def predict_files(
-    trainer: pl.Trainer, model: pl.LightningModule, datamodule: TensorDataModule, paths: Sequence[Path]
+    trainer: pl.Trainer, model: pl.LightningModule, datamodule: pl.LightningDataModule, paths: Sequence[Path]
 ) -> tuple[list[str], torch.Tensor, None]:
     """Ids (file names) and outputs of image files; files come without targets."""
     images = read_images(paths, datamodule)
-    outputs = torch.cat(trainer.predict(model, dataloaders=image_loader(images, datamodule.eval_batch_size)))
+    outputs = torch.cat(
+        trainer.predict(model, dataloaders=image_loader(images, getattr(datamodule, "eval_batch_size", 64)))
+    )
     return [path.name for path in paths], outputs, None
 
 

@@ -36,7 +36,7 @@ from trainlab.config import ConfigError, user_error_message
 from trainlab.loggers.hparams import log_hyperparameters
 from trainlab.process.interruption import RunInterrupted, interruptible
 from trainlab.process.mode import in_multirun
-from trainlab.process.resources import memory_limit
+from trainlab.process.resources import DataPhase, memory_limit
 from trainlab.process.setup import set_up_process
 from trainlab.process.slurm import hand_over_to_submitit, ignore_late_warning
 from trainlab.runs.commands import program, resume_command
@@ -198,17 +198,17 @@ def train(cfg: DictConfig, start: StartingPoint | None = None) -> dict[str, floa
     model = build_model(cfg, datamodule)  # its settings are checked before any data is built
     if resumed is not None:
         check_architecture(resumed, model, ckpt_path)
-    with memory_limit("building the data", fixes=smaller_data(cfg)):
-        datamodule.setup("fit")  # here, not inside fit, so that data that does not fit says so in one line
     resume_step = int(resumed["global_step"]) if resumed is not None and cfg.get("train", True) else None
     loggers = build_loggers(cfg.get("logger"), run_name(cfg.paths.output_dir), resume_step)
     callbacks = build_callbacks(cfg.get("callbacks"), loggers) + trial_callbacks(cfg)
-    callbacks.append(RunConfigInCheckpoints(OmegaConf.to_container(cfg, resolve=True)))
+    phase = DataPhase()  # data that do not fit in memory say so, and which settings ask for less
+    callbacks += [RunConfigInCheckpoints(OmegaConf.to_container(cfg, resolve=True)), phase]
     trainer = build_trainer(cfg.trainer, callbacks, loggers)
 
     if cfg.get("train", True):
         log.info("Training; run folder: %s", cfg.paths.output_dir)  # not before: a run stopped earlier keeps no folder
-        with memory_limit("training", fixes=smaller_steps(cfg)):
+        doing = phase.either("building the data", "training")
+        with memory_limit(doing, fixes=phase.either(smaller_data(cfg), smaller_steps(cfg))):
             trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
         report_early_stop(trainer)
         raise_if_pruned(trainer)  # a trial the search's pruner stopped ends here, untested

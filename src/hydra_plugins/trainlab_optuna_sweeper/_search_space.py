@@ -36,8 +36,9 @@ class SearchSpace:
 
 
 def search_space(params: dict[str, Any], arguments: list[str]) -> SearchSpace:
-    """`hydra.sweeper.params`, then the command line's overrides (which win for the same key)."""
-    lines = [f"{key}={value}" for key, value in params.items()]
+    """`hydra.sweeper.params`, then the command line's overrides (which win for the same key). A param set to
+    null is left out: a search file built on another drops a key its model does not have."""
+    lines = [f"{key}={value}" for key, value in params.items() if value is not None]
     overrides: dict[str, Override] = {}
     for line, source in [*((line, "hydra.sweeper.params.") for line in lines), *((a, "") for a in arguments)]:
         override = parse(line, source)

@@ -3,10 +3,10 @@
 from collections.abc import Sequence
 from pathlib import Path
 
+import lightning.pytorch as pl
 import torch
 
 from trainlab.config.errors import ConfigError
-from trainlab.data.tensor_datamodule import TensorDataModule
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -20,12 +20,18 @@ def list_images(folder: Path) -> list[Path]:
     return paths
 
 
-def read_images(paths: Sequence[Path], datamodule: TensorDataModule) -> torch.Tensor:
+def read_images(paths: Sequence[Path], datamodule: pl.LightningDataModule) -> torch.Tensor:
     """Decode, resize and standardise images into the model's input shape (channels, height, width).
 
-    The shape comes from the data config stored in the checkpoint; the standardisation from the
-    datamodule (its pixel statistics are saved in the checkpoint), so files look like training data.
+    The shape is the datamodule's `input_shape` (from the data config stored in the checkpoint); the
+    standardisation its `pixel_normalization()`, where it has one (its pixel statistics are saved in the
+    checkpoint), so files look like training data.
     """
+    if getattr(datamodule, "input_shape", None) is None:
+        raise ConfigError(
+            f"input={paths[0].parent} holds images, but {type(datamodule).__name__} does not say its input_shape, "
+            "so they cannot be sized for the model; predict on its own data splits (leave input unset)."
+        )
     shape = tuple(datamodule.input_shape)
     if len(shape) != 3 or shape[0] not in (1, 3):
         raise ConfigError(
@@ -33,7 +39,7 @@ def read_images(paths: Sequence[Path], datamodule: TensorDataModule) -> torch.Te
             "predict on images only with a model trained on 1- or 3-channel images."
         )
     images = torch.stack([read_image(path, shape) for path in paths])
-    normalization = datamodule.pixel_normalization()
+    normalization = datamodule.pixel_normalization() if hasattr(datamodule, "pixel_normalization") else None
     if normalization is not None:
         mean, std = normalization
         images = (images - mean) / std

@@ -5,9 +5,12 @@ import errno
 import os
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+from lightning.pytorch.callbacks import Callback
 
 from trainlab.config.errors import ResourceError
 
@@ -54,16 +57,33 @@ def out_of_memory(error: BaseException) -> str | None:
 
 
 @contextmanager
-def memory_limit(doing: str, fixes: str) -> Iterator[None]:
+def memory_limit(doing: str | Callable[[], str], fixes: str | Callable[[], str]) -> Iterator[None]:
     """Within the block, running out of memory is one ResourceError line: what was being done, what it needed
-    against what the machine has, and `fixes` (the settings that ask for less)."""
+    against what the machine has, and `fixes` (the settings that ask for less); either may be asked for only
+    when memory runs out, when it depends on how far the block got."""
     try:
         yield
     except (MemoryError, RuntimeError) as error:
         shortfall = out_of_memory(error)
         if shortfall is None:
             raise
+        doing, fixes = (part() if callable(part) else part for part in (doing, fixes))
         raise ResourceError(f"Out of memory while {doing}: {shortfall}; {fixes}.") from None
+
+
+class DataPhase(Callback):
+    """Whether Lightning has set the datamodule up yet in this fit: it calls every callback's setup right after
+    the datamodule's, so a failure before that was while the data were built."""
+
+    def __init__(self) -> None:
+        self.data_built = False
+
+    def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        self.data_built = True
+
+    def either(self, before: str, after: str) -> Callable[[], str]:
+        """`before` or `after`, as the fit stands when asked."""
+        return lambda: after if self.data_built else before
 
 
 def is_disk_full(error: BaseException, folder: Path) -> bool:
