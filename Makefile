@@ -14,14 +14,9 @@ $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev]"
-	@# Extras installed into .venv before they moved to .venv-extras would slow every start: they go.
-	$(BIN)/pip uninstall --quiet --yes mlflow wandb matplotlib scipy cmaes 2>/dev/null || true
-	@# A venv from before trainlab shipped its own Optuna sweeper holds hydra-optuna-sweeper, which also
-	@# registers hydra/sweeper=optuna and fails to import with Optuna 4: it goes.
-	$(BIN)/pip uninstall --quiet --yes hydra-optuna-sweeper 2>/dev/null || true
 	touch $(INSTALLED)
 
-install: $(INSTALLED)  ## Create .venv and install trainlab (editable) with its dev extras
+install: $(INSTALLED)  ## Create .venv and install trainlab and runkit, its run machinery (editable), with the dev extras
 
 # .venv-extras holds only what the `all` extra adds (MLflow, W&B, matplotlib, the CMA-ES and GP samplers'
 # packages) and sees the rest of .venv through a .pth file. They stay out of .venv because torchmetrics

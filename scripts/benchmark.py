@@ -47,8 +47,8 @@ import torch
 from bench.common import ACCELERATORS, ROOT, Results, Run
 from bench.sections import SECTIONS, cpu_only, measure_sections
 from bench.whole_process import summary_lines
-from trainlab.process.memory import keep_freed_memory
-from trainlab.process.setup import stop_gpu_probes_without_gpus
+from runkit.process.memory import keep_freed_memory
+from runkit.process.setup import stop_gpu_probes_without_gpus
 
 QUICK_REPEATS, QUICK_NUM_TRAIN = 1, 2000
 

@@ -15,7 +15,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from trainlab.runs.reading import read_scalars
+from runkit.runs.reading import read_scalars
 
 # The remedies, as the overrides that switch each one on. (data.augment is not among them yet.)
 REMEDIES: dict[str, list[str]] = {

@@ -23,9 +23,13 @@ class RenameError(Exception):
     """A name that cannot be used; the message says why and what to do."""
 
 
+# trainlab's run machinery: a package of its own beside the researcher's, never renamed.
+ENGINE = "runkit"
+
+
 def current_name(root: Path) -> str:
-    """The package folder under src/ (the one with an __init__.py)."""
-    packages = [p.name for p in sorted((root / "src").iterdir()) if (p / "__init__.py").is_file()]
+    """The researcher's package folder under src/: the one with an __init__.py that is not the engine's."""
+    packages = [p.name for p in sorted((root / "src").iterdir()) if (p / "__init__.py").is_file() and p.name != ENGINE]
     if len(packages) != 1:
         raise RenameError(f"expected one package folder under {root / 'src'}, found {packages or 'none'}.")
     return packages[0]

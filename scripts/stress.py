@@ -24,8 +24,8 @@ from pathlib import Path
 
 import torch
 
-from trainlab.runs.reading import read_scalars
-from trainlab.runs.status import read_status
+from runkit.runs.reading import read_scalars
+from runkit.runs.status import read_status
 
 BIN = Path(sys.executable).parent
 RUN = [
@@ -130,7 +130,7 @@ def drill_multirun(work: Path, rng: random.Random) -> bool:
 
 WRITER = """
 import sys, torch
-from trainlab.checkpoints import AtomicCheckpointIO
+from runkit.checkpoints import AtomicCheckpointIO
 writer, path = AtomicCheckpointIO(), sys.argv[1]
 for version in range(1_000_000):
     writer.save_checkpoint({"version": version, "state_dict": {"w": torch.full((8_000_000,), float(version))}}, path)

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from trainlab.optional import EXTRA_OF, is_installed
+from runkit.optional import EXTRA_OF, is_installed
 
 # The shared multirun (tests/helpers/sweeps.py) is a session fixture: registered here, it runs once for all modules.
 pytest_plugins = ["tests.helpers.sweeps"]

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from runkit.building import build_datamodule, build_model, build_trainer
+from runkit.training import train
 from tests.helpers.config import compose_config
 from tests.helpers.runs import SMALL_CNN
-from trainlab.building import build_datamodule, build_model, build_trainer
 from trainlab.data.placement import DATA_SHARE_OF_FREE_MEMORY, place
-from trainlab.training import train
 
 # The meta device stands in for an accelerator: tensors move there without taking memory.
 DEVICE = torch.device("meta")

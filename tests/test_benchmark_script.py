@@ -182,7 +182,7 @@ def test_the_template_runs_follow_the_accelerator(scripts: tuple[ModuleType, Mod
     """The in-process fits' overrides, and those of the `trainlab-train` runs of accuracy and start-up, compose
     (validated) to a Trainer on one device of the run's accelerator."""
     common, fits, accuracy = (importlib.import_module(f"bench.{name}") for name in ("common", "fits", "accuracy"))
-    from trainlab.config import compose
+    from runkit.config import compose
 
     assert fits.template_overrides(100, 32)[1:3] == ["trainer.accelerator=cpu", "trainer.devices=1"]
     gpu_run = common.Run(tmp_path, repeats=1, num_train=100, quick=True, accelerator="gpu")
@@ -263,8 +263,8 @@ def test_the_hand_loop_builds_the_templates_net_with_its_initial_weights(
     import lightning.pytorch as pl
     import torch
 
-    from trainlab.building import build_datamodule, build_model
-    from trainlab.config import compose
+    from runkit.building import build_datamodule, build_model
+    from runkit.config import compose
 
     hand_loop = importlib.import_module("bench.hand_loop")
     cfg = compose("train", ["experiment=mnist_cnn", f"data.data_dir={tmp_path}", "seed=3"], tmp_path / "run")

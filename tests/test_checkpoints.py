@@ -7,14 +7,14 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-import trainlab
+import runkit
+from runkit.building import build_datamodule, build_model
+from runkit.checkpoints import AtomicCheckpointIO, load_run, stored_run_config
+from runkit.config import ConfigError
+from runkit.evaluation import evaluate
+from runkit.training import train
 from tests.helpers.config import compose_config
-from trainlab.building import build_datamodule, build_model
-from trainlab.checkpoints import AtomicCheckpointIO, load_run, stored_run_config
-from trainlab.config import ConfigError
-from trainlab.evaluation import evaluate
 from trainlab.models.classification import ClassificationModule
-from trainlab.training import train
 
 TINY = [
     "data=synthetic_classification",
@@ -141,7 +141,7 @@ def test_a_checkpoint_write_cut_short_leaves_the_previous_file_whole(
 
 
 def test_a_trained_model_loads_from_its_path_alone(tmp_path: Path) -> None:
-    """`trainlab.load_model(path)` gives the run's own predictions, and so does Lightning's own
+    """`runkit.load_model(path)` gives the run's own predictions, and so does Lightning's own
     `<Module>.load_from_checkpoint(path, **parts)` given the parts a run's config builds."""
     run_dir = tmp_path / "run"
     overrides = [*TINY, "scheduler=step", "regularizer=l2", "trainer.max_epochs=2", "test=false"]
@@ -155,7 +155,7 @@ def test_a_trained_model_loads_from_its_path_alone(tmp_path: Path) -> None:
     reference.load_state_dict(checkpoint["state_dict"])
     inputs = datamodule.splits["test"][0][:16]
     parts = {name: instantiate(cfg.model[name]) for name in ("net", "loss", "metrics")}
-    loaded = [trainlab.load_model(path), ClassificationModule.load_from_checkpoint(path, weights_only=True, **parts)]
+    loaded = [runkit.load_model(path), ClassificationModule.load_from_checkpoint(path, weights_only=True, **parts)]
     for model in loaded:
         assert type(model) is ClassificationModule
         assert torch.equal(model.eval()(inputs), reference(inputs))

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from runkit.cli import run_console_script
+from runkit.config import CONFIG_DIR
+from runkit.runs.reading import read_scalars
+from runkit.training import train
 from tests.helpers.config import compose_config
 from tests.helpers.process import run_script
-from trainlab.cli import run_console_script
-from trainlab.config import CONFIG_DIR
-from trainlab.runs.reading import read_scalars
-from trainlab.training import train
 
 TINY = [
     "data=synthetic_classification",
@@ -127,7 +127,7 @@ def test_the_console_says_each_thing_once_and_no_advertising(tmp_path: Path) -> 
 
 def test_early_stopping_says_when_and_why(run_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
     overrides = [*TINY, "trainer.max_epochs=50", "callbacks.early_stopping.patience=1", "test=false"]
-    with caplog.at_level(logging.INFO, logger="trainlab.training"):
+    with caplog.at_level(logging.INFO, logger="runkit.training"):
         train(compose_config("train", overrides, run_dir))
     (line,) = [record.getMessage() for record in caplog.records if record.getMessage().startswith("Stopped early")]
     stopped = re.fullmatch(

@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from runkit.building import build_datamodule, build_model
+from runkit.config import CONFIG_DIR
+from runkit.loggers.hparams import whole_config_hyperparameters
 from tests.helpers.config import compose_config
-from trainlab.building import build_datamodule, build_model
-from trainlab.config import CONFIG_DIR
-from trainlab.loggers.hparams import whole_config_hyperparameters
 
 WIDTHS = ["small", "medium", "large"]
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from hydra.core.hydra_config import HydraConfig
 
+from runkit.cli import FULL_ERROR, composition_errors_raised, restore_full_error_setting
+from runkit.config import CONFIG_DIR, CommandLine, ConfigError, check_multirun, compose, explain, read_command_line
+from runkit.config.command_line import compose_command
 from tests.helpers.config import group_options
 from tests.helpers.process import run_script
-from trainlab.cli import FULL_ERROR, composition_errors_raised, restore_full_error_setting
-from trainlab.config import CONFIG_DIR, CommandLine, ConfigError, check_multirun, compose, explain, read_command_line
-from trainlab.config.command_line import compose_command
 
 # A bad indent in a user's own experiment file: `min_epochs` is indented under the value of `max_epochs`.
 BAD_YAML = "# @package _global_\ntrainer:\n  max_epochs: 3\n   min_epochs: 1\n"

@@ -1,4 +1,4 @@
-"""Each entry of trainlab.compat still does what trainlab relies on: these fail when a library changes it."""
+"""Each entry of runkit.compat still does what trainlab relies on: these fail when a library changes it."""
 
 import sys
 from pathlib import Path
@@ -8,8 +8,8 @@ from hydra.core.hydra_config import HydraConfig
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import metadata
 
+from runkit.compat import hparams_summaries, lightning_rank_command, reopen_trial, write_summaries
 from tests.helpers.config import compose_config
-from trainlab.compat import hparams_summaries, lightning_rank_command, reopen_trial, write_summaries
 
 
 def test_a_composed_config_becomes_the_runs_hydra_config(tmp_path: Path) -> None:

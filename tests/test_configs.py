@@ -10,13 +10,13 @@ import yaml
 from hydra import compose
 from omegaconf import OmegaConf
 
+from runkit.building import build_callbacks, build_datamodule, build_loggers, build_model, build_trainer
+from runkit.config import CONFIG_DIR
+from runkit.training import train
 from tests.helpers.config import compose_config, group_options, hydra_context
 from tests.helpers.idx import write_fake_dataset
-from trainlab.building import build_callbacks, build_datamodule, build_loggers, build_model, build_trainer
-from trainlab.config import CONFIG_DIR
 from trainlab.data.tensor_datamodule import TensorDataModule
 from trainlab.models.supervised import SupervisedModule
-from trainlab.training import train
 
 # A model that fits each data option.
 MODEL_FOR_DATA = {"synthetic_images": "cnn", "synthetic_classification": "mlp", "synthetic_regression": "linear"}

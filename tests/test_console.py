@@ -13,11 +13,11 @@ from lightning.pytorch.callbacks import RichProgressBar
 from lightning.pytorch.demos.boring_classes import BoringModel
 from lightning.pytorch.loggers import TensorBoardLogger
 
+from runkit.callbacks.progress_bar import ThrottledRichProgressBar
+from runkit.config import ConfigError
+from runkit.training import start_run
 from tests.helpers.config import compose_config
 from tests.helpers.process import run_script
-from trainlab.callbacks.progress_bar import ThrottledRichProgressBar
-from trainlab.config import ConfigError
-from trainlab.training import start_run
 
 # The default training, shortened: less data and one epoch. Nothing here hides output.
 SHORT = ["trainer.max_epochs=1", "data.num_train=512", "data.num_val=128", "data.num_test=128"]
@@ -135,9 +135,9 @@ def test_the_config_summary_names_the_choices_and_the_overrides(
 ) -> None:
     cfg_setting = f"extras.print_config={setting}"
     cfg = compose_config("train", ["model=mlp", "optimizer.lr=0.01", cfg_setting], run_dir)
-    with caplog.at_level(logging.INFO, logger="trainlab.training"):
+    with caplog.at_level(logging.INFO, logger="runkit.training"):
         start_run(cfg)
-    lines = [record.getMessage() for record in caplog.records if record.name == "trainlab.training"]
+    lines = [record.getMessage() for record in caplog.records if record.name == "runkit.training"]
     assert lines[0].startswith("Config: data=synthetic_images model=mlp optimizer=adam scheduler=none")
     assert lines[1].startswith("Overrides: ") and lines[1].endswith(f" model=mlp optimizer.lr=0.01 {cfg_setting}")
     assert "CONFIG" not in capsys.readouterr().out

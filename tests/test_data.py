@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from runkit.building import build_datamodule
 from tests.helpers.config import compose_config
-from trainlab.building import build_datamodule
 from trainlab.data.loader import EpochOrder, TensorLoader
 from trainlab.data.synthetic import (
     SyntheticClassificationDataModule,

@@ -11,17 +11,17 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
+from runkit.process import devices, setup
+from runkit.process.devices import LOCK_FOLDER, asks_for_one_gpu, claim_device, lock_path, release, try_lock
+from runkit.process.setup import set_up_process
 from tests.helpers.config import compose_config
 from tests.helpers.runs import TINY_MLP
-from trainlab.process import devices, setup
-from trainlab.process.devices import LOCK_FOLDER, asks_for_one_gpu, claim_device, lock_path, release, try_lock
-from trainlab.process.setup import set_up_process
 
 # A process that claims one of `count` GPUs, prints the index and slot, and holds the claim until stdin closes.
 CLAIMANT = """
 import sys
 from pathlib import Path
-from trainlab.process.devices import claim_device
+from runkit.process.devices import claim_device
 claim = claim_device(int(sys.argv[1]), Path(sys.argv[2]))
 print(claim.index, claim.slot, flush=True)
 sys.stdin.read()

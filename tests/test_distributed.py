@@ -5,13 +5,13 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
+from runkit.building import build_datamodule, build_model, build_trainer
+from runkit.checkpoints import load_run
+from runkit.evaluation import evaluate
+from runkit.runs.reading import read_scalars
 from tests.helpers.config import compose_config
 from tests.helpers.process import run_script
 from tests.helpers.tensorboard import values
-from trainlab.building import build_datamodule, build_model, build_trainer
-from trainlab.checkpoints import load_run
-from trainlab.evaluation import evaluate
-from trainlab.runs.reading import read_scalars
 
 # Odd split sizes: the two ranks get shards of different lengths, which must still add up to the whole split.
 TINY = [

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
+from runkit.optional import EXTRA_OF
+from runkit.runs.commands import program, script_folders
 from tests.helpers.process import ROOT
-from trainlab.optional import EXTRA_OF
-from trainlab.runs.commands import program, script_folders
 
 TRAINING_VENV = ROOT / ".venv"
 EXTRAS_VENV = ROOT / ".venv-extras"
 
 # What a run imports before its first batch; none of it may pull in an optional package.
-STARTUP = "import sys, lightning.pytorch, torchmetrics, trainlab.train, trainlab.training; print(*sorted(sys.modules))"
+STARTUP = "import sys, lightning.pytorch, torchmetrics, runkit.train, runkit.training; print(*sorted(sys.modules))"
 
 
 def python_of(venv: Path) -> Path:

@@ -5,11 +5,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from runkit.config import ConfigError
+from runkit.evaluation import evaluate
+from runkit.training import train
 from tests.helpers.config import compose_config
 from tests.helpers.process import run_script
-from trainlab.config import ConfigError
-from trainlab.evaluation import evaluate
-from trainlab.training import train
 
 SMALL = [
     "data.num_train=256",

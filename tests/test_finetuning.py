@@ -6,13 +6,13 @@ import lightning.pytorch as pl
 import pytest
 import torch
 
+from runkit.building import build_callbacks, build_datamodule, build_loggers, build_model, build_trainer
+from runkit.config import user_error_message
+from runkit.runs.reading import read_scalars
+from runkit.training import train
 from tests.helpers.config import compose_config
 from tests.helpers.runs import SMALL_CNN
 from tests.helpers.tensorboard import values
-from trainlab.building import build_callbacks, build_datamodule, build_loggers, build_model, build_trainer
-from trainlab.config import user_error_message
-from trainlab.runs.reading import read_scalars
-from trainlab.training import train
 
 SMALL = [*SMALL_CNN, "callbacks.progress_bar=null"]
 

@@ -5,14 +5,14 @@ from pathlib import Path
 import pytest
 import torch
 
+from runkit.building import build_datamodule
+from runkit.config import validate_config
+from runkit.runs.reading import read_scalars
 from tests.helpers.config import compose_config
 from tests.helpers.process import run_script
 from tests.helpers.tensorboard import read_hparams
-from trainlab.building import build_datamodule
-from trainlab.config import validate_config
 from trainlab.data.folds import assign_folds, fold_indices
 from trainlab.data.synthetic import SyntheticClassificationDataModule, SyntheticRegressionDataModule
-from trainlab.runs.reading import read_scalars
 
 
 def rows(inputs: torch.Tensor) -> set[tuple[float, ...]]:

@@ -13,12 +13,12 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
 
+from runkit import building, training
+from runkit.checkpoints import load_run
+from runkit.runs.reading import read_scalars
 from tests.helpers.config import compose_config
 from tests.helpers.process import run_script
 from tests.helpers.runs import SMALL_CNN, TINY_MLP
-from trainlab import building, training
-from trainlab.checkpoints import load_run
-from trainlab.runs.reading import read_scalars
 
 GPUS = torch.cuda.device_count() if torch.cuda.is_available() else 0
 pytestmark = [

@@ -6,7 +6,7 @@ import lightning  # noqa: F401  (sets PYTORCH_NVML_BASED_CUDA_CHECK=1, as in eve
 import pytest
 import torch
 
-from trainlab.process.setup import NVML_CHECK, stop_gpu_probes_without_gpus
+from runkit.process.setup import NVML_CHECK, stop_gpu_probes_without_gpus
 
 
 # Both counts on every machine: the test gives the GPU count, rather than taking the one this machine has.

@@ -7,10 +7,10 @@ import lightning.pytorch as pl
 import torch
 from hydra.utils import instantiate
 
+from runkit.building import build_datamodule, build_model, build_trainer
+from runkit.training import train
 from tests.helpers.config import compose_config
-from trainlab.building import build_datamodule, build_model, build_trainer
 from trainlab.models.gradient_descent import GradientDescentRegression
-from trainlab.training import train
 
 STEPS = 5
 

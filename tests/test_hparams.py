@@ -9,13 +9,13 @@ import pytest
 from tensorboard.backend.event_processing.plugin_event_multiplexer import EventMultiplexer
 from tensorboard.plugins.hparams import metadata
 
+from runkit.loggers.hparams import collect_hyperparameters
+from runkit.runs.status import read_status
 from tests.helpers.config import compose_config
 from tests.helpers.process import run_script
 from tests.helpers.runs import TINY_MLP
 from tests.helpers.sweeps import job_dir
 from tests.helpers.tensorboard import read_hparam_columns, read_hparams
-from trainlab.loggers.hparams import collect_hyperparameters
-from trainlab.runs.status import read_status
 
 SMALL = TINY_MLP + ["trainer.max_epochs=2"]
 
@@ -70,7 +70,7 @@ def test_a_sweeps_hparams_tab_names_each_job_by_its_folder_and_marks_what_the_sw
 
 def test_a_logger_whose_package_is_missing_stops_the_run_with_one_line(tmp_path: Path) -> None:
     """.venv has no MLflow; in a venv that has it, it is hidden (None in sys.modules reads as "absent")."""
-    code = "import sys; sys.modules['mlflow'] = None; from trainlab.train import cli; cli()"
+    code = "import sys; sys.modules['mlflow'] = None; from runkit.train import cli; cli()"
     args = [*SMALL, "logger=many", f"hydra.run.dir={tmp_path / 'run'}", f"paths.log_dir={tmp_path}"]
     result = subprocess.run(
         [sys.executable, "-c", code, *args], cwd=tmp_path, capture_output=True, text=True, timeout=300

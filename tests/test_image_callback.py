@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from runkit.building import build_callbacks
+from runkit.training import train
 from tests.helpers.config import compose_config
 from tests.helpers.tensorboard import read_images
-from trainlab.building import build_callbacks
 from trainlab.callbacks.images import ValidationImages
-from trainlab.training import train
 
 SMALL = [
     "data.num_train=192",

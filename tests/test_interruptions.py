@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from runkit.runs.reading import read_scalars
+from runkit.runs.status import read_status
 from tests.helpers.process import BIN, run_script
 from tests.helpers.runs import TINY_MLP
-from trainlab.runs.reading import read_scalars
-from trainlab.runs.status import read_status
 
 # Epochs of 128 steps: long enough that the signal lands between two checkpoints.
 LONG_EPOCHS = [

@@ -9,8 +9,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
+from runkit.config import CONFIG_DIR
 from tests.helpers.process import GIT_SKIP_REASON, ROOT, git_reads
-from trainlab.config import CONFIG_DIR
 
 LOCAL = """# @package _global_
 paths:

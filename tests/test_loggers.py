@@ -12,16 +12,16 @@ import pytest
 import yaml
 from omegaconf import open_dict
 
+from runkit.compat import read_wandb_offline_run
+from runkit.runs.reading import read_scalars
+from runkit.runs.status import final_results
+from runkit.training import report_run, train
 from tests.helpers.config import compose_config
 from tests.helpers.process import run_script
 from tests.helpers.runs import TINY_MLP
 from tests.helpers.servers import serve, stop, wait_for
 from tests.helpers.sweeps import job_dir
 from tests.helpers.tensorboard import read_hparams
-from trainlab.compat import read_wandb_offline_run
-from trainlab.runs.reading import read_scalars
-from trainlab.runs.status import final_results
-from trainlab.training import report_run, train
 
 # Every test here needs MLflow or W&B: they run in .venv-extras (the lean ones are in test_hparams.py).
 pytestmark = pytest.mark.extras

@@ -6,13 +6,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from runkit.config.errors import ResourceError
+from runkit.runs.status import read_status
+from runkit.training import run, train
 from tests.helpers.config import compose_config
 from tests.helpers.faults import can_mount, fill_disk, small_disk
 from tests.helpers.process import ROOT, run_script
 from tests.helpers.runs import TINY_MLP
-from trainlab.config.errors import ResourceError
-from trainlab.runs.status import read_status
-from trainlab.training import run, train
 
 
 def test_data_larger_than_memory_is_one_line_with_the_setting_to_change(tmp_path: Path) -> None:

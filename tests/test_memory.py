@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from trainlab.process.memory import USER_SETTINGS, keep_freed_memory
+from runkit.process.memory import USER_SETTINGS, keep_freed_memory
 
 glibc_only = pytest.mark.skipif(
     platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="the thresholds are glibc's"
@@ -20,7 +20,7 @@ glibc_only = pytest.mark.skipif(
 
 ROUNDS_OF_ALLOCATIONS = """
 import ctypes, resource, sys
-from trainlab.process.memory import keep_freed_memory
+from runkit.process.memory import keep_freed_memory
 
 libc = ctypes.CDLL(None)
 libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]

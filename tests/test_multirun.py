@@ -9,14 +9,14 @@ import yaml
 from hydra import compose
 from omegaconf import OmegaConf
 
+from runkit.config import ConfigError
+from runkit.process.setup import threads_per_job
+from runkit.runs.reading import read_scalars
+from runkit.training import run
 from tests.helpers.config import compose_config, hydra_context
 from tests.helpers.process import BIN, ROOT, run_script
 from tests.helpers.sweeps import TINY_RUN
 from trainlab.callbacks.finite_loss import NonFiniteLossError
-from trainlab.config import ConfigError
-from trainlab.process.setup import threads_per_job
-from trainlab.runs.reading import read_scalars
-from trainlab.training import run
 
 
 def job_folders(sweep_dir: Path) -> list[Path]:
@@ -211,7 +211,7 @@ def test_joblib_runs_jobs_in_worker_processes_with_a_share_of_the_cores(tmp_path
     jobs = job_folders(sweep_dir)
     assert ["seed=1" in job_overrides(job) for job in jobs] == [True, False]
     assert ["seed=2" in job_overrides(job) for job in jobs] == [False, True]
-    from trainlab.process.mode import available_cores
+    from runkit.process.mode import available_cores
 
     expected_threads = max(1, available_cores() // 2)
     for job in jobs:

@@ -6,9 +6,9 @@ import pytest
 import torch
 import yaml
 
+from runkit.building import build_datamodule, build_model, build_trainer
 from tests.helpers.config import compose_config
 from tests.helpers.process import run_script
-from trainlab.building import build_datamodule, build_model, build_trainer
 
 SWEPT = ["gd", "sgd", "momentum", "adam", "rmsprop"]
 TINY = ["data.num_train=256", "data.num_val=64", "data.num_test=64", "data.batch_size=32"]

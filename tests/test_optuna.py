@@ -17,11 +17,11 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import TrialState
 
 from hydra_plugins.trainlab_optuna_sweeper._search_space import search_space
+from runkit.config import ConfigError
+from runkit.search import build_pruner, build_sampler, open_storage
 from tests.helpers.config import hydra_context
 from tests.helpers.process import BIN, ROOT, run_script
 from tests.helpers.sweeps import TINY_RUN, job_dir
-from trainlab.config import ConfigError
-from trainlab.search import build_pruner, build_sampler, open_storage
 
 SEARCHED = ("optimizer.lr", "optimizer.weight_decay", "model.net.dropout")
 SAMPLERS = {"tpe": "TPESampler", "random": "RandomSampler", "cmaes": "CmaEsSampler", "gp": "GPSampler"}

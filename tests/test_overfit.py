@@ -5,12 +5,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from runkit.building import build_callbacks, build_datamodule, build_loggers, build_model, build_trainer
+from runkit.runs.reading import read_scalars
+from runkit.training import train
 from tests.helpers.config import compose_config
 from tests.helpers.tensorboard import values
-from trainlab.building import build_callbacks, build_datamodule, build_loggers, build_model, build_trainer
 from trainlab.callbacks.generalization_gap import evaluate
-from trainlab.runs.reading import read_scalars
-from trainlab.training import train
 
 QUIET = ["callbacks.progress_bar=null", "callbacks.model_summary=null", "test=false"]
 

@@ -11,16 +11,16 @@ import numpy as np
 import pytest
 import yaml
 
-import trainlab
+import runkit
+from runkit.building import build_datamodule, build_model
+from runkit.evaluation import evaluate, predict
+from runkit.runs.reading import read_scalars
+from runkit.summarize import summarize
+from runkit.training import train
 from tests.helpers.config import compose_config
 from tests.helpers.examples import example_files, load_example_module, project_with_examples
 from tests.helpers.process import BIN, run_script
 from tests.helpers.tensorboard import values
-from trainlab.building import build_datamodule, build_model
-from trainlab.evaluation import evaluate, predict
-from trainlab.runs.reading import read_scalars
-from trainlab.summarize import summarize
-from trainlab.training import train
 
 SMALL_IMAGES = ["data.num_train=256", "data.num_val=64", "data.num_test=64", "data.batch_size=64"]
 
@@ -64,12 +64,12 @@ def test_a_plain_module_and_datamodule_train_test_evaluate_predict_and_load(conf
     with open(written, newline="") as file:
         rows = list(csv.DictReader(file))
     assert len(rows) == 200 and {"id", "target", "prediction_0", "prediction_3"} <= set(rows[0])
-    assert type(trainlab.load_model(last)).__name__ == "LitClassifier"
+    assert type(runkit.load_model(last)).__name__ == "LitClassifier"
 
 
 @pytest.mark.usefixtures("examples")
 def test_a_plain_modules_mistyped_key_is_one_line(configs: Path, tmp_path: Path) -> None:
-    from trainlab.config import ConfigError
+    from runkit.config import ConfigError
 
     with pytest.raises(ConfigError) as error:
         compose_config("train", ["experiment=npy_lit", "+model.hiden=32"], tmp_path / "run", config_dir=configs)

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from runkit.building import build_trainer
+from runkit.config import ConfigError
+from runkit.process.precision import CPUINFO, check_bf16_hardware, cpu_has_bf16
 from tests.helpers.config import compose_config
 from tests.helpers.process import BIN
-from trainlab.building import build_trainer
-from trainlab.config import ConfigError
-from trainlab.process.precision import CPUINFO, check_bf16_hardware, cpu_has_bf16
 
 X86_WITH_BF16 = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 amx_tile amx_bf16\n"
 X86_WITHOUT = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f\n"

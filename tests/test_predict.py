@@ -7,11 +7,11 @@ import pytest
 import torch
 from torchvision.io import write_jpeg, write_png
 
+from runkit.config import ConfigError
+from runkit.evaluation import evaluate, predict
+from runkit.training import train
 from tests.helpers.config import compose_config
 from tests.helpers.process import run_script
-from trainlab.config import ConfigError
-from trainlab.evaluation import evaluate, predict
-from trainlab.training import train
 
 SMALL = [
     "data.num_train=256",

@@ -4,11 +4,11 @@ from pathlib import Path
 
 import pytest
 
+from runkit.building import build_datamodule, build_loggers, build_model, build_trainer
+from runkit.callbacks import progress_bar
+from runkit.callbacks.progress_bar import ThrottledRichProgressBar
 from tests.helpers.config import compose_config
 from tests.helpers.runs import TINY_MLP
-from trainlab.building import build_datamodule, build_loggers, build_model, build_trainer
-from trainlab.callbacks import progress_bar
-from trainlab.callbacks.progress_bar import ThrottledRichProgressBar
 
 
 class RecordingBar(ThrottledRichProgressBar):

@@ -5,12 +5,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from runkit.runs.reading import read_scalars
+from runkit.training import train
 from tests.helpers.config import compose_config
 from tests.helpers.runs import SMALL_CNN
 from tests.helpers.tensorboard import values
 from trainlab.callbacks.pruning import SparsitySchedule, weight_sparsity
-from trainlab.runs.reading import read_scalars
-from trainlab.training import train
 
 SMALL = SMALL_CNN
 

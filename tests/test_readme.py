@@ -15,11 +15,11 @@ import torch
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.utils import instantiate
 
+from runkit.config import CONFIG_DIR
+from runkit.training import train
 from tests.helpers.config import compose_config
 from tests.helpers.examples import PAGES, example_files, load_example_module
 from tests.helpers.process import ROOT
-from trainlab.config import CONFIG_DIR
-from trainlab.training import train
 
 README = PAGES["README.md"]
 MAKEFILE = (ROOT / "Makefile").read_text()
@@ -140,8 +140,8 @@ def jobs(command: Command) -> list[list[str]]:
 # What a newcomer reads first, in this order; the rest is in docs/, one link away.
 README_SECTIONS = [
     "Quick start",
-    "Layout",
     "Making it yours",
+    "Layout",
     "Config groups",
     "Runs",
     "Sweeps and search",

@@ -5,11 +5,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from runkit.checkpoints import load_checkpoint
+from runkit.training import train
 from tests.helpers.config import compose_config
 from tests.helpers.runs import TINY_MLP
 from trainlab.callbacks.finite_loss import NonFiniteLossError
-from trainlab.checkpoints import load_checkpoint
-from trainlab.training import train
 
 TINY = [*TINY_MLP, "trainer.max_epochs=2", "trainer.deterministic=true", "logger=none", "model.net.dropout=0.2"]
 

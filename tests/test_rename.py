@@ -68,11 +68,12 @@ def renamed_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_no_trace_of_the_old_name_remains(renamed_repo: Path) -> None:
     assert leftovers(renamed_repo, "trainlab") == []
-    assert (renamed_repo / "src" / NEW / "train.py").is_file()
+    assert (renamed_repo / "src" / NEW / "models" / "supervised.py").is_file()
     assert not (renamed_repo / "src" / "trainlab").exists()
+    assert (renamed_repo / "src" / "runkit" / "training.py").is_file()  # the engine keeps its name
     pyproject = (renamed_repo / "pyproject.toml").read_text()
     assert f'name = "{NEW}"' in pyproject
-    assert f'{NEW}-train = "{NEW}.train:cli"' in pyproject
+    assert f'{NEW}-train = "runkit.train:cli"' in pyproject
     assert (
         f"_target_: {NEW}.models.classification.ClassificationModule"
         in (renamed_repo / "configs" / "_classification.yaml").read_text()
@@ -86,7 +87,7 @@ def renamed_env(repo: Path) -> dict[str, str]:
 
 
 def test_the_renamed_package_imports_from_the_copy(renamed_repo: Path) -> None:
-    code = f"import {NEW}.config; print({NEW}.__file__); print({NEW}.config.CONFIG_DIR)"
+    code = f"import {NEW}.models, runkit.config; print({NEW}.__file__); print(runkit.config.CONFIG_DIR)"
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=renamed_repo, env=renamed_env(renamed_repo), capture_output=True, text=True
     )
@@ -113,7 +114,7 @@ def test_the_renamed_trees_tests_pass(renamed_repo: Path) -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert " passed" in result.stdout and " failed" not in result.stdout
     # Nothing of the old package was imported on the way: entry points included.
-    code = f"import sys, {NEW}.train, {NEW}.eval, {NEW}.predict; print([m for m in sys.modules if 'trainlab' in m])"
+    code = "import sys, runkit.train, runkit.eval, runkit.predict; print([m for m in sys.modules if 'trainlab' in m])"
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=renamed_repo, env=renamed_env(renamed_repo), capture_output=True, text=True
     )

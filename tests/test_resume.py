@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 import torch
 
+from runkit.config import ConfigError
+from runkit.runs.reading import read_scalars
+from runkit.runs.resume import continue_event_files
+from runkit.runs.status import read_status
+from runkit.training import run, train
 from tests.helpers.config import compose_config
 from tests.helpers.process import BIN, run_script
 from tests.helpers.runs import TINY_MLP
-from trainlab.config import ConfigError
-from trainlab.runs.reading import read_scalars
-from trainlab.runs.resume import continue_event_files
-from trainlab.runs.status import read_status
-from trainlab.training import run, train
 
 TINY = [*TINY_MLP, "trainer.deterministic=true"]
 FINAL = ("val/acc", "val/loss", "val/acc_best", "test/acc", "test/loss")

@@ -12,11 +12,11 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from runkit.runs.info import RUN_INFO_FILE, write_code_diff, write_run_info
+from runkit.training import start_run, train
 from tests.helpers.config import compose_config
 from tests.helpers.process import GIT_SKIP_REASON, ROOT, git_reads, run_script
 from tests.helpers.tensorboard import read_hparams
-from trainlab.runs.info import RUN_INFO_FILE, write_code_diff, write_run_info
-from trainlab.training import start_run, train
 
 SMALL = [
     "data.num_train=256",

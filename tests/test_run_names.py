@@ -10,10 +10,8 @@ from hydra import compose
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
-from tests.helpers.config import hydra_context
-from trainlab.config import resolvers
-from trainlab.config.resolvers import run_folder
-from trainlab.runs.names import (
+from runkit.runs import resolvers
+from runkit.runs.names import (
     SWEEP_KEYS_FILE,
     job_folder_name,
     run_folder_name,
@@ -21,7 +19,9 @@ from trainlab.runs.names import (
     short_value,
     what_sets_apart,
 )
-from trainlab.runs.reading import natural_key
+from runkit.runs.reading import natural_key
+from runkit.runs.resolvers import run_folder
+from tests.helpers.config import hydra_context
 
 STAMP = r"\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d_\d{6}"  # the start time, to the microsecond
 

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from runkit.runs.reading import read_scalars
+from runkit.runs.status import read_status
 from tests.helpers.process import BIN, ROOT, run_script
 from tests.helpers.runs import TINY_MLP
 from tests.helpers.slurm import (
@@ -30,8 +32,6 @@ from tests.helpers.slurm import (
     wait_until,
 )
 from tests.helpers.sweeps import job_dir, job_dirs
-from trainlab.runs.reading import read_scalars
-from trainlab.runs.status import read_status
 
 pytestmark = pytest.mark.slurm
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from runkit.runs.reading import read_scalars
+from runkit.summarize import group_rows, main, sort_key
 from tests.helpers.process import run_script
 from tests.helpers.tensorboard import values
-from trainlab.runs.reading import read_scalars
-from trainlab.summarize import group_rows, main, sort_key
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:

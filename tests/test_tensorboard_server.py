@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from runkit.runs.reading import read_scalars
+from runkit.training import train
 from tests.helpers.config import compose_config
 from tests.helpers.servers import serve, stop, wait_for
-from trainlab.runs.reading import read_scalars
-from trainlab.training import train
 
 SMALL = [
     "data.num_train=192",

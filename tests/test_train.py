@@ -5,12 +5,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from runkit.building import build_datamodule, build_model
+from runkit.config import ConfigError
+from runkit.runs.reading import read_scalars
+from runkit.training import train
 from tests.helpers.config import compose_config
 from tests.helpers.tensorboard import read_hparam_columns, read_hparams
-from trainlab.building import build_datamodule, build_model
-from trainlab.config import ConfigError
-from trainlab.runs.reading import read_scalars
-from trainlab.training import train
 
 SMALL = ["data.num_train=256", "data.num_val=64", "data.num_test=64", "data.batch_size=32"]
 
@@ -84,7 +84,7 @@ def test_linear_model_recovers_the_true_weights(run_dir: Path) -> None:
         run_dir,
     )
     datamodule = build_datamodule(cfg.data)
-    from trainlab.building import build_model, build_trainer
+    from runkit.building import build_model, build_trainer
 
     model = build_model(cfg, datamodule)
     build_trainer(cfg.trainer, [], []).fit(model, datamodule=datamodule)

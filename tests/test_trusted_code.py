@@ -8,15 +8,15 @@ from typing import Any
 import pytest
 import torch
 
-import trainlab
+import runkit
+from runkit.config import ConfigError
+from runkit.evaluation import evaluate, predict
+from runkit.training import train
+from runkit.trusted_code import TRUSTED_PACKAGES, Trust, check_trusted, defined_in
 from tests.helpers.config import compose_config
 from tests.helpers.process import run_script
 from tests.helpers.runs import SMALL_CNN, TINY_MLP
-from trainlab.config import ConfigError
-from trainlab.evaluation import evaluate, predict
 from trainlab.models.classification import ClassificationModule
-from trainlab.training import train
-from trainlab.trusted_code import TRUSTED_PACKAGES, Trust, check_trusted, defined_in
 
 RUN = [*TINY_MLP, "trainer.max_epochs=1", "logger=none", "test=false"]
 
@@ -85,7 +85,7 @@ def by_predict(path: Path, tmp_path: Path) -> None:
 
 
 def by_load_model(path: Path, tmp_path: Path) -> None:
-    trainlab.load_model(path)
+    runkit.load_model(path)
 
 
 def by_resume(path: Path, tmp_path: Path) -> None:
@@ -138,7 +138,7 @@ def test_trust_is_explicit_a_package_the_user_names_is_built(own_checkpoint: Pat
 def test_the_runs_own_checkpoint_loads_everywhere(own_checkpoint: Path, tmp_path: Path) -> None:
     assert evaluate(compose_config("eval", [f"ckpt_path={own_checkpoint}"], tmp_path / "eval"))["test/acc"] > 0
     assert predict(compose_config("predict", [f"ckpt_path={own_checkpoint}"], tmp_path / "predict")).is_file()
-    assert type(trainlab.load_model(own_checkpoint)) is ClassificationModule
+    assert type(runkit.load_model(own_checkpoint)) is ClassificationModule
 
 
 def test_a_class_the_users_own_config_names_is_trusted_exactly(tmp_path: Path) -> None:
@@ -153,8 +153,8 @@ def test_a_class_the_users_own_config_names_is_trusted_exactly(tmp_path: Path) -
     trust = Trust.of(own_config={"model": {"net": {"_target_": "tests.helpers.nets.TinyNet"}}})
     assert trust.covers("tests.helpers.nets.TinyNet") and not trust.covers("tests.helpers.nets.Other")
     with pytest.raises(ConfigError, match="model.net._target_=tests.helpers.nets.TinyNet, which is not code"):
-        trainlab.load_model(last)  # a notebook has no config naming it: the user vouches with trusted_packages
-    assert type(trainlab.load_model(last, trusted_packages=["tests"])) is ClassificationModule
+        runkit.load_model(last)  # a notebook has no config naming it: the user vouches with trusted_packages
+    assert type(runkit.load_model(last, trusted_packages=["tests"])) is ClassificationModule
 
 
 @pytest.mark.parametrize(
@@ -166,8 +166,8 @@ def test_a_class_the_users_own_config_names_is_trusted_exactly(tmp_path: Path) -
         ("lightning.pytorch.callbacks.ModelCheckpoint", True),
         ("trainlab.nets.mlp.MLP", True),
         ("torch.nn.modules.module.torch.save", False),  # torch.save, imported by a trusted module
-        ("trainlab.checkpoints.os.replace", False),
-        ("trainlab.checkpoints.os", False),  # a module, not code of the project's
+        ("runkit.checkpoints.os.replace", False),
+        ("runkit.checkpoints.os", False),  # a module, not code of the project's
         ("torch.nnx.Linear", False),  # a name that merely begins like a trusted package's
         ("torch.save", False),
         ("os.system", False),

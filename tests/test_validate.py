@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
+from runkit.config import ConfigError, user_error_message, validate_config
+from runkit.training import train
 from tests.helpers.config import compose_config
 from tests.helpers.process import run_script
-from trainlab.config import ConfigError, user_error_message, validate_config
-from trainlab.training import train
 
 MISTAKES = [
     (

@@ -9,12 +9,12 @@ import torch
 import torchvision
 from hydra.utils import instantiate
 
+from runkit.building import build_datamodule, build_model, build_trainer
+from runkit.training import train
 from tests.helpers.config import compose_config
 from tests.helpers.idx import write_fake_dataset
 from tests.helpers.process import run_script
-from trainlab.building import build_datamodule, build_model, build_trainer
 from trainlab.data.vision import MNISTFamilyDataModule
-from trainlab.training import train
 
 # option -> (torchvision folder, file prefix, name of the test part, number of classes)
 LAYOUTS = {

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from bench.common import BIN, ROOT, Results, Run
-from trainlab.process.precision import cpu_has_bf16
+from runkit.process.precision import cpu_has_bf16
 
 MNIST_SIZED_SYNTHETIC = ["data=synthetic_images", "data.num_train=55000", "data.num_val=5000", "data.num_test=10000"]
 SEEDS = (1, 2, 3)

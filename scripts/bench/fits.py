@@ -19,8 +19,8 @@ import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig
 
-from trainlab.building import build_callbacks, build_datamodule, build_loggers, build_model, build_trainer
-from trainlab.config import compose
+from runkit.building import build_callbacks, build_datamodule, build_loggers, build_model, build_trainer
+from runkit.config import compose
 from trainlab.data.tensor_datamodule import TensorDataModule
 
 EPOCHS = 3  # the first epoch of a fit carries its start-up; the later ones are the steady state

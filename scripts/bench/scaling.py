@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bench.common import BIN, ROOT, Results, Run
 from bench.fits import template_fit, template_setup
-from trainlab.process.setup import stop_gpu_probes_without_gpus
+from runkit.process.setup import stop_gpu_probes_without_gpus
 
 SIZES = (10_000, 60_000, 600_000)
 SWEEP_IMAGES = 60_000

@@ -41,8 +41,8 @@ from bench import hand_loop
 from bench.common import Results, Run, median_of, paired_ratio, trainer_overrides
 from bench.fits import BareModule, bare_trainer, template_model_and_trainer
 from bench.whole_process import Sizes, write_synthetic_digits
-from trainlab.building import build_datamodule
-from trainlab.config import compose
+from runkit.building import build_datamodule
+from runkit.config import compose
 from trainlab.data.tensor_datamodule import TensorDataModule
 
 SIZES, QUICK_SIZES = Sizes(25_600, 1_000, 1_000), Sizes(2_560, 512, 512)  # 100 and 10 steps of 256 an epoch

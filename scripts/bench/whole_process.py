@@ -46,11 +46,11 @@ import torch
 
 from bench.accuracy import command, mnist_files_present
 from bench.common import BIN, ROOT, Results, Run, median_of, paired_ratio, trainer_overrides
-from trainlab.building import build_datamodule
-from trainlab.config import compose
+from runkit.building import build_datamodule
+from runkit.config import compose
+from runkit.process.memory import MMAP_THRESHOLD_BYTES, TRIM_THRESHOLD_BYTES
+from runkit.runs.status import read_status
 from trainlab.data.glyphs import render_digits
-from trainlab.process.memory import MMAP_THRESHOLD_BYTES, TRIM_THRESHOLD_BYTES
-from trainlab.runs.status import read_status
 
 
 class Sizes(NamedTuple):

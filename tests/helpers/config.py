@@ -8,7 +8,7 @@ from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
-from trainlab.config import CONFIG_DIR, compose
+from runkit.config import CONFIG_DIR, compose
 
 # Keep test runs quiet and on the CPU; each test can override any of these.
 QUIET = ["extras.print_config=false", "trainer.accelerator=cpu", "trainer.devices=1"]

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from runkit.runs.names import JOB_NUMBER_WIDTH
 from tests.helpers.process import run_script
 from tests.helpers.runs import TINY_MLP
-from trainlab.runs.names import JOB_NUMBER_WIDTH
 
 TINY_RUN = TINY_MLP
 

@@ -1,4 +1,4 @@
-"""Read what a run wrote for TensorBoard back with TensorBoard's own reader (scalars: trainlab.runs.reading)."""
+"""Read what a run wrote for TensorBoard back with TensorBoard's own reader (scalars: runkit.runs.reading)."""
 
 from pathlib import Path
 from typing import Any
@@ -6,7 +6,7 @@ from typing import Any
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import metadata
 
-from trainlab.runs.reading import Curve
+from runkit.runs.reading import Curve
 
 
 def values(curves: dict[str, Curve]) -> dict[str, list[float]]:

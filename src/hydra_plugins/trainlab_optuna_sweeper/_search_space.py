@@ -20,7 +20,7 @@ from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Overrid
 from hydra.errors import HydraException
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
-from trainlab.config import ConfigError
+from runkit.config import ConfigError
 
 GRAMMAR_HINT = "e.g. choice(32, 64), range(1, 5), interval(0, 0.5) or tag(log, interval(1e-4, 0.1))"
 

@@ -16,7 +16,7 @@ from omegaconf import MISSING
 class OptunaSweeperConf:
     _target_: str = "hydra_plugins.trainlab_optuna_sweeper.optuna_sweeper.OptunaSweeper"
     defaults: list[Any] = field(default_factory=lambda: [{"sampler": "tpe"}, {"pruner": "none"}])
-    # The sampler and the pruner are built by the sweeper (the sampler once per trial, see trainlab.search),
+    # The sampler and the pruner are built by the sweeper (the sampler once per trial, see runkit.search),
     # so Hydra passes their configs on unbuilt.
     _recursive_: bool = False
     sampler: Any = MISSING

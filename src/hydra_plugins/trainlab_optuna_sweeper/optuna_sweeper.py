@@ -15,7 +15,7 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
-from trainlab.config import ConfigError, exit_with_error
+from runkit.config import ConfigError, exit_with_error
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class OptunaSweeper(Sweeper):
         import optuna
 
         from hydra_plugins.trainlab_optuna_sweeper._search_space import search_space
-        from trainlab.search import build_pruner, build_sampler, open_storage, prunes
+        from runkit.search import build_pruner, build_sampler, open_storage, prunes
 
         self.check_settings(prunes(self.pruner_config))
         space = search_space(dict(self.params or {}), arguments)
@@ -140,7 +140,7 @@ def outcome(job: Any) -> tuple[Any, float | None]:
     from hydra.core.utils import JobStatus
     from optuna.trial import TrialState
 
-    from trainlab.callbacks.optuna_trial import TrialPruned
+    from runkit.callbacks.optuna_trial import TrialPruned
 
     if job.status != JobStatus.COMPLETED:
         try:

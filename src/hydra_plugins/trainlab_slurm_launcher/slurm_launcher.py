@@ -161,8 +161,8 @@ def queue_states() -> dict[str, str] | None:
 
 def record_ending(folder: Path, overrides: list[str], slurm_state: str | None, problem: str) -> str:
     """Bring the job's status.yaml up to date unless the job recorded its own ending; returns the status."""
-    from trainlab.runs.commands import sweep_resume_command
-    from trainlab.runs.status import FAILED, INTERRUPTED, RUNNING, read_status, write_status
+    from runkit.runs.commands import sweep_resume_command
+    from runkit.runs.status import FAILED, INTERRUPTED, RUNNING, read_status, write_status
 
     recorded = read_status(folder)
     if recorded["status"] not in (RUNNING, "unknown"):

@@ -1,0 +1,180 @@
+"""Builds a run's objects from composed config: datamodule, model, callbacks, loggers, trainer."""
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import get_class
+from lightning.pytorch.callbacks import Callback, LearningRateMonitor
+from lightning.pytorch.loggers import Logger, MLFlowLogger, TensorBoardLogger, WandbLogger
+from omegaconf import DictConfig
+
+from runkit.checkpoints import AtomicCheckpointIO
+from runkit.config import ConfigError
+from runkit.config.instantiate import build, refused_settings
+from runkit.process.locks import exclusive_lock
+from runkit.process.mode import in_multirun
+from runkit.process.precision import check_bf16_hardware
+from runkit.runs.folder import SHARED_DATA_DIR
+from runkit.runs.resume import continue_event_files
+
+
+def choice(group: str, cfg: DictConfig) -> str:
+    """The option chosen for a config group (e.g. 'cnn' for model), or the target's name outside Hydra."""
+    if HydraConfig.initialized():
+        chosen = HydraConfig.get().runtime.choices.get(group)
+        if chosen:
+            return chosen
+    return str(cfg.get("_target_", group)).rsplit(".", 1)[-1]
+
+
+def build_datamodule(
+    data_cfg: DictConfig, shared_dir: Path | None = None, fast_dev_run: bool | int = False
+) -> pl.LightningDataModule:
+    """The datamodule; no data is loaded until Lightning calls its setup. Where the datamodule offers them (the
+    template's own do; any LightningDataModule works without): with `shared_dir`, the jobs of a sweep that use
+    the same data map one copy of it from there, and with `fast_dev_run` it makes only the batches the run takes."""
+    datamodule = build("data", data_cfg)
+    if hasattr(datamodule, "shared_dir"):
+        datamodule.shared_dir = shared_dir
+    if hasattr(datamodule, "only_what_a_fast_dev_run_uses"):
+        datamodule.only_what_a_fast_dev_run_uses(fast_dev_run)
+    return datamodule
+
+
+def shared_data_dir(cfg: DictConfig) -> Path | None:
+    """Where a sweep's jobs share their data: the sweep folder's shared_data/, unless extras.share_data is off.
+    None outside a multirun."""
+    if not in_multirun() or not (cfg.get("extras") or {}).get("share_data", True):
+        return None
+    return Path(HydraConfig.get().sweep.dir) / SHARED_DATA_DIR
+
+
+def check_model_fits_data(cfg: DictConfig, datamodule: pl.LightningDataModule) -> None:
+    """Fail early, with the fix, when the chosen model cannot take the chosen data. A nicety: it compares the
+    optional `task` of the model's class and of the datamodule, and the net's `input_shape` with the data's,
+    and says nothing where either side does not tell."""
+    model_task = getattr(get_class(cfg.model._target_), "task", None)
+    data_task = getattr(datamodule, "task", None)
+    model_name, data_name = choice("model", cfg.model), choice("data", cfg.data)
+    if model_task and data_task and model_task != data_task:
+        raise ConfigError(
+            f"model={model_name} is a {model_task} model but data={data_name} is a {data_task} "
+            f"dataset; choose a {data_task} model."
+        )
+    net = cfg.model.get("net")
+    net_shape = net.get("input_shape") if isinstance(net, DictConfig) else None
+    data_shape = getattr(datamodule, "input_shape", None)
+    if net_shape is not None and data_shape is not None and tuple(net_shape) != tuple(data_shape):
+        raise ConfigError(
+            f"model={model_name} expects input_shape={list(net_shape)} but data={data_name} gives "
+            f"{list(data_shape)}; leave model.net.input_shape as ${{data.input_shape}}."
+        )
+
+
+def build_model(cfg: DictConfig, datamodule: pl.LightningDataModule) -> pl.LightningModule:
+    """The LightningModule, as its config says: its net, loss, metrics and optimizer are parts of that config."""
+    check_model_fits_data(cfg, datamodule)
+    if cfg.get("optimizer"):
+        try_optimization(build("optimizer", cfg.optimizer), build("scheduler", cfg.scheduler), cfg)
+    return build("model", cfg.model)
+
+
+def try_optimization(optimizer_factory: Any, scheduler: dict[str, Any] | None, cfg: DictConfig) -> None:
+    """Build the optimizer and its schedule once on a stand-in parameter, so that their own checks
+    (momentum, betas, step sizes, ...) fail here as one line rather than inside trainer.fit."""
+    if not callable(optimizer_factory):
+        return
+    try:
+        optimizer = optimizer_factory(params=[torch.nn.Parameter(torch.zeros(1))])
+    except Exception as error:
+        raise refused_settings("optimizer", cfg.optimizer, error) from None
+    factory = (scheduler or {}).get("scheduler")
+    if not callable(factory):
+        return
+    if isinstance(factory, functools.partial) and factory.keywords.get("total_steps", 0) is None:
+        factory = functools.partial(factory, total_steps=1)  # the run's length is filled in when it starts
+    try:
+        factory(optimizer=optimizer)
+    except Exception as error:
+        raise refused_settings("scheduler.scheduler", cfg.scheduler.scheduler, error) from None
+
+
+def build_loggers(
+    logger_cfg: DictConfig | None, run_name: str | None = None, resume_step: int | None = None
+) -> list[Logger]:
+    """The run's loggers, each naming the run `run_name` (when given) unless its config names it;
+    `resume_step` is the global step of the checkpoint a resumed run continues from.
+
+    A resumed TensorBoard run gets `purge_step`, so TensorBoard hides points that an interrupted
+    run wrote after its checkpoint, and its event file is named to sort after the earlier ones.
+    """
+    loggers = []
+    for entry in (logger_cfg or {}).values():
+        if not entry:
+            continue
+        logger_class = get_class(entry._target_)
+        options = run_name_option(logger_class, entry, run_name) if run_name else {}
+        if resume_step is not None and issubclass(logger_class, TensorBoardLogger):
+            logger = build("logger", entry, purge_step=resume_step or None, **options)
+            continue_event_files(logger.log_dir)
+        elif issubclass(logger_class, MLFlowLogger):
+            logger = build_mlflow_logger(entry, options)
+        else:
+            logger = build("logger", entry, **options)
+        loggers.append(logger)
+    return loggers
+
+
+def build_mlflow_logger(entry: DictConfig, options: dict[str, str]) -> MLFlowLogger:
+    """An MLflow logger with its experiment and run created, one process at a time for a local SQLite store.
+
+    MLflow creates a new store's tables, and Lightning the experiment, on first use; the jobs of a
+    parallel sweep starting together would each try and all but one fail ("table already exists").
+    """
+    uri = str(entry.get("tracking_uri") or "")
+    lock = Path(uri.removeprefix("sqlite:///") + ".lock") if uri.startswith("sqlite:///") else None
+    with exclusive_lock(lock):
+        logger = build("logger", entry, **options)
+        _ = logger.experiment  # creates the experiment and the run while the lock is held
+    return logger
+
+
+def run_name_option(logger_class: type, entry: DictConfig, run_name: str) -> dict[str, str]:
+    """The argument that names the run, for a logger whose config leaves it unset. TensorBoard names a run
+    by its folder, `<run folder>/tensorboard`, and the run folder already says what sets the run apart."""
+    if issubclass(logger_class, MLFlowLogger) and entry.get("run_name") is None:
+        return {"run_name": run_name}
+    if issubclass(logger_class, WandbLogger) and entry.get("name") is None:
+        return {"name": run_name}
+    return {}
+
+
+def finish_loggers(loggers: list[Logger]) -> None:
+    """End the loggers' runs once everything is logged. W&B keeps a run open until `finish()`; in a sweep's
+    process the next job would otherwise log into it."""
+    for logger in loggers:
+        if isinstance(logger, WandbLogger):
+            logger.experiment.finish()
+
+
+def build_callbacks(callbacks_cfg: DictConfig | None, loggers: list[Logger]) -> list[Callback]:
+    # An experiment may tune a callback (say early_stopping.patience) that `callbacks=none` removed:
+    # such a leftover has no _target_ and is skipped.
+    entries = (callbacks_cfg or {}).items()
+    callbacks = [build(f"callbacks.{name}", entry) for name, entry in entries if entry and "_target_" in entry]
+    if not loggers:
+        # LearningRateMonitor refuses to run without a logger; with none it has nothing to do.
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    return callbacks
+
+
+def build_trainer(trainer_cfg: DictConfig, callbacks: list[Callback], loggers: list[Logger]) -> pl.Trainer:
+    """The Trainer; checkpoints are written atomically unless the config names its own plugins."""
+    plugins = {} if trainer_cfg.get("plugins") else {"plugins": [AtomicCheckpointIO()]}
+    trainer = build("trainer", trainer_cfg, callbacks=callbacks, logger=loggers or False, **plugins)
+    check_bf16_hardware(trainer.precision, trainer.strategy.root_device, warn=trainer.is_global_zero)
+    return trainer

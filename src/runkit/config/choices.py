@@ -1,0 +1,47 @@
+"""An option of a config group that no config folder holds, chosen on the command line.
+
+Hydra composes a missing option of an optional group (`optional experiment: null` in train.yaml, `debug`,
+`local`, `hparams_search`) as nothing at all, so `experiment=mnist_cnnn` would quietly train the defaults. A
+missing option of any other group is Hydra's own error (trainlab/config/command_line.py tells it in one line).
+"""
+
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+
+from runkit.config.errors import ConfigError, did_you_mean
+
+
+def check_chosen_options_exist() -> None:
+    """Raise a ConfigError for a `group=option` of the command line whose option is in no config folder."""
+    if not HydraConfig.initialized():
+        return
+    hydra_cfg = HydraConfig.get()
+    folders = [Path(source.path) for source in hydra_cfg.runtime.config_sources if source.schema == "file"]
+    chosen = {str(group): option for group, option in hydra_cfg.runtime.choices.items() if isinstance(option, str)}
+    for override in hydra_cfg.overrides.task:
+        group, _, option = str(override).lstrip("+").partition("=")
+        if group in chosen and chosen[group] == option and not group.startswith("hydra"):
+            check_option_exists(group, option, folders)
+
+
+def check_option_exists(group: str, option: str, folders: list[Path]) -> None:
+    options = group_options(group, folders)
+    if options and option not in options:
+        raise ConfigError(
+            f"{group}={option} is not an option of {group}; the options are: {', '.join(options)}"
+            f"{did_you_mean(option, options)}."
+        )
+
+
+def group_options(group: str, folders: list[Path]) -> list[str]:
+    """The options of a group in the config folders (configs/, a --config-dir): its YAML files, without the
+    `_`-named files options share."""
+    return sorted(
+        {
+            path.relative_to(folder / group).with_suffix("").as_posix()
+            for folder in folders
+            for path in (folder / group).rglob("*.yaml")
+            if not path.name.startswith("_")
+        }
+    )

@@ -1,0 +1,104 @@
+"""When the machine runs out of memory or disk: one line saying what was being done, what it needed against what
+the machine has, and the setting or folder to change, instead of the allocator's traceback."""
+
+import errno
+import os
+import re
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch.callbacks import Callback
+
+from runkit.config.errors import ResourceError
+
+MEMINFO = Path("/proc/meminfo")
+# torch's CPU allocator: "DefaultCPUAllocator: can't allocate memory: you tried to allocate 123 bytes."
+CPU_REQUEST = re.compile(r"you tried to allocate (\d+) bytes")
+# torch's CUDA allocator: "CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 79.2 GiB"
+CUDA_REQUEST = re.compile(r"Tried to allocate ([\d.]+ [KMGT]?i?B)")
+CUDA_TOTAL = re.compile(r"total capacity of ([\d.]+ [KMGT]?i?B)")
+
+
+def size(count: float) -> str:
+    """Bytes in the unit a person reads them in: 512 B, 3.1 GiB, 5.9 TiB."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if count < 1024 or unit == "TiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    raise AssertionError("unreachable")
+
+
+def memory_of_machine() -> str:
+    """'23.4 GiB (17.1 GiB available)' from /proc/meminfo; the physical total elsewhere."""
+    if MEMINFO.is_file():
+        fields = dict(line.split(":", 1) for line in MEMINFO.read_text().splitlines() if ":" in line)
+        total, available = (int(fields[key].split()[0]) * 1024 for key in ("MemTotal", "MemAvailable"))
+        return f"{size(total)} ({size(available)} available)"
+    return size(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+def out_of_memory(error: BaseException) -> str | None:
+    """'it needed X, the machine has Y' for an allocation that failed; None for any other error."""
+    import torch
+
+    text = str(error)
+    if isinstance(error, torch.OutOfMemoryError) or "CUDA out of memory" in text:
+        asked, total = CUDA_REQUEST.search(text), CUDA_TOTAL.search(text)
+        needed = f"it asked for {asked[1]} more" if asked else "it needed more"
+        return f"{needed}, the GPU has {total[1] if total else 'less'}"
+    asked = CPU_REQUEST.search(text)
+    if isinstance(error, MemoryError) or (isinstance(error, RuntimeError) and asked):
+        needed = f"it needed {size(int(asked[1]))} at once" if asked else "it needed more"
+        return f"{needed}, the machine has {memory_of_machine()}"
+    return None
+
+
+@contextmanager
+def memory_limit(doing: str | Callable[[], str], fixes: str | Callable[[], str]) -> Iterator[None]:
+    """Within the block, running out of memory is one ResourceError line: what was being done, what it needed
+    against what the machine has, and `fixes` (the settings that ask for less); either may be asked for only
+    when memory runs out, when it depends on how far the block got."""
+    try:
+        yield
+    except (MemoryError, RuntimeError) as error:
+        shortfall = out_of_memory(error)
+        if shortfall is None:
+            raise
+        doing, fixes = (part() if callable(part) else part for part in (doing, fixes))
+        raise ResourceError(f"Out of memory while {doing}: {shortfall}; {fixes}.") from None
+
+
+class DataPhase(Callback):
+    """Whether Lightning has set the datamodule up yet in this fit: it calls every callback's setup right after
+    the datamodule's, so a failure before that was while the data were built."""
+
+    def __init__(self) -> None:
+        self.data_built = False
+
+    def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        self.data_built = True
+
+    def either(self, before: str, after: str) -> Callable[[], str]:
+        """`before` or `after`, as the fit stands when asked."""
+        return lambda: after if self.data_built else before
+
+
+def is_disk_full(error: BaseException, folder: Path) -> bool:
+    """Whether a failed write into `folder` failed for want of space: ENOSPC, or (torch's zip writer names no
+    errno) a file system left with almost no free space."""
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        return True
+    try:
+        return shutil.disk_usage(folder).free < 1024 * 1024
+    except OSError:
+        return False
+
+
+def disk_full_error(folder: Path, writing: str) -> ResourceError:
+    return ResourceError(
+        f"The disk of {folder} is full: {writing} could not be written (earlier checkpoints are whole); free space "
+        "there, or write the run to another disk with paths.log_dir=<folder>."
+    )

@@ -1,0 +1,301 @@
+"""One training run, as `trainlab-train` runs it (the command line itself is in train.py).
+
+Reads top to bottom as the run does. `run` is the whole process's view: set up the process, record
+the run's start, train, record how it ended, report. `train` is the experiment itself: validate ->
+seed -> datamodule -> model -> loggers and callbacks -> Trainer -> fit -> test the best checkpoint ->
+log hyperparameters with the final metrics. Tests and scripts call `train` directly.
+"""
+
+import logging
+import shlex
+import warnings
+from pathlib import Path
+from typing import NoReturn
+
+import lightning.pytorch as pl
+from lightning.pytorch.utilities import rank_zero_only
+from omegaconf import DictConfig, OmegaConf
+
+from runkit.building import (
+    build_callbacks,
+    build_datamodule,
+    build_loggers,
+    build_model,
+    build_trainer,
+    finish_loggers,
+    shared_data_dir,
+)
+from runkit.callbacks.optuna_trial import TrialPruned, raise_if_pruned, trial_callbacks
+from runkit.checkpoints import (
+    RunConfigInCheckpoints,
+    check_architecture,
+    check_named_checkpoints,
+    load_checkpoint,
+)
+from runkit.config import ConfigError, user_error_message
+from runkit.loggers.hparams import log_hyperparameters
+from runkit.process.interruption import RunInterrupted, interruptible
+from runkit.process.mode import in_multirun
+from runkit.process.resources import DataPhase, memory_limit
+from runkit.process.setup import set_up_process
+from runkit.process.slurm import hand_over_to_submitit, ignore_late_warning
+from runkit.runs.commands import program, resume_command
+from runkit.runs.ending import recording_how_it_ends
+from runkit.runs.folder import discard_unstarted_run_folder
+from runkit.runs.info import (
+    CONFIG_TREE_FILE,
+    config_summary,
+    console_config,
+    print_config_tree,
+    save_config_tree,
+    write_run_info,
+)
+from runkit.runs.names import run_name
+from runkit.runs.reading import final_metrics
+from runkit.runs.resume import StartingPoint, starting_point, sweep_job_plan
+from runkit.runs.status import error_line, read_status
+from runkit.trusted_code import trust_of
+
+log = logging.getLogger(__name__)
+
+
+def run(cfg: DictConfig) -> float | TrialPruned | None:
+    """A whole run as the command line starts it, its config validated; returns the sweep objective (None if the
+    job failed).
+
+    status.yaml always says how the run ended (runs/ending.py), and the exit code agrees: ok (0), failed (a
+    one-line error and 2, or a traceback and 1), interrupted by SIGINT or SIGTERM (130, 143) with the command
+    that resumes it. In a multirun a failed job is recorded and returns None, so the sweep goes on (the Optuna
+    sweeper marks the trial failed), and a trial stopped by the search's pruner is recorded as pruned and
+    returns TrialPruned; a sweep run again into its folder skips finished jobs.
+    As a SLURM job (hydra/launcher=slurm), SLURM's warning before the time limit interrupts the run too, and
+    submitit then requeues the job, which resumes from its last.ckpt (see process/slurm.py).
+    """
+    set_up_process(cfg)
+    with interruptible():
+        try:
+            result = run_unless_finished(cfg)
+        except RunInterrupted as stop:
+            stop_interrupted_run(cfg, stop)
+    ignore_late_warning()
+    return result
+
+
+def run_unless_finished(cfg: DictConfig) -> float | TrialPruned | None:
+    """The run, unless its folder says it finished already: then its recorded result."""
+    start = starting_point(cfg)
+    if start.finished:
+        return finished_result(cfg)
+    try:
+        with recording_how_it_ends(cfg) as ending:
+            start_run(cfg)
+            ending.metrics = train(cfg, start)
+    except TrialPruned as pruned:
+        log.info("Trial %s by the search's pruner.", pruned)
+        return pruned
+    except Exception as error:
+        if not in_multirun():
+            raise
+        report_failed_job(error)
+        return None
+    report_run(cfg, ending.metrics)
+    return ending.objective
+
+
+def refuse_sweep_job(cfg: DictConfig, error: ConfigError) -> float | None:
+    """A sweep's job whose config the command line refused: recorded as failed, and the sweep goes on.
+
+    Run again into its sweep's folder, a job that had finished is skipped as always, and the record of a failed
+    attempt is kept aside (runs.resume.sweep_job_plan) before this one is written.
+    """
+    if sweep_job_plan(cfg) == "skip":
+        return finished_result(cfg)
+    try:
+        with recording_how_it_ends(cfg):
+            raise error
+    except ConfigError:
+        report_failed_job(error)
+    return None
+
+
+def report_failed_job(error: Exception) -> None:
+    """A sweep's failed job says why in one line, as a single run does; an unexpected error's traceback goes to
+    the job's log file only, where it does not bury the other jobs' progress."""
+    log.error("This job failed, the sweep goes on: %s", error_line(error))
+    if user_error_message(error) is None:
+        cause = (type(error), error, error.__traceback__)
+        traceback = log.makeRecord(log.name, logging.ERROR, __file__, 0, "Traceback of that failure:", (), cause)
+        for handler in logging.getLogger().handlers:
+            if isinstance(handler, logging.FileHandler):
+                handler.handle(traceback)
+
+
+def finished_result(cfg: DictConfig) -> float | None:
+    """What a run that had finished returns: a sweep job its recorded objective, a single run its final metrics."""
+    if in_multirun():
+        log.info("This job finished in an earlier run of the sweep (status ok); skipped.")
+        return read_status(Path(cfg.paths.output_dir)).get("value")
+    log.info("This run had already finished; nothing to train. Its final metrics are the ones it logged.")
+    metrics = final_metrics(Path(cfg.paths.output_dir))
+    report_run(cfg, metrics)
+    return metrics.get(cfg.get("optimized_metric"))
+
+
+def stop_interrupted_run(cfg: DictConfig, stop: RunInterrupted) -> NoReturn:
+    """End the process of an interrupted run (its status.yaml holds the command that resumes it).
+
+    SLURM's time-limit warning goes on to submitit, which requeues the job (and ends the process itself);
+    a job out of requeues stops here like any interrupted run.
+    """
+    if not stop.warned_by_slurm and discard_unstarted_run_folder():
+        log.warning("Stopped by %s before training began; no run folder was kept.", stop.signal_name)
+        raise SystemExit(stop.exit_code) from None
+    resume = resume_command(cfg)
+    if stop.warned_by_slurm:
+        log.warning(
+            "Stopped by SLURM's warning (%s: the time limit, or preemption); submitit requeues the job to resume.",
+            stop.signal_name,
+        )
+        declined = hand_over_to_submitit(stop.handler_before, stop.signum)
+        if declined:
+            log.warning("The job was not requeued (%s); resume with: %s", declined, resume)
+    else:
+        log.warning("Stopped by %s; resume with: %s", stop.signal_name, resume)
+    raise SystemExit(stop.exit_code) from None
+
+
+@rank_zero_only
+def start_run(cfg: DictConfig) -> None:
+    """What happens once per run before training: run metadata, warnings filter, the config saved and shown."""
+    extras = cfg.get("extras") or {}
+    shown = console_config(extras.get("print_config"))
+    output_dir = Path(cfg.paths.output_dir)
+    write_run_info(cfg, output_dir)
+    if extras.get("ignore_warnings"):
+        warnings.filterwarnings("ignore")
+    save_config_tree(cfg, output_dir / CONFIG_TREE_FILE)
+    if in_multirun():  # Hydra prints what sets each job apart: its overrides
+        return
+    if shown == "tree":
+        print_config_tree(cfg)
+    elif shown == "summary":
+        for line in config_summary():
+            log.info(line)
+
+
+def train(cfg: DictConfig, start: StartingPoint | None = None) -> dict[str, float]:
+    """Run one experiment as configured (a validated config) and return its final metrics (train, val and test).
+
+    `start`: what the run starts from, when the caller has decided it (runs.resume.starting_point).
+    """
+    ckpt_path = (start or starting_point(cfg)).checkpoint
+    if cfg.get("seed") is not None:
+        pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    # A checkpoint is read first: one that names code outside the run's trust is refused before anything is built.
+    resumed = load_checkpoint(ckpt_path, trust_of(cfg)) if ckpt_path is not None else None
+    check_named_checkpoints(cfg, trust_of(cfg))
+    datamodule = build_datamodule(cfg.data, shared_data_dir(cfg), cfg.trainer.get("fast_dev_run", False))
+    model = build_model(cfg, datamodule)  # its settings are checked before any data is built
+    if resumed is not None:
+        check_architecture(resumed, model, ckpt_path)
+    resume_step = int(resumed["global_step"]) if resumed is not None and cfg.get("train", True) else None
+    loggers = build_loggers(cfg.get("logger"), run_name(cfg.paths.output_dir), resume_step)
+    callbacks = build_callbacks(cfg.get("callbacks"), loggers) + trial_callbacks(cfg)
+    phase = DataPhase()  # data that do not fit in memory say so, and which settings ask for less
+    callbacks += [RunConfigInCheckpoints(OmegaConf.to_container(cfg, resolve=True)), phase]
+    trainer = build_trainer(cfg.trainer, callbacks, loggers)
+
+    if cfg.get("train", True):
+        log.info("Training; run folder: %s", cfg.paths.output_dir)  # not before: a run stopped earlier keeps no folder
+        doing = phase.either("building the data", "training")
+        with memory_limit(doing, fixes=phase.either(smaller_data(cfg), smaller_steps(cfg))):
+            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+        report_early_stop(trainer)
+        raise_if_pruned(trainer)  # a trial the search's pruner stopped ends here, untested
+    metrics = to_floats(trainer.callback_metrics)
+    if cfg.get("test", True):
+        with memory_limit("testing", fixes=smaller_steps(cfg)):
+            test(trainer, model, datamodule, fitted=cfg.get("train", True), checkpoint=ckpt_path)
+        metrics.update(to_floats(trainer.callback_metrics))
+
+    log_hyperparameters(loggers, cfg, model, metrics)
+    finish_loggers(loggers)
+    return metrics
+
+
+def smaller_data(cfg: DictConfig) -> str:
+    """The settings that make a run's data smaller, for its out-of-memory message."""
+    sizes = [f"data.{key}={cfg.data[key]}" for key in ("num_train", "train_size") if cfg.data.get(key) is not None]
+    sizes = sizes or ["data.train_size=<N>"] * ("train_size" in cfg.data)
+    return f"use fewer samples ({' or '.join(sizes)})" if sizes else "use a smaller dataset"
+
+
+def smaller_steps(cfg: DictConfig) -> str:
+    """The settings that make each training step need less memory, for its out-of-memory message."""
+    precision = cfg.trainer.get("precision")
+    return (
+        f"lower data.batch_size (now {cfg.data.get('batch_size')}), compute in bf16 with trainer=bf16 (precision now "
+        f"{precision}), or narrow the model (model.net's widths)"
+    )
+
+
+def test(
+    trainer: pl.Trainer,
+    model: pl.LightningModule,
+    datamodule: pl.LightningDataModule,
+    fitted: bool,
+    checkpoint: str | None,
+) -> None:
+    """Test the best checkpoint of this fit (without checkpoints, the weights the model has now); a run that did
+    not fit (train=false) tests the checkpoint it started from."""
+    ckpt_path = checkpoint
+    if fitted:
+        callback = trainer.checkpoint_callback
+        ckpt_path = callback.best_model_path if callback is not None else ""
+        if not ckpt_path:
+            log.warning("No best checkpoint was saved (checkpointing is off); testing the last weights.")
+            ckpt_path = None
+    # The final-metrics line at the end of the run gives the test metrics with the rest: no table of them here.
+    trainer.test(model, datamodule=datamodule, ckpt_path=ckpt_path, verbose=False)
+
+
+def report_early_stop(trainer: pl.Trainer) -> None:
+    """One line when early stopping ended the fit before max_epochs, and why."""
+    for callback in trainer.early_stopping_callbacks:
+        if callback.stopped_epoch > 0:
+            log.info(
+                "Stopped early after epoch %d of %d: %s did not improve for %d epochs (best %.4f).",
+                callback.stopped_epoch + 1,
+                trainer.max_epochs,
+                callback.monitor,
+                callback.patience,
+                float(callback.best_score),
+            )
+
+
+def to_floats(metrics: dict) -> dict[str, float]:
+    return {name: float(value) for name, value in metrics.items()}
+
+
+def absolute_store(uri: str) -> str:
+    """An MLflow store URI that works from any folder: a relative SQLite path made absolute."""
+    if not uri.startswith("sqlite:///") or uri.startswith("sqlite:////"):
+        return uri
+    return f"sqlite:///{Path(uri.removeprefix('sqlite:///')).resolve()}"
+
+
+@rank_zero_only
+def report_run(cfg: DictConfig, metrics: dict[str, float]) -> None:
+    """Tell the user what came out and where to look, with a TensorBoard command that works as printed."""
+    shown = ", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items()) if k.startswith(("val/", "test/")))
+    log.info("Final metrics: %s", shown)
+    log.info("Run folder: %s", cfg.paths.output_dir)
+    loggers = cfg.get("logger") or {}
+    # A sweep's TensorBoard command comes once, for the whole sweep, when it ends (runs.folder.ReportSweep).
+    if loggers.get("tensorboard") and not in_multirun():
+        log.info("View the curves: %s --logdir %s", program("tensorboard"), shlex.quote(str(cfg.paths.output_dir)))
+    if loggers.get("mlflow"):
+        store = shlex.quote(absolute_store(str(loggers.mlflow.tracking_uri)))
+        log.info("View it in MLflow: %s ui --backend-store-uri %s", program("mlflow"), store)
+    for offline_run in sorted(Path(cfg.paths.output_dir).glob("wandb/offline-run-*")):
+        log.info("Upload it to W&B: %s sync %s", program("wandb"), shlex.quote(str(offline_run)))
