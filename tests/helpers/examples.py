@@ -37,11 +37,11 @@ def load_example_module(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def project_with_examples(folder: Path) -> Path:
-    """A copy of the project's package and configs with every example file added, in `folder`: run with
+    """A copy of the project's packages and configs with every example file added, in `folder`: run with
     PYTHONPATH=<folder>/src, its console scripts import the copy, and find the copied configs beside it."""
-    shutil.copytree(
-        ROOT / "src" / "trainlab", folder / "src" / "trainlab", ignore=shutil.ignore_patterns("__pycache__")
-    )
+    for package in ("trainlab", "runkit"):  # runkit finds the configs beside its own copy
+        ignore = shutil.ignore_patterns("__pycache__")
+        shutil.copytree(ROOT / "src" / package, folder / "src" / package, ignore=ignore)
     shutil.copytree(ROOT / "configs", folder / "configs")
     for path, text in example_files().items():
         (folder / path).write_text(text)

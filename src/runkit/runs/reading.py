@@ -82,8 +82,6 @@ def read_curves(run_dir: Path) -> dict[str, Curve]:
         return curves
     status = read_status(run_dir)
     recorded = dict(status.get("metrics") or {})
-    if not recorded and status.get("optimized_metric") and status.get("value") is not None:
-        recorded[status["optimized_metric"]] = status["value"]  # runs recorded before status.yaml held metrics
     return {tag: [(0, float(value))] for tag, value in recorded.items()}
 
 
