@@ -110,20 +110,18 @@ def drill_single_run(work: Path, kills: int, rng: random.Random) -> bool:
 
 def drill_multirun(work: Path, rng: random.Random) -> bool:
     sweep = ["-m", *RUN, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=1,2,3,4"]
+    jobs = [f"{number:03d}_seed-{number + 1}" for number in range(4)]  # the sweep's job folders, named by their seed
     reference, killed = work / "sweep_reference", work / "sweep_killed"
     assert train([*sweep, f"hydra.sweep.dir={reference}"], work).returncode == 0
     args = [*sweep, f"hydra.sweep.dir={killed}"]
-    was_killed = kill_at_random(args, work, rng, killed / "0" / "checkpoints" / "last.ckpt")
-    statuses = [read_status(killed / str(job))["status"] for job in range(4)]
+    was_killed = kill_at_random(args, work, rng, killed / jobs[0] / "checkpoints" / "last.ckpt")
+    statuses = [read_status(killed / job)["status"] for job in jobs]
     rerun = train(args, work)
     lost = [] if rerun.returncode == 0 else [f"the rerun failed: {rerun.stderr[-300:]}"]
-    same = all(final_values(killed / str(job)) == final_values(reference / str(job)) for job in range(4))
-    lost += [f"job {job} not ok" for job in range(4) if read_status(killed / str(job))["status"] != "ok"]
-    lost += [
-        f"job {job}: {n} doubled points"
-        for job in range(4)
-        if (n := doubled_steps(killed / str(job), reference / str(job)))
-    ]
+    finals = [(final_values(killed / job), final_values(reference / job)) for job in jobs]
+    same = all(mine and mine == theirs for mine, theirs in finals)  # and none empty: every job's curves were read
+    lost += [f"job {job} not ok" for job in jobs if read_status(killed / job)["status"] != "ok"]
+    lost += [f"job {job}: {n} doubled points" for job in jobs if (n := doubled_steps(killed / job, reference / job))]
     details = f"killed: {was_killed}, job statuses after the kill: {statuses}"
     return report("4-job joblib multirun", SAME, same, details, lost)
 

@@ -300,16 +300,17 @@ def test_the_hand_loop_reads_idx_files_raw_and_gzipped(scripts: tuple[ModuleType
     assert torch.equal(torch.from_numpy(hand_loop.read_idx(tmp_path / "packed").copy()), images)
 
 
-@pytest.mark.slow  # three small fits in this process, with a hand-written step beside each of their steps: ~20 s
+@pytest.mark.slow  # four small fits in this process, with a hand-written step beside each of their steps: ~25 s
 def test_the_steps_section_pairs_every_step_but_each_epochs_first(
     scripts: tuple[ModuleType, ModuleType], tmp_path: Path
 ) -> None:
     """`steps` in quick mode: 10 batches an epoch, two epochs; the first batch of each epoch follows a validation,
-    so 9 steps an epoch are paired, for the template and for both bare Trainers alike. Each step's phases are
+    so 9 steps an epoch are paired, for the template and for the three bare Trainers alike (one runs the template's
+    own module). Each step's phases are
     there for both sides; only the Trainers fetch a batch between steps (the hand-written step reuses theirs)."""
     common, steps = (importlib.import_module(f"bench.{name}") for name in ("common", "steps"))
     entry = steps.measure(common.Run(tmp_path, repeats=1, num_train=10, quick=True))["steps"]
-    for who in ("template", "bare_lightning", "bare_lightning_manual"):
+    for who in ("template", "bare_lightning_same_module", "bare_lightning", "bare_lightning_manual"):
         assert entry[f"{who}_steps_paired"] == 2 * 9, entry
         assert entry[f"{who}_step_ms"] > 0 and entry[f"hand_step_beside_{who}_ms"] > 0, entry
         ratio = entry[f"paired_ratio_{who}_over_hand"]

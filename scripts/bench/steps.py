@@ -10,7 +10,9 @@ machine; step-level pairs hold within a few percent, so this is the section that
 The hand-written step reuses the template's batch: slicing it from the data (about 0.2 ms) counts only for the
 template.
 
-The same again around two bare Lightning Trainers (bench.fits.BareModule: the same net and Adam, no schedule,
+The same again around a bare Lightning Trainer running the template's own LightningModule (built from the same
+config: its step is the template's, without the run's callbacks, loggers and trainlab around it), and around two
+bare Lightning Trainers (bench.fits.BareModule: the same net and Adam, no schedule,
 metrics, logging, checkpoints or callbacks): one with Lightning's automatic optimization, as the template has it,
 and one with manual optimization (the module calls zero_grad, manual_backward and step itself). They part
 Lightning's own loop from what trainlab adds to it, and the optimization loop's share from the batch loop's.
@@ -41,7 +43,7 @@ from bench import hand_loop
 from bench.common import Results, Run, median_of, paired_ratio, trainer_overrides
 from bench.fits import BareModule, bare_trainer, template_model_and_trainer
 from bench.whole_process import Sizes, write_synthetic_digits
-from runkit.building import build_datamodule
+from runkit.building import build_datamodule, build_model
 from runkit.config import compose
 from trainlab.data.tensor_datamodule import TensorDataModule
 
@@ -166,6 +168,11 @@ def measure(run: Run) -> Results:
     total_steps = EPOCHS * -(-len(datamodule.splits["train"][0]) // cfg.data.batch_size)
     results = {"device": "cpu", "images": len(datamodule.splits["train"][0])}
     results |= template_steps(cfg, datamodule, HandStepBeside(total_steps))
+    # The template's own LightningModule in a bare Trainer: what the run's callbacks, loggers and trainlab add to it.
+    same_module = build_model(cfg, datamodule)
+    results |= bare_steps(
+        "bare_lightning_same_module", same_module, datamodule, HandStepBeside(total_steps), run.workdir / "steps_same"
+    )
     for who, module in (("bare_lightning", ChannelsLastBareModule), ("bare_lightning_manual", ManualBareModule)):
         model = module(hand_loop.build_net().to(memory_format=torch.channels_last), cfg.optimizer.lr)
         results |= bare_steps(who, model, datamodule, HandStepBeside(total_steps), run.workdir / f"steps_{who}")
@@ -179,7 +186,7 @@ def template_steps(cfg: DictConfig, datamodule: TensorDataModule, beside: HandSt
 
 
 def bare_steps(
-    who: str, model: BareModule, datamodule: TensorDataModule, beside: HandStepBeside, folder: Path
+    who: str, model: pl.LightningModule, datamodule: TensorDataModule, beside: HandStepBeside, folder: Path
 ) -> Results:
     trainer = bare_trainer(EPOCHS, "cpu", beside, folder)
     trainer.fit(model, datamodule=datamodule)
