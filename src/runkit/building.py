@@ -78,8 +78,9 @@ def check_model_fits_data(cfg: DictConfig, datamodule: pl.LightningDataModule) -
 def build_model(cfg: DictConfig, datamodule: pl.LightningDataModule) -> pl.LightningModule:
     """The LightningModule, as its config says: its net, loss, metrics and optimizer are parts of that config."""
     check_model_fits_data(cfg, datamodule)
-    if cfg.get("optimizer"):
-        try_optimization(build("optimizer", cfg.optimizer), build("scheduler", cfg.scheduler), cfg)
+    if cfg.get("optimizer"):  # the optimizer group, which the template's models take (configs/_model.yaml)
+        scheduler = build("scheduler", cfg.scheduler) if cfg.get("scheduler") else None
+        try_optimization(build("optimizer", cfg.optimizer), scheduler, cfg)
     return build("model", cfg.model)
 
 
