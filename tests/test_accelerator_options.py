@@ -54,10 +54,9 @@ def test_on_the_cpu_the_data_are_not_copied(run_dir: Path) -> None:
 
 def test_channels_last_gives_the_same_outputs(run_dir: Path) -> None:
     cfg = compose_config("train", SMALL_CNN, run_dir)
-    datamodule = build_datamodule(cfg.data)
-    plain = build_model(cfg, datamodule)
+    plain = build_model(cfg)
     cfg.model.channels_last = True
-    channels_last = build_model(cfg, datamodule)
+    channels_last = build_model(cfg)
     channels_last.load_state_dict(plain.state_dict())
     conv = next(module for module in channels_last.net.modules() if isinstance(module, torch.nn.Conv2d))
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)

@@ -263,13 +263,13 @@ def test_the_hand_loop_builds_the_templates_net_with_its_initial_weights(
     import lightning.pytorch as pl
     import torch
 
-    from runkit.building import build_datamodule, build_model
+    from runkit.building import build_model
     from runkit.config import compose
 
     hand_loop = importlib.import_module("bench.hand_loop")
     cfg = compose("train", ["experiment=mnist_cnn", f"data.data_dir={tmp_path}", "seed=3"], tmp_path / "run")
     pl.seed_everything(cfg.seed, verbose=False)
-    template = build_model(cfg, build_datamodule(cfg.data)).net
+    template = build_model(cfg).net
     torch.manual_seed(cfg.seed)
     hand = hand_loop.build_net()
     assert (

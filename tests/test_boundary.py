@@ -13,7 +13,7 @@ from tests.helpers.process import ROOT
 
 RESEARCHERS = ROOT / "src" / "trainlab"
 ENGINE = ROOT / "src" / "runkit"
-# What the researcher's side may not import: the engine, and the config machinery the engine wraps it with.
+# What the researcher's nets, models, data and callbacks may not import: the engine, and the config machinery.
 FORBIDDEN = ("runkit", "hydra", "omegaconf", "hydra_plugins")
 MAX_RESEARCHERS_CODE_LINES = 1500
 
@@ -34,7 +34,9 @@ def module_name(path: Path) -> str:
 
 @pytest.mark.parametrize("path", sorted(RESEARCHERS.rglob("*.py")), ids=lambda path: module_name(path))
 def test_the_researchers_side_imports_nothing_of_the_engine(path: Path) -> None:
-    crossing = [name for name in imported_modules(path) if name.split(".")[0] in FORBIDDEN]
+    # The training entry (train.py) instantiates from config, with Hydra; nets, models, data and callbacks do not.
+    forbidden = ("runkit", "hydra_plugins") if path == RESEARCHERS / "train.py" else FORBIDDEN
+    crossing = [name for name in imported_modules(path) if name.split(".")[0] in forbidden]
     assert crossing == [], f"{module_name(path)} imports {crossing}"
 
 

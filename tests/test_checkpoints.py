@@ -151,7 +151,7 @@ def test_a_trained_model_loads_from_its_path_alone(tmp_path: Path) -> None:
     checkpoint, run_cfg = load_run(path)
     datamodule = build_datamodule(run_cfg.data)
     datamodule.setup()
-    reference = build_model(cfg, datamodule).eval()  # built from the run's own config, not from the checkpoint
+    reference = build_model(cfg).eval()  # built from the run's own config, not from the checkpoint
     reference.load_state_dict(checkpoint["state_dict"])
     inputs = datamodule.splits["test"][0][:16]
     parts = {name: instantiate(cfg.model[name]) for name in ("net", "loss", "metrics")}

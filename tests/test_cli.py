@@ -127,7 +127,7 @@ def test_the_console_says_each_thing_once_and_no_advertising(tmp_path: Path) -> 
 
 def test_early_stopping_says_when_and_why(run_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
     overrides = [*TINY, "trainer.max_epochs=50", "callbacks.early_stopping.patience=1", "test=false"]
-    with caplog.at_level(logging.INFO, logger="runkit.training"):
+    with caplog.at_level(logging.INFO, logger="runkit.fit_watch"):
         train(compose_config("train", overrides, run_dir))
     (line,) = [record.getMessage() for record in caplog.records if record.getMessage().startswith("Stopped early")]
     stopped = re.fullmatch(

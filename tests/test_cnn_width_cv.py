@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from runkit.building import build_datamodule, build_model
+from runkit.building import build_model
 from runkit.config import CONFIG_DIR
 from runkit.loggers.hparams import whole_config_hyperparameters
 from tests.helpers.config import compose_config
@@ -15,7 +15,7 @@ WIDTHS = ["small", "medium", "large"]
 
 def params_total(width: str, run_dir: Path) -> int:
     cfg = compose_config("train", ["experiment=cnn_width_cv", f"width={width}"], run_dir)
-    model = build_model(cfg, build_datamodule(cfg.data))
+    model = build_model(cfg)
     assert list(model.net.features[0].weight.shape)[0] == cfg.cnn_widths[width].channels[0]
     return whole_config_hyperparameters(cfg, model)["model/params_total"]  # as MLflow and W&B record it
 
@@ -35,4 +35,4 @@ def test_sweep_crosses_every_width_with_every_fold() -> None:
 def test_unknown_width_is_an_error(run_dir: Path) -> None:
     cfg = compose_config("train", ["experiment=cnn_width_cv", "width=huge"], run_dir)
     with pytest.raises(Exception, match="huge"):
-        build_model(cfg, build_datamodule(cfg.data))
+        build_model(cfg)

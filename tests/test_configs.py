@@ -48,7 +48,7 @@ def test_data_option_builds_and_serves_batches(option: str, run_dir: Path) -> No
 def test_model_option_builds_and_runs_forward(option: str, run_dir: Path) -> None:
     data = {"linear": "synthetic_regression", "linear_gd": "synthetic_regression"}.get(option, "synthetic_images")
     cfg = compose_config("train", [f"model={option}", f"data={data}"], run_dir)
-    model = build_model(cfg, build_datamodule(cfg.data))
+    model = build_model(cfg)
     assert isinstance(model, SupervisedModule)
     out = model(torch.zeros(3, *cfg.data.input_shape))
     assert out.shape == (3, cfg.data.get("num_classes", 1))
@@ -62,7 +62,7 @@ def test_optimizer_and_scheduler_options_build(option: str, scheduler: str, run_
         [f"optimizer={option}", f"scheduler={scheduler}", "model=mlp", "data=synthetic_classification"],
         run_dir,
     )
-    model = build_model(cfg, build_datamodule(cfg.data))
+    model = build_model(cfg)
     built = model.configure_optimizers()
     optimizer = built["optimizer"] if isinstance(built, dict) else built
     assert isinstance(optimizer, torch.optim.Optimizer)
@@ -85,7 +85,7 @@ def test_onecycle_scheduler_fills_in_the_run_length(run_dir: Path) -> None:
         run_dir,
     )
     datamodule = build_datamodule(cfg.data)
-    model = build_model(cfg, datamodule)
+    model = build_model(cfg)
     trainer = build_trainer(cfg.trainer, callbacks=[], loggers=[])
     trainer.fit(model, datamodule=datamodule)
     scheduler = trainer.lr_scheduler_configs[0].scheduler
@@ -95,7 +95,7 @@ def test_onecycle_scheduler_fills_in_the_run_length(run_dir: Path) -> None:
 @pytest.mark.parametrize("option", group_options("regularizer"))
 def test_regularizer_option_builds(option: str, run_dir: Path) -> None:
     cfg = compose_config("train", [f"regularizer={option}"], run_dir)
-    model = build_model(cfg, build_datamodule(cfg.data))
+    model = build_model(cfg)
     if option == "none":
         assert model.regularizer is None
     else:
@@ -172,7 +172,7 @@ def test_debug_option_trains_as_far_as_it_promises(option: str, run_dir: Path) -
     cfg = compose_config("train", [*small, f"debug={option}", "trainer.max_epochs=2"], run_dir)
     datamodule = build_datamodule(cfg.data)
     trainer = build_trainer(cfg.trainer, build_callbacks(cfg.get("callbacks"), []), loggers=[])
-    trainer.fit(build_model(cfg, datamodule), datamodule=datamodule)
+    trainer.fit(build_model(cfg), datamodule=datamodule)
     full_epoch = 512 // 32
     if option == "fdr":  # one batch of train and val
         assert (trainer.global_step, trainer.num_val_batches) == (1, [1])

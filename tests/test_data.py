@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from runkit.building import build_datamodule
+from runkit.building import build_datamodule, data_options
 from tests.helpers.config import compose_config
 from trainlab.data.loader import EpochOrder, TensorLoader
 from trainlab.data.synthetic import (
@@ -110,7 +110,7 @@ def split_sizes(datamodule: TensorDataModule) -> dict[str, int]:
 def test_debug_fdr_builds_only_the_batch_of_each_split_it_takes(run_dir: Path) -> None:
     """debug=fdr takes one batch of train, val and test: the 26,000 synthetic digits are never drawn."""
     cfg = compose_config("train", ["debug=fdr"], run_dir)
-    datamodule = build_datamodule(cfg.data, None, cfg.trainer.fast_dev_run)
+    datamodule = build_datamodule(cfg.data, **data_options(cfg))
     assert split_sizes(datamodule) == {"train": 128, "val": 128, "test": 128}
     unlimited = build_datamodule(cfg.data)  # the same data without fast_dev_run: what a real run builds
     assert split_sizes(unlimited) == {"train": 20000, "val": 2000, "test": 4000}

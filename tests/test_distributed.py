@@ -34,7 +34,7 @@ def single_process_val_acc(checkpoint_path: Path, tmp_path: Path) -> float:
     checkpoint, run_cfg = load_run(checkpoint_path)
     compose_config("train", [], tmp_path / "val")  # registers Hydra's runtime choices for build_model
     datamodule = build_datamodule(run_cfg.data)
-    model = build_model(run_cfg, datamodule)
+    model = build_model(run_cfg)
     model.load_state_dict(checkpoint["state_dict"])
     trainer = build_trainer(
         OmegaConf.create(

@@ -65,7 +65,7 @@ def test_finetune_loads_the_weights_then_trains_head_only_then_everything(pretra
         run_dir,
     )
     datamodule = build_datamodule(cfg.data)
-    model = build_model(cfg, datamodule)
+    model = build_model(cfg)
     initial = snapshot(model.net)
     loggers = build_loggers(cfg.logger)
     snapshots = NetSnapshots()

@@ -40,7 +40,7 @@ def test_linear_gd_matches_torch_sgd_step_for_step(run_dir: Path) -> None:
         run_dir,
     )
     datamodule = build_datamodule(cfg.data)
-    model = build_model(cfg, datamodule)
+    model = build_model(cfg)
     assert isinstance(model, GradientDescentRegression)
     reference = copy.deepcopy(model.net)  # same starting point
     recorder = ParameterRecorder()
@@ -65,7 +65,7 @@ def test_linear_gd_matches_torch_sgd_step_for_step(run_dir: Path) -> None:
 def test_linear_gd_converges_to_the_true_weights(run_dir: Path) -> None:
     cfg = compose_config("train", ["experiment=linear_gd", "logger=none", "callbacks=none", "test=false"], run_dir)
     datamodule = build_datamodule(cfg.data)
-    model = build_model(cfg, datamodule)
+    model = build_model(cfg)
     build_trainer(cfg.trainer, [], []).fit(model, datamodule=datamodule)
     layer = model.net.layer
     # The noise (std 0.1 over 2,000 samples) leaves an estimation error of about 0.003 per weight.

@@ -49,7 +49,7 @@ def test_each_optimizer_lowers_the_training_loss(optimizer: str, run_dir: Path) 
     )
     datamodule = build_datamodule(cfg.data)
     datamodule.setup("fit")
-    model = build_model(cfg, datamodule)
+    model = build_model(cfg)
     inputs, targets = datamodule.splits["train"]
     before = training_set_loss(model, inputs, targets)
     build_trainer(cfg.trainer, [], []).fit(model, datamodule=datamodule)

@@ -30,7 +30,7 @@ def test_gap_metrics_are_the_eval_mode_losses_of_both_splits(run_dir: Path) -> N
         run_dir,
     )
     datamodule = build_datamodule(cfg.data)
-    model = build_model(cfg, datamodule)
+    model = build_model(cfg)
     loggers = build_loggers(cfg.logger)
     trainer = build_trainer(cfg.trainer, build_callbacks(cfg.callbacks, loggers), loggers)
     trainer.fit(model, datamodule=datamodule)

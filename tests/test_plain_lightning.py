@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 import runkit
-from runkit.building import build_datamodule, build_model
+from runkit.building import build_model
 from runkit.evaluation import evaluate, predict
 from runkit.runs.reading import read_scalars
 from runkit.summarize import summarize
@@ -87,7 +87,7 @@ def test_a_stock_nn_module_is_a_net_in_config_only(net: str, configs: Path, tmp_
 
 def test_the_loss_is_chosen_in_config(tmp_path: Path) -> None:
     cfg = compose_config("train", ["model.loss.label_smoothing=0.1", *SMALL_IMAGES], tmp_path / "run")
-    model = build_model(cfg, build_datamodule(cfg.data))
+    model = build_model(cfg)
     assert model.loss.label_smoothing == 0.1
 
 

@@ -41,7 +41,7 @@ def test_the_bar_skips_batches_between_redraws_and_shows_each_epochs_last(
     datamodule = build_datamodule(cfg.data)
     bar = RecordingBar()
     trainer = build_trainer(cfg.trainer, [bar], build_loggers(cfg.logger))
-    trainer.fit(build_model(cfg, datamodule), datamodule=datamodule)
+    trainer.fit(build_model(cfg), datamodule=datamodule)
     # 256 samples in batches of 32: 8 batches an epoch. Drawn: the run's first batch, then each epoch's last.
     assert [(epoch, batch) for epoch, batch, _ in bar.shown] == [(0, 0), (0, 7), (1, 7)]
     last_values = bar.shown[-1][2]

@@ -86,7 +86,7 @@ def test_linear_model_recovers_the_true_weights(run_dir: Path) -> None:
     datamodule = build_datamodule(cfg.data)
     from runkit.building import build_model, build_trainer
 
-    model = build_model(cfg, datamodule)
+    model = build_model(cfg)
     build_trainer(cfg.trainer, [], []).fit(model, datamodule=datamodule)
     layer = model.net.layer
     # The noise (std 0.1 over 2,000 samples) leaves an estimation error of about 0.003 per weight.
@@ -177,7 +177,7 @@ def test_hparams_tab_carries_real_metrics(short_run: tuple[Path, dict[str, float
 def test_a_nan_training_loss_shows_in_the_epoch_mean(run_dir: Path) -> None:
     """The epoch mean keeps a NaN step rather than silently leaving it out (and checks no value per step)."""
     cfg = compose_config("train", SMALL, run_dir)
-    model = build_model(cfg, build_datamodule(cfg.data))
+    model = build_model(cfg)
     model.train_loss.update(torch.tensor(0.5), weight=32)
     model.train_loss.update(torch.tensor(float("nan")), weight=32)
     assert torch.isnan(model.train_loss.compute())

@@ -190,7 +190,7 @@ def test_augmentation_moves_training_batches_only(augment: bool, tmp_path: Path,
     dm = build_datamodule(cfg.data)
     recorder = BatchRecorder()
     trainer = build_trainer(cfg.trainer, callbacks=[recorder], loggers=[])
-    trainer.fit(build_model(cfg, dm), datamodule=dm)
+    trainer.fit(build_model(cfg), datamodule=dm)
     # The batches the loaders hand out, in the order of epoch 0.
     loader = dm.train_dataloader()
     loader.sampler.set_epoch(0)
@@ -219,7 +219,7 @@ def test_mnist_experiments_compose_and_build(experiment: str, tmp_path: Path, ru
     write_layout(tmp_path / "data", "mnist")
     cfg = compose_config("train", [f"experiment={experiment}", *offline(tmp_path / "data")], run_dir)
     dm = build_datamodule(cfg.data)
-    model = build_model(cfg, dm)
+    model = build_model(cfg)
     dm.setup()
     images, _ = next(iter(dm.train_dataloader()))
     assert model(images).shape == (len(images), 10)

@@ -72,7 +72,7 @@ def hand_written_fit(cfg: DictConfig, datamodule: TensorDataModule, bf16: bool =
     and the data are moved there in the first epoch, as the template's fit moves them in its own. The whole
     fit is the sum of its epochs."""
     on = torch.device(device)
-    net = build_model(cfg, datamodule).net
+    net = build_model(cfg).net
     batch = cfg.data.batch_size
     marks = [synchronized_clock(on)]
     model = net.to(on)
@@ -139,7 +139,7 @@ def template_model_and_trainer(
     cfg: DictConfig, datamodule: TensorDataModule, callback: Callback, precision: str = "32-true"
 ) -> tuple[pl.LightningModule, pl.Trainer]:
     """The model and Trainer `cfg` builds (its callbacks and loggers), with `callback` added and this precision."""
-    model = build_model(cfg, datamodule)
+    model = build_model(cfg)
     loggers = build_loggers(cfg.logger)
     trainer_cfg = cfg.trainer.copy()
     trainer_cfg.precision = precision
@@ -168,7 +168,7 @@ class BareModule(pl.LightningModule):
 def lightning_floor_fit(cfg: DictConfig, datamodule: TensorDataModule, accelerator: str = "cpu") -> Fit:
     """Lightning's own cost, for reference: a bare Trainer (no logger, callbacks, progress bar or checkpoints),
     on one device of `accelerator`."""
-    model = BareModule(build_model(cfg, datamodule).net, cfg.optimizer.lr)
+    model = BareModule(build_model(cfg).net, cfg.optimizer.lr)
     clock = EpochClock()
     trainer = bare_trainer(EPOCHS, accelerator, clock, Path(cfg.paths.output_dir) / "floor")
     seconds, epochs = timed_fit(trainer, model, datamodule, clock)

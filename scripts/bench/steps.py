@@ -169,7 +169,7 @@ def measure(run: Run) -> Results:
     results = {"device": "cpu", "images": len(datamodule.splits["train"][0])}
     results |= template_steps(cfg, datamodule, HandStepBeside(total_steps))
     # The template's own LightningModule in a bare Trainer: what the run's callbacks, loggers and trainlab add to it.
-    same_module = build_model(cfg, datamodule)
+    same_module = build_model(cfg)
     results |= bare_steps(
         "bare_lightning_same_module", same_module, datamodule, HandStepBeside(total_steps), run.workdir / "steps_same"
     )

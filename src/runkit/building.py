@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 from runkit.checkpoints import AtomicCheckpointIO
 from runkit.config import ConfigError
 from runkit.config.instantiate import build, refused_settings
+from runkit.config.validate import constructor_parameters
 from runkit.process.locks import exclusive_lock
 from runkit.process.mode import in_multirun
 from runkit.process.precision import check_bf16_hardware
@@ -31,18 +32,18 @@ def choice(group: str, cfg: DictConfig) -> str:
     return str(cfg.get("_target_", group)).rsplit(".", 1)[-1]
 
 
-def build_datamodule(
-    data_cfg: DictConfig, shared_dir: Path | None = None, fast_dev_run: bool | int = False
-) -> pl.LightningDataModule:
-    """The datamodule; no data is loaded until Lightning calls its setup. Where the datamodule offers them (the
-    template's own do; any LightningDataModule works without): with `shared_dir`, the jobs of a sweep that use
-    the same data map one copy of it from there, and with `fast_dev_run` it makes only the batches the run takes."""
-    datamodule = build("data", data_cfg)
-    if hasattr(datamodule, "shared_dir"):
-        datamodule.shared_dir = shared_dir
-    if hasattr(datamodule, "only_what_a_fast_dev_run_uses"):
-        datamodule.only_what_a_fast_dev_run_uses(fast_dev_run)
-    return datamodule
+def build_datamodule(data_cfg: DictConfig, **options: Any) -> pl.LightningDataModule:
+    """The datamodule, with the `data_options` it takes; no data is loaded until Lightning calls its setup."""
+    return build("data", data_cfg, **options)
+
+
+def data_options(cfg: DictConfig) -> dict[str, Any]:
+    """What trainlab offers a datamodule beyond its config, for one that takes it (the template's own do; any
+    LightningDataModule works without): `shared_dir`, where the jobs of a sweep on the same data map one copy
+    of it, and `fast_dev_run`, so that a smoke test makes only the batches it takes."""
+    offered = {"shared_dir": shared_data_dir(cfg), "fast_dev_run": cfg.trainer.get("fast_dev_run", False)}
+    taken, _ = constructor_parameters(str(cfg.data._target_))
+    return {name: value for name, value in offered.items() if name in taken}
 
 
 def shared_data_dir(cfg: DictConfig) -> Path | None:
@@ -53,21 +54,21 @@ def shared_data_dir(cfg: DictConfig) -> Path | None:
     return Path(HydraConfig.get().sweep.dir) / SHARED_DATA_DIR
 
 
-def check_model_fits_data(cfg: DictConfig, datamodule: pl.LightningDataModule) -> None:
+def check_model_fits_data(model_cfg: DictConfig, data_cfg: DictConfig) -> None:
     """Fail early, with the fix, when the chosen model cannot take the chosen data. A nicety: it compares the
-    optional `task` of the model's class and of the datamodule, and the net's `input_shape` with the data's,
+    optional `task` of the model's and the datamodule's classes, and the net's `input_shape` with the data's,
     and says nothing where either side does not tell."""
-    model_task = getattr(get_class(cfg.model._target_), "task", None)
-    data_task = getattr(datamodule, "task", None)
-    model_name, data_name = choice("model", cfg.model), choice("data", cfg.data)
+    model_task = getattr(get_class(model_cfg._target_), "task", None)
+    data_task = getattr(get_class(data_cfg._target_), "task", None)
+    model_name, data_name = choice("model", model_cfg), choice("data", data_cfg)
     if model_task and data_task and model_task != data_task:
         raise ConfigError(
             f"model={model_name} is a {model_task} model but data={data_name} is a {data_task} "
             f"dataset; choose a {data_task} model."
         )
-    net = cfg.model.get("net")
+    net = model_cfg.get("net")
     net_shape = net.get("input_shape") if isinstance(net, DictConfig) else None
-    data_shape = getattr(datamodule, "input_shape", None)
+    data_shape = data_cfg.get("input_shape")
     if net_shape is not None and data_shape is not None and tuple(net_shape) != tuple(data_shape):
         raise ConfigError(
             f"model={model_name} expects input_shape={list(net_shape)} but data={data_name} gives "
@@ -75,12 +76,17 @@ def check_model_fits_data(cfg: DictConfig, datamodule: pl.LightningDataModule) -
         )
 
 
-def build_model(cfg: DictConfig, datamodule: pl.LightningDataModule) -> pl.LightningModule:
-    """The LightningModule, as its config says: its net, loss, metrics and optimizer are parts of that config."""
-    check_model_fits_data(cfg, datamodule)
-    if cfg.get("optimizer"):  # the optimizer group, which the template's models take (configs/_model.yaml)
+def check_optimization(cfg: DictConfig) -> None:
+    """The optimizer group, which the template's models take (configs/_model.yaml), built once before the run."""
+    if cfg.get("optimizer"):
         scheduler = build("scheduler", cfg.scheduler) if cfg.get("scheduler") else None
         try_optimization(build("optimizer", cfg.optimizer), scheduler, cfg)
+
+
+def build_model(cfg: DictConfig) -> pl.LightningModule:
+    """The LightningModule, as its config says, after the checks a run makes first."""
+    check_model_fits_data(cfg.model, cfg.data)
+    check_optimization(cfg)
     return build("model", cfg.model)
 
 
@@ -173,9 +179,15 @@ def build_callbacks(callbacks_cfg: DictConfig | None, loggers: list[Logger]) -> 
     return callbacks
 
 
-def build_trainer(trainer_cfg: DictConfig, callbacks: list[Callback], loggers: list[Logger]) -> pl.Trainer:
-    """The Trainer; checkpoints are written atomically unless the config names its own plugins."""
+def trainer_options(trainer_cfg: DictConfig, callbacks: list[Callback], loggers: list[Logger]) -> dict[str, Any]:
+    """What runkit adds to the Trainer's config: the callbacks, the loggers, and a checkpoint writer that writes
+    whole files or none, unless the config names plugins of its own."""
     plugins = {} if trainer_cfg.get("plugins") else {"plugins": [AtomicCheckpointIO()]}
-    trainer = build("trainer", trainer_cfg, callbacks=callbacks, logger=loggers or False, **plugins)
+    return {"callbacks": callbacks, "logger": loggers or False, **plugins}
+
+
+def build_trainer(trainer_cfg: DictConfig, callbacks: list[Callback], loggers: list[Logger]) -> pl.Trainer:
+    """The Trainer with runkit's options, refused in one line on hardware it does not fit."""
+    trainer = build("trainer", trainer_cfg, **trainer_options(trainer_cfg, callbacks, loggers))
     check_bf16_hardware(trainer.precision, trainer.strategy.root_device, warn=trainer.is_global_zero)
     return trainer

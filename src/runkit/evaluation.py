@@ -29,8 +29,9 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     checkpoint, run_cfg = load_run(cfg.ckpt_path, cfg.get("model"), trust_of(cfg))
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule = build_datamodule(cfg.data if cfg.get("data") else run_cfg.data)
-    check_model_fits_data(run_cfg, datamodule)
+    data_cfg = cfg.data if cfg.get("data") else run_cfg.data
+    check_model_fits_data(run_cfg.model, data_cfg)
+    datamodule = build_datamodule(data_cfg)
     model = rebuild_model(checkpoint, run_cfg, cfg.ckpt_path)
     trainer = build_trainer(
         cfg.trainer, callbacks=[], loggers=build_loggers(cfg.get("logger"), run_name(cfg.paths.output_dir))
@@ -48,10 +49,11 @@ def predict(cfg: DictConfig) -> Path:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
     paths = list_images(Path(cfg.input)) if cfg.get("input") else None  # a wrong folder fails before any loading
     checkpoint, run_cfg = load_run(cfg.ckpt_path, trust=trust_of(cfg))
-    datamodule = build_datamodule(cfg.data if cfg.get("data") else run_cfg.data)
+    data_cfg = cfg.data if cfg.get("data") else run_cfg.data
+    check_model_fits_data(run_cfg.model, data_cfg)
+    datamodule = build_datamodule(data_cfg)
     # Lightning saved the datamodule's state (e.g. its pixel statistics) in the checkpoint.
     datamodule.load_state_dict(checkpoint.get(type(datamodule).__qualname__) or {})
-    check_model_fits_data(run_cfg, datamodule)
     model = rebuild_model(checkpoint, run_cfg, cfg.ckpt_path)
     trainer = build_trainer(
         cfg.trainer, callbacks=[], loggers=build_loggers(cfg.get("logger"), run_name(cfg.paths.output_dir))

@@ -1,42 +1,42 @@
 """One training run, as `trainlab-train` runs it (the command line itself is in train.py).
 
 Reads top to bottom as the run does. `run` is the whole process's view: set up the process, record
-the run's start, train, record how it ended, report. `train` is the experiment itself: validate ->
-seed -> datamodule -> model -> loggers and callbacks -> Trainer -> fit -> test the best checkpoint ->
-log hyperparameters with the final metrics. Tests and scripts call `train` directly.
+the run's start, train, record how it ended, report. `train` opens the experiment around the researcher's
+entry (trainlab.train.train: data, model and Trainer from config, fit, test): seed -> the checkpoint it starts
+from, checked -> the checks that need no object built -> loggers and callbacks -> the entry -> hyperparameters
+with the final metrics. Tests and scripts call `train` directly.
 """
 
 import logging
 import shlex
 import warnings
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import lightning.pytorch as pl
+from hydra.errors import InstantiationException
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from runkit.building import (
     build_callbacks,
-    build_datamodule,
     build_loggers,
-    build_model,
-    build_trainer,
+    check_model_fits_data,
+    check_optimization,
+    data_options,
     finish_loggers,
-    shared_data_dir,
+    trainer_options,
 )
-from runkit.callbacks.optuna_trial import TrialPruned, raise_if_pruned, trial_callbacks
-from runkit.checkpoints import (
-    RunConfigInCheckpoints,
-    check_architecture,
-    check_named_checkpoints,
-    load_checkpoint,
-)
+from runkit.callbacks.optuna_trial import TrialPruned, trial_callbacks
+from runkit.checkpoints import RunConfigInCheckpoints, check_named_checkpoints, load_checkpoint
 from runkit.config import ConfigError, user_error_message
+from runkit.config.instantiate import refused_settings
+from runkit.config.validate import locate
+from runkit.fit_watch import FitWatch
 from runkit.loggers.hparams import log_hyperparameters
 from runkit.process.interruption import RunInterrupted, interruptible
 from runkit.process.mode import in_multirun
-from runkit.process.resources import DataPhase, memory_limit
+from runkit.process.resources import memory_limit
 from runkit.process.setup import set_up_process
 from runkit.process.slurm import hand_over_to_submitit, ignore_late_warning
 from runkit.runs.commands import program, resume_command
@@ -186,7 +186,10 @@ def start_run(cfg: DictConfig) -> None:
 def train(cfg: DictConfig, start: StartingPoint | None = None) -> dict[str, float]:
     """Run one experiment as configured (a validated config) and return its final metrics (train, val and test).
 
-    `start`: what the run starts from, when the caller has decided it (runs.resume.starting_point).
+    The researcher's entry (`entry` in configs/train.yaml: trainlab.train.train) builds the data, the model
+    and the Trainer, fits and tests; around it, this reads the checkpoint it starts from, checks what can be
+    checked before anything is built, and hands it the loggers and callbacks. `start`: what the run starts
+    from, when the caller has decided it (runs.resume.starting_point).
     """
     ckpt_path = (start or starting_point(cfg)).checkpoint
     if cfg.get("seed") is not None:
@@ -194,33 +197,30 @@ def train(cfg: DictConfig, start: StartingPoint | None = None) -> dict[str, floa
     # A checkpoint is read first: one that names code outside the run's trust is refused before anything is built.
     resumed = load_checkpoint(ckpt_path, trust_of(cfg)) if ckpt_path is not None else None
     check_named_checkpoints(cfg, trust_of(cfg))
-    datamodule = build_datamodule(cfg.data, shared_data_dir(cfg), cfg.trainer.get("fast_dev_run", False))
-    model = build_model(cfg, datamodule)  # its settings are checked before any data is built
-    if resumed is not None:
-        check_architecture(resumed, model, ckpt_path)
+    check_model_fits_data(cfg.model, cfg.data)
+    check_optimization(cfg)
     resume_step = int(resumed["global_step"]) if resumed is not None and cfg.get("train", True) else None
     loggers = build_loggers(cfg.get("logger"), run_name(cfg.paths.output_dir), resume_step)
+    watch = FitWatch(resumed, ckpt_path)
     callbacks = build_callbacks(cfg.get("callbacks"), loggers) + trial_callbacks(cfg)
-    phase = DataPhase()  # data that do not fit in memory say so, and which settings ask for less
-    callbacks += [RunConfigInCheckpoints(OmegaConf.to_container(cfg, resolve=True)), phase]
-    trainer = build_trainer(cfg.trainer, callbacks, loggers)
-
+    callbacks += [RunConfigInCheckpoints(OmegaConf.to_container(cfg, resolve=True)), watch]
     if cfg.get("train", True):
         log.info("Training; run folder: %s", cfg.paths.output_dir)  # not before: a run stopped earlier keeps no folder
-        doing = phase.either("building the data", "training")
-        with memory_limit(doing, fixes=phase.either(smaller_data(cfg), smaller_steps(cfg))):
-            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-        report_early_stop(trainer)
-        raise_if_pruned(trainer)  # a trial the search's pruner stopped ends here, untested
-    metrics = to_floats(trainer.callback_metrics)
-    if cfg.get("test", True):
-        with memory_limit("testing", fixes=smaller_steps(cfg)):
-            test(trainer, model, datamodule, fitted=cfg.get("train", True), checkpoint=ckpt_path)
-        metrics.update(to_floats(trainer.callback_metrics))
-
-    log_hyperparameters(loggers, cfg, model, metrics)
+    with memory_limit(watch.doing, fixes=lambda: smaller_data(cfg) if watch.phase == "data" else smaller_steps(cfg)):
+        trainer = run_entry(cfg, data_options(cfg), trainer_options(cfg.trainer, callbacks, loggers))
+    metrics = {**watch.fit_metrics, **to_floats(trainer.callback_metrics)}
+    log_hyperparameters(loggers, cfg, trainer.lightning_module, metrics)
     finish_loggers(loggers)
     return metrics
+
+
+def run_entry(cfg: DictConfig, data: dict[str, Any], trainer: dict[str, Any]) -> pl.Trainer:
+    """The researcher's entry, with a class that refuses its settings told in one line."""
+    entry = locate(str(cfg.entry))
+    try:
+        return entry(cfg, data, trainer)
+    except InstantiationException as error:
+        raise refused_settings("", cfg, error) from error
 
 
 def smaller_data(cfg: DictConfig) -> str:
@@ -237,40 +237,6 @@ def smaller_steps(cfg: DictConfig) -> str:
         f"lower data.batch_size (now {cfg.data.get('batch_size')}), compute in bf16 with trainer=bf16 (precision now "
         f"{precision}), or narrow the model (model.net's widths)"
     )
-
-
-def test(
-    trainer: pl.Trainer,
-    model: pl.LightningModule,
-    datamodule: pl.LightningDataModule,
-    fitted: bool,
-    checkpoint: str | None,
-) -> None:
-    """Test the best checkpoint of this fit (without checkpoints, the weights the model has now); a run that did
-    not fit (train=false) tests the checkpoint it started from."""
-    ckpt_path = checkpoint
-    if fitted:
-        callback = trainer.checkpoint_callback
-        ckpt_path = callback.best_model_path if callback is not None else ""
-        if not ckpt_path:
-            log.warning("No best checkpoint was saved (checkpointing is off); testing the last weights.")
-            ckpt_path = None
-    # The final-metrics line at the end of the run gives the test metrics with the rest: no table of them here.
-    trainer.test(model, datamodule=datamodule, ckpt_path=ckpt_path, verbose=False)
-
-
-def report_early_stop(trainer: pl.Trainer) -> None:
-    """One line when early stopping ended the fit before max_epochs, and why."""
-    for callback in trainer.early_stopping_callbacks:
-        if callback.stopped_epoch > 0:
-            log.info(
-                "Stopped early after epoch %d of %d: %s did not improve for %d epochs (best %.4f).",
-                callback.stopped_epoch + 1,
-                trainer.max_epochs,
-                callback.monitor,
-                callback.patience,
-                float(callback.best_score),
-            )
 
 
 def to_floats(metrics: dict) -> dict[str, float]:

@@ -37,6 +37,7 @@ def fraction(expected: str, fix: str) -> Rule:
 # setting: (type, range rule or None)
 SETTINGS: dict[str, tuple[type, Rule | None]] = {
     "task_name": (str, None),
+    "entry": (str, None),
     "seed": (int, None),
     "train": (bool, None),
     "test": (bool, None),

@@ -8,9 +8,6 @@ import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-from lightning.pytorch.callbacks import Callback
 
 from runkit.config.errors import ResourceError
 
@@ -69,21 +66,6 @@ def memory_limit(doing: str | Callable[[], str], fixes: str | Callable[[], str])
             raise
         doing, fixes = (part() if callable(part) else part for part in (doing, fixes))
         raise ResourceError(f"Out of memory while {doing}: {shortfall}; {fixes}.") from None
-
-
-class DataPhase(Callback):
-    """Whether Lightning has set the datamodule up yet in this fit: it calls every callback's setup right after
-    the datamodule's, so a failure before that was while the data were built."""
-
-    def __init__(self) -> None:
-        self.data_built = False
-
-    def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
-        self.data_built = True
-
-    def either(self, before: str, after: str) -> Callable[[], str]:
-        """`before` or `after`, as the fit stands when asked."""
-        return lambda: after if self.data_built else before
 
 
 def is_disk_full(error: BaseException, folder: Path) -> bool:

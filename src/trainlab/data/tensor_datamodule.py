@@ -44,6 +44,8 @@ class TensorDataModule(pl.LightningDataModule):
         num_folds: int | None = None,
         fold: int = 0,
         train_size: int | None = None,
+        shared_dir: str | Path | None = None,
+        fast_dev_run: bool | int = False,
     ) -> None:
         super().__init__()
         # The ranges of these settings are checked by the config schema (config/schema.py) before this runs.
@@ -59,8 +61,9 @@ class TensorDataModule(pl.LightningDataModule):
         # At most this many samples in each split (None: all). Set for a fast_dev_run, which takes a batch or two
         # of each split: a smoke test then builds only the data it uses (see only_what_a_fast_dev_run_uses).
         self.sample_limit: int | None = None
+        self.only_what_a_fast_dev_run_uses(fast_dev_run)
         # In a multirun, the folder where jobs on the same data share one copy of it (see data/shared.py).
-        self.shared_dir: Path | None = None
+        self.shared_dir = Path(shared_dir) if shared_dir is not None else None
 
     # --- what a subclass provides -------------------------------------------------------------
     def load_train_pool(self) -> Split:
