@@ -195,8 +195,9 @@ def train(cfg: DictConfig, start: StartingPoint | None = None) -> dict[str, floa
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
     # A checkpoint is read first: one that names code outside the run's trust is refused before anything is built.
-    resumed = load_checkpoint(ckpt_path, trust_of(cfg)) if ckpt_path is not None else None
-    check_named_checkpoints(cfg, trust_of(cfg))
+    trust = trust_of(cfg)
+    resumed = load_checkpoint(ckpt_path, trust) if ckpt_path is not None else None
+    check_named_checkpoints(cfg, trust)
     check_model_fits_data(cfg.model, cfg.data)
     check_optimization(cfg)
     resume_step = int(resumed["global_step"]) if resumed is not None and cfg.get("train", True) else None
