@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-extras train test test-full bench gpu-check stress clean lint format tensorboard mlflow rename slurm slurm-down
+.PHONY: help install install-extras train test test-yours test-full bench gpu-check stress clean lint format tensorboard mlflow rename slurm slurm-down
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -42,6 +42,10 @@ train: $(INSTALLED)  ## Train the default experiment (CNN on synthetic images); 
 # The tests marked extras run in .venv-extras, the others in .venv (scripts/run_tests.sh says how).
 test: $(INSTALLED) $(EXTRAS_INSTALLED)  ## Run the fast test suite
 	BIN=$(BIN) EXTRAS_BIN=$(EXTRAS_BIN) bash scripts/run_tests.sh quick $(ARGS)
+
+# Your tests alone: tests/trainlab/ runs your code with Hydra and plain Lightning, never the engine (tests/runkit/).
+test-yours: $(INSTALLED)  ## Run only your tests (tests/trainlab/: nets, models, data, callbacks); under a minute
+	$(BIN)/python -m pytest -n auto --dist loadfile tests/trainlab $(ARGS)
 
 test-full: $(INSTALLED) $(EXTRAS_INSTALLED)  ## Run every test, slow ones included
 	BIN=$(BIN) EXTRAS_BIN=$(EXTRAS_BIN) bash scripts/run_tests.sh full $(ARGS)

@@ -1,6 +1,6 @@
 """Every place where trainlab leans on a library's internals, because no public API does the job.
 
-Each entry says what is missing upstream and the versions it was checked against; tests/test_compat.py
+Each entry says what is missing upstream and the versions it was checked against; tests/runkit/test_compat.py
 fails when a library changes what an entry relies on. Nothing outside this module uses a library's
 internals. Imports are inside the functions: each library loads only where its entry is used.
 """
@@ -91,7 +91,7 @@ def write_summaries(log_dir: str | Path, summaries: list[Any]) -> None:
 # (`run-<id>.wandb`) when `wandb sync` uploads it. The file is a 7-byte W&B header, then LevelDB's log format
 # (32 KiB blocks of chunks, each with a 7-byte header: checksum, length, kind), and each whole record is a
 # protobuf `wandb_internal_pb2.Record`. The tests read what a run logged to W&B through this reader
-# (tests/test_loggers.py fails when the format changes).
+# (tests/runkit/test_loggers.py fails when the format changes).
 WANDB_HEADER = b":W&B"
 WANDB_BLOCK_SIZE = 32 * 1024
 WANDB_CHUNK_HEADER = struct.Struct("<IHB")  # checksum, length, kind

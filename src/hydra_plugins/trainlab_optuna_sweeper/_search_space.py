@@ -8,7 +8,7 @@ a plain value                       -> fixed: passed to every trial as it is
 """
 
 # trainlab's own module. The leading underscore keeps Hydra's plugin scan, which imports every other module under
-# hydra_plugins/ in every run, from importing Optuna with it (tests/test_multirun.py checks a plain run imports none).
+# hydra_plugins/ in every run, from importing Optuna with it (tests/runkit/test_multirun.py checks a plain run imports none).
 
 import math
 import re
