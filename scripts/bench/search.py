@@ -10,6 +10,7 @@ from pathlib import Path
 import optuna
 
 from bench.common import BIN, Results, Run
+from runkit.search import open_storage
 
 SEARCH = [
     "hparams_search=optuna",
@@ -57,7 +58,8 @@ def optuna_search(pruner: list[str], cwd: Path) -> Results:
     start = time.perf_counter()
     subprocess.run([str(BIN / "trainlab-train"), "-m", *args], cwd=cwd, check=True, capture_output=True)
     seconds = time.perf_counter() - start
-    study = optuna.load_study(study_name="train_optuna", storage=f"sqlite:///{sweep_dir / 'optuna.db'}")
+    storage = open_storage(str(sweep_dir / "optuna.journal"), "train_optuna")
+    study = optuna.load_study(study_name="train_optuna", storage=storage)
     states = [trial.state.name.lower() for trial in study.trials]
     return {
         "wall_s": round(seconds, 1),

@@ -5,6 +5,7 @@ ended; a job whose search has a pruner opens its own trial here to report each v
 (runkit.callbacks.optuna_trial). Only imported when a search runs, so a plain run never imports Optuna.
 """
 
+import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ from runkit.compat import reopen_trial
 from runkit.config import ConfigError
 from runkit.config.instantiate import build as build_from_config
 from runkit.optional import is_installed, where_to_find
+
+log = logging.getLogger(__name__)
 
 SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 JOURNAL_SUFFIXES = (".journal", ".log")
@@ -48,6 +51,17 @@ def open_storage(setting: str | None, study_name: str) -> BaseStorage:
         f"hydra.sweeper.storage={setting} is neither a study file nor a database URL; use a file ending in .db "
         f"(SQLite) or .journal (Optuna's journal file), a URL such as sqlite:///path/optuna.db, or null for memory."
     )
+
+
+def warn_if_sqlite_shared(setting: str | None) -> None:
+    """SQLite's locking fails on shared file systems and under many writers: one line when it meets several."""
+    text = str(setting or "")
+    if text.startswith("sqlite:") or Path(text).suffix in SQLITE_SUFFIXES:
+        log.warning(
+            "hydra.sweeper.storage=%s is SQLite, whose locking is unreliable with several writers or on a shared "
+            "file system; use a .journal file (the default) or a database server's URL.",
+            setting,
+        )
 
 
 # --- the sampler and the pruner --------------------------------------------------------------------------------

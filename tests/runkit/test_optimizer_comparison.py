@@ -23,9 +23,7 @@ def training_set_loss(model: torch.nn.Module, inputs: torch.Tensor, targets: tor
 def test_the_sweep_covers_every_optimizer(run_dir: Path) -> None:
     cfg = compose_config("train", ["experiment=optimizer_comparison"], run_dir)
     assert cfg.task_name == "optimizer_comparison"
-    experiment = yaml.safe_load(
-        (ROOT / "configs/experiment/optimizer_comparison.yaml").read_text()
-    )
+    experiment = yaml.safe_load((ROOT / "configs/experiment/optimizer_comparison.yaml").read_text())
     assert experiment["hydra"]["sweeper"]["params"]["optimizer"].split(",") == SWEPT
 
 

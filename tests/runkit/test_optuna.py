@@ -45,7 +45,7 @@ def sweeper_config(*overrides: str):
 
 
 def study_of(sweep_dir: Path) -> optuna.Study:
-    return optuna.load_study(study_name=STUDY, storage=f"sqlite:///{sweep_dir / 'optuna.db'}")
+    return optuna.load_study(study_name=STUDY, storage=open_storage(str(sweep_dir / "optuna.journal"), STUDY))
 
 
 def status_of(job: Path) -> dict:
@@ -58,7 +58,7 @@ def test_search_composes_with_trainlab_sweeper_a_seeded_sampler_and_a_study_file
     sweeper = cfg.hydra.sweeper
     assert sweeper._target_ == "hydra_plugins.trainlab_optuna_sweeper.optuna_sweeper.OptunaSweeper"
     assert sweeper.sampler.seed is not None  # the same command proposes the same trials
-    assert sweeper.storage == "/tmp/sweep/optuna.db" and sweeper.study_name == STUDY  # in the sweep's own folder
+    assert sweeper.storage == "/tmp/sweep/optuna.journal" and sweeper.study_name == STUDY  # in the sweep's own folder
     # The objective goes the right way: a loss down, an accuracy up.
     assert sweeper.direction == ("minimize" if "loss" in cfg.optimized_metric else "maximize")
     # Every searched setting is one the run has.
@@ -302,7 +302,7 @@ def test_search_killed_with_sigkill_continues_its_study_to_n_trials(tmp_path: Pa
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    storage = f"sqlite:///{sweep_dir / 'optuna.db'}"
+    storage = str(sweep_dir / "optuna.journal")
     deadline = time.monotonic() + 240
     try:
         while time.monotonic() < deadline and process.poll() is None:  # a finished trial and the next one running
@@ -330,8 +330,11 @@ def test_search_killed_with_sigkill_continues_its_study_to_n_trials(tmp_path: Pa
 
 
 def stored_trials(storage: str) -> list[optuna.trial.FrozenTrial]:
+    """The trials of the study in the journal file `storage`, as they stand ([] before the search creates it)."""
+    if not Path(storage).is_file():
+        return []
     try:
-        return optuna.load_study(study_name=STUDY, storage=storage).trials
+        return optuna.load_study(study_name=STUDY, storage=open_storage(storage, STUDY)).trials
     except Exception:  # the study is not created yet
         return []
 

@@ -1,4 +1,6 @@
-"""The sweeper: ask the study for `n_jobs` trials, launch them as one batch of jobs, tell it how each ended.
+"""The sweeper: ask the study for `n_jobs` trials, launch them as one batch of jobs, tell it how each ended; or,
+with `workers=N`, start N workers that share the study and each take the next trial as soon as they are free
+(runkit.sweep_workers).
 
 Through Hydra's public Sweeper API, with whichever launcher is configured (basic, joblib, submitit). The job
 number is the trial's number and begins the job's folder (`<number>_<its parameters>`), so a resumed search's
@@ -8,6 +10,9 @@ Hydra scans its plugins.
 
 import logging
 import math
+import os
+import time
+from pathlib import Path
 from typing import Any
 
 from hydra.core.plugins import Plugins
@@ -31,10 +36,13 @@ class OptunaSweeper(Sweeper):
         n_trials: int,
         n_jobs: int,
         params: DictConfig,
+        workers: int | None = None,
+        worker_timeout: float = 120,
     ) -> None:
         self.sampler_config, self.pruner_config = sampler, pruner
         self.direction, self.storage, self.study_name = direction, storage, study_name
         self.n_trials, self.n_jobs, self.params = n_trials, n_jobs, params
+        self.workers, self.worker_timeout = workers, worker_timeout
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.config = config
@@ -47,15 +55,24 @@ class OptunaSweeper(Sweeper):
             study, space = self.open_study(arguments)
         except ConfigError as error:  # a mistake in the search's settings: one line, exit code 2, nothing run
             exit_with_error(error)
-        self.run_trials(study, space)
+        from runkit.sweep_workers import worker_name
+
+        if self.workers is None:
+            self.run_trials(study, space)
+        elif worker_name() is None:
+            self.start_workers()
+        else:
+            self.work(study, space)
 
     def open_study(self, arguments: list[str]) -> tuple[Any, Any]:
         import optuna
 
         from hydra_plugins.trainlab_optuna_sweeper._search_space import search_space
-        from runkit.search import build_pruner, build_sampler, open_storage, prunes
+        from runkit.search import build_pruner, build_sampler, open_storage, prunes, warn_if_sqlite_shared
 
         self.check_settings(prunes(self.pruner_config))
+        if self.workers is not None or (self.n_jobs > 1 and self.launcher_name() != "basic"):
+            warn_if_sqlite_shared(self.storage)
         space = search_space(dict(self.params or {}), arguments)
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # the sweeper logs each trial itself
         study = optuna.create_study(
@@ -66,6 +83,8 @@ class OptunaSweeper(Sweeper):
             direction=self.direction,
             load_if_exists=True,  # the same command carries on a stopped search
         )
+        if self.workers is not None:  # workers look after the trials left running: runkit.sweep_workers
+            return study, space
         stale = [t.number for t in study.get_trials(deepcopy=False, states=[optuna.trial.TrialState.RUNNING])]
         for number in stale:  # left running by a search that was killed: they will never report
             study.tell(number, state=optuna.trial.TrialState.FAIL)
@@ -83,8 +102,8 @@ class OptunaSweeper(Sweeper):
     def check_settings(self, pruning: bool) -> None:
         if self.direction not in ("minimize", "maximize"):
             raise ConfigError(f"hydra.sweeper.direction={self.direction} is not a direction; use minimize or maximize.")
-        for key in ("n_trials", "n_jobs"):
-            if getattr(self, key) < 1:
+        for key in ("n_trials", "n_jobs", "workers", "worker_timeout"):
+            if getattr(self, key) is not None and getattr(self, key) < 1:
                 raise ConfigError(f"hydra.sweeper.{key}={getattr(self, key)} must be at least 1.")
         metric = self.config.get("optimized_metric")
         if not metric:
@@ -99,11 +118,94 @@ class OptunaSweeper(Sweeper):
                 f"optimized_metric={metric} is not a val/ metric; use e.g. optimized_metric=val/loss, or hydra/sweeper/pruner=none."
             )
         # The launcher chosen by name: only Hydra's `basic` runs the jobs in this process.
-        if self.storage is None and self.config.hydra.runtime.choices.get("hydra/launcher") != "basic":
+        if self.storage is None and self.launcher_name() != "basic":
             raise ConfigError(
                 "hydra.sweeper.storage=null keeps the study in this process, where jobs of another launcher cannot "
-                "report to the pruner; set hydra.sweeper.storage to a file, e.g. hydra.sweeper.storage=${hydra.sweep.dir}/optuna.db."
+                "report to the pruner; set hydra.sweeper.storage to a file, e.g. hydra.sweeper.storage=${hydra.sweep.dir}/optuna.journal."
             )
+
+    def launcher_name(self) -> str:
+        return str(self.config.hydra.runtime.choices.get("hydra/launcher"))
+
+    def check_workers_settings(self) -> None:
+        if self.storage is None:
+            raise ConfigError(
+                "hydra.sweeper.workers needs a study every worker can open, but hydra.sweeper.storage=null keeps it "
+                "in one process; set hydra.sweeper.storage to a file, e.g. hydra.sweeper.storage=${hydra.sweep.dir}/optuna.journal."
+            )
+
+    def start_workers(self) -> None:
+        """Start the workers on this machine and wait for them."""
+        from runkit.process.ddp import COMMAND_AT_START
+        from runkit.sweep_workers import start_local_workers, wait_for
+
+        try:
+            self.check_workers_settings()
+        except ConfigError as error:
+            exit_with_error(error)
+        sweep_dir = Path(self.config.hydra.sweep.dir).resolve()
+        log.info(
+            "Search %s: %d workers on this machine share the study, each taking the next trial when it is free.",
+            self.study_name,
+            self.workers,
+        )
+        codes = wait_for(start_local_workers(self.workers, sweep_dir, COMMAND_AT_START[1:]))
+        stopped = [f"worker {index} (exit {code})" for index, code in enumerate(codes) if code != 0]
+        if stopped:
+            log.warning(
+                "Not every worker ended cleanly: %s; run the command again to finish the search.", ", ".join(stopped)
+            )
+
+    def work(self, study: Any, space: Any) -> None:
+        """One worker: take the next trial, run it here, tell the study; until the study holds n_trials."""
+        from runkit.sweep_workers import beating, this_worker
+
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        worker = this_worker()
+        with beating(sweep_dir, worker, self.worker_timeout):
+            while (trial := self.next_trial(study, space, sweep_dir, worker)) is not None:
+                self.run_trial(study, space, trial, sweep_dir)
+
+    def next_trial(self, study: Any, space: Any, sweep_dir: Path, worker: str) -> Any:
+        """The next trial for this worker, or None when the search has all it needs. With nothing to ask while
+        others' trials still run, the worker waits, to take over any of them whose worker stops."""
+        from optuna.trial import TrialState
+
+        from runkit.sweep_workers import JOB, WORKER, counted, queue_lock, still_open, take_over_lost_trials
+
+        while True:
+            with queue_lock(sweep_dir):
+                take_over_lost_trials(study, sweep_dir, self.worker_timeout)
+                queued = study.get_trials(deepcopy=False, states=[TrialState.WAITING])
+                if queued or len(counted(study)) < self.n_trials:
+                    trial = study.ask(space.distributions)
+                    trial.set_user_attr(WORKER, worker)
+                    trial.set_user_attr(JOB, trial.user_attrs.get(JOB, trial.number))
+                    return trial
+                if not still_open(study):
+                    return None
+            time.sleep(min(5.0, self.worker_timeout / 4))
+
+    def run_trial(self, study: Any, space: Any, trial: Any, sweep_dir: Path) -> None:
+        import optuna
+
+        from runkit.sweep_workers import JOB, TAKES_OVER, WORKER_TRIAL_VARIABLE
+
+        job, taken_over = trial.user_attrs[JOB], trial.user_attrs.get(TAKES_OVER)
+        overrides = space.overrides(trial.params)
+        took = f" (takes over trial {taken_over}, in its job folder)" if taken_over is not None else ""
+        log.info("Trial %d%s: %s", trial.number, took, " ".join(overrides))
+        os.environ[WORKER_TRIAL_VARIABLE] = str(trial.number)  # the trial this job reports to, for pruning
+        (result,) = self.launcher.launch([overrides], initial_job_idx=job)
+        state, value = outcome(result)
+        try:
+            study.tell(trial, value if state == optuna.trial.TrialState.COMPLETE else None, state=state)
+        except (RuntimeError, ValueError) as error:  # another worker took it over meanwhile: its result stands
+            log.warning(
+                "Trial %d was taken over by another worker meanwhile (%s); its result is theirs.", trial.number, error
+            )
+        if taken_over is not None and result.hydra_cfg is not None:
+            note_takeover(Path(result.hydra_cfg.hydra.runtime.output_dir), trial.number, taken_over)
 
     def run_trials(self, study: Any, space: Any) -> None:
         import optuna
@@ -126,6 +228,17 @@ class OptunaSweeper(Sweeper):
         best = [t for t in finished(study) if t.state == optuna.trial.TrialState.COMPLETE]
         if best:
             log.info("Best trial %d: value %s, %s", study.best_trial.number, study.best_value, study.best_params)
+
+
+def note_takeover(job_dir: Path, trial: int, lost: int) -> None:
+    """Record in the job's status.yaml that this attempt took over a trial whose worker stopped."""
+    from omegaconf import OmegaConf
+
+    from runkit.runs.status import STATUS_FILE, read_status
+
+    status = read_status(job_dir)
+    status["taken_over"] = f"trial {trial} took over trial {lost}, whose worker stopped, in this job folder"
+    OmegaConf.save(OmegaConf.create(status), job_dir / STATUS_FILE)
 
 
 def finished(study: Any) -> list[Any]:

@@ -22,8 +22,9 @@ from typing import Any
 
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
-from hydra_plugins.hydra_submitit_launcher import submitit_launcher
 from omegaconf import open_dict
+
+from hydra_plugins.hydra_submitit_launcher import submitit_launcher
 
 log = logging.getLogger(__name__)
 

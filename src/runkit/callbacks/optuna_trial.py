@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 
 from runkit.config import ConfigError
 from runkit.process.mode import in_multirun, process_rank
+from runkit.sweep_workers import WORKER_TRIAL_VARIABLE, worker_name
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,8 @@ def trial_callbacks(cfg: DictConfig) -> list[Callback]:
     if pruner is None or pruner.get("_target_") == "optuna.pruners.NopPruner":
         return []
     if in_multirun():
-        number = int(hydra.job.num)
+        # A worker's job may run in the folder of a trial it takes over: the worker names the trial.
+        number = int(os.environ.get(WORKER_TRIAL_VARIABLE) if worker_name() else hydra.job.num)
         os.environ[TRIAL_VARIABLE] = str(number)  # inherited by the ranks Lightning starts
     elif process_rank() > 0 and TRIAL_VARIABLE in os.environ:
         number = int(os.environ[TRIAL_VARIABLE])

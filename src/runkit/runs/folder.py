@@ -19,6 +19,7 @@ from runkit.runs.names import SWEEP_KEYS_FILE, sweep_keys
 from runkit.runs.reading import find_run_folders
 from runkit.runs.resume import refuse_folder_with_checkpoints
 from runkit.runs.status import read_status
+from runkit.sweep_workers import worker_name
 
 # Set when this module is first imported, before Hydra creates the run folder.
 PROCESS_START = time.time()
@@ -64,12 +65,16 @@ class ReportSweep(Callback):
     folder, how its jobs ended, and the command that summarises them."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if worker_name():  # a search's worker: the command that started the workers speaks for the sweep
+            return
         sweep = Path(config.hydra.sweep.dir)
         sweep.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(OmegaConf.create({"varying": sweep_keys(config)}), sweep / SWEEP_KEYS_FILE)
         (sweep / SWEEP_COMMAND_FILE).write_text(shlex.join(COMMAND_AT_START) + "\n")
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if worker_name():
+            return
         sweep = Path(config.hydra.sweep.dir)
         ended = [str(read_status(folder).get("status")) for folder in find_run_folders(sweep)] if sweep.is_dir() else []
         counts = ", ".join(f"{ended.count(status)} {status}" for status in dict.fromkeys(ended)) or "no jobs"

@@ -1,0 +1,137 @@
+"""hydra.sweeper.workers=N: N worker processes share one journal-file study, each taking the next trial when it
+is free; a trial whose worker is killed is taken over and resumed from its last.ckpt."""
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+from optuna.trial import TrialState
+
+from runkit.runs.reading import read_scalars
+from runkit.search import open_storage
+from runkit.sweep_workers import JOB, TAKES_OVER, WORKER, counted, is_alive, this_worker
+from tests.runkit.helpers.process import BIN
+from tests.runkit.helpers.sweeps import TINY_RUN
+
+STUDY = "train_optuna"
+
+
+def search_args(sweep_dir: Path, logs: Path, *overrides: str) -> list[str]:
+    return [
+        "-m",
+        "hparams_search=optuna",
+        *TINY_RUN,
+        f"hydra.sweep.dir={sweep_dir}",
+        f"paths.log_dir={logs}",
+        *overrides,
+    ]
+
+
+def study_of(sweep_dir: Path) -> optuna.Study:
+    return optuna.load_study(study_name=STUDY, storage=open_storage(str(sweep_dir / "optuna.journal"), STUDY))
+
+
+def job_folders(sweep_dir: Path) -> dict[int, Path]:
+    return {int(path.name[:3]): path for path in sweep_dir.iterdir() if path.name[:3].isdigit()}
+
+
+def status_of(job: Path) -> dict:
+    return yaml.safe_load((job / "status.yaml").read_text())
+
+
+def start(args: list[str], cwd: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    command = [str(BIN / "trainlab-train"), *args]
+    return subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_a_worker_is_alive_while_its_process_runs_and_its_file_is_fresh(tmp_path: Path) -> None:
+    me = this_worker()
+    (tmp_path / "workers").mkdir()
+    assert not is_alive(tmp_path, me, timeout_s=60)  # no file: never started, or ended
+    (tmp_path / "workers" / f"{me}.alive").touch()
+    assert is_alive(tmp_path, me, timeout_s=60)
+    stale = time.time() - 120
+    os.utime(tmp_path / "workers" / f"{me}.alive", (stale, stale))
+    assert not is_alive(tmp_path, me, timeout_s=60)  # silent for longer than the timeout
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    dead = me.replace(str(os.getpid()), str(gone.pid))
+    (tmp_path / "workers" / f"{dead}.alive").touch()
+    assert not is_alive(tmp_path, dead, timeout_s=60)  # on this host, a fresh file of a process that is gone
+
+
+@pytest.mark.slow
+def test_four_workers_share_a_journal_study_and_run_every_trial_once(tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "search"
+    args = search_args(sweep_dir, tmp_path / "logs", "hydra.sweeper.n_trials=8", "hydra.sweeper.workers=4")
+    process = start([*args, "trainer.max_epochs=1"], tmp_path)
+    output, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, output[-3000:]
+    trials = study_of(sweep_dir).trials
+    assert [trial.number for trial in trials] == list(range(8))
+    assert [trial.state for trial in trials] == [TrialState.COMPLETE] * 8
+    assert all(trial.user_attrs[JOB] == trial.number and WORKER in trial.user_attrs for trial in trials)
+    folders = job_folders(sweep_dir)
+    assert sorted(folders) == list(range(8))  # one folder a trial, none run twice
+    assert all(status_of(folder)["status"] == "ok" for folder in folders.values())
+    assert "Sweep folder:" in output and "(8 jobs: 8 ok)" in output  # said once, by the command, not by each worker
+    assert output.count("Sweep folder:") == 1
+    assert not list((sweep_dir / "workers").glob("*.alive"))  # every worker ended and said so
+
+
+def running_trial_with_a_checkpoint(sweep_dir: Path) -> optuna.trial.FrozenTrial | None:
+    """A trial running in its worker with its last.ckpt written: one to kill that worker on."""
+    if not (sweep_dir / "optuna.journal").is_file():
+        return None
+    try:
+        trials = study_of(sweep_dir).get_trials(states=[TrialState.RUNNING])
+    except KeyError:  # the study is being created
+        return None
+    folders = job_folders(sweep_dir)
+    for trial in trials:
+        folder = folders.get(trial.number)
+        if WORKER in trial.user_attrs and folder and (folder / "checkpoints" / "last.ckpt").is_file():
+            return trial
+    return None
+
+
+@pytest.mark.slow
+def test_a_killed_workers_trial_is_taken_over_and_resumed_from_its_last_checkpoint(tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "search"
+    # Long enough trials (40 short epochs) that the worker is killed in the middle of one.
+    args = search_args(sweep_dir, tmp_path / "logs", "hydra.sweeper.n_trials=3", "hydra.sweeper.workers=2")
+    process = start([*args, "trainer.max_epochs=40", "callbacks.early_stopping=null"], tmp_path)
+    try:
+        while (victim := running_trial_with_a_checkpoint(sweep_dir)) is None:
+            assert process.poll() is None, process.stdout.read()[-3000:]
+            time.sleep(0.1)
+        pid = int(victim.user_attrs[WORKER].split("-slurm")[0].rpartition("-")[2])
+        os.kill(pid, signal.SIGKILL)
+        output, _ = process.communicate(timeout=600)
+    finally:
+        process.kill()
+    assert process.returncode == 0, output[-3000:]
+    study = study_of(sweep_dir)
+    lost = study.trials[victim.number]
+    assert lost.state == TrialState.FAIL
+    (taker,) = [trial for trial in study.trials if trial.user_attrs.get(TAKES_OVER) == victim.number]
+    assert taker.state == TrialState.COMPLETE and taker.params == victim.params
+    assert taker.user_attrs[JOB] == victim.number  # it ran in the lost trial's folder
+    assert len(counted(study)) == 3 and all(t.state == TrialState.COMPLETE for t in counted(study))
+    folder = job_folders(sweep_dir)[victim.number]
+    status = status_of(folder)
+    assert status["status"] == "ok"
+    assert status["taken_over"] == (
+        f"trial {taker.number} took over trial {victim.number}, whose worker stopped, in this job folder"
+    )
+    # Resumed, not restarted: nothing set aside as a failed attempt, and one val/loss point per epoch, in order.
+    assert not list(folder.glob("attempt_*"))
+    steps = [step for step, _ in read_scalars(folder / "tensorboard")["val/loss"]]
+    assert len(steps) == 40 and steps == sorted(set(steps))
+    assert f"Trial {victim.number}'s worker" in output and "stopped" in output
