@@ -23,7 +23,9 @@ bench/sections.py in this order (one module each in scripts/bench/):
   search     a 12-trial Optuna search of the CNN's learning rate and width on synthetic images, without and
              with a pruner: wall time and best val/acc of each;
   scaling    how costs grow: epoch time and peak memory at 10k, 60k and 600k images, and joblib sweeps of 4
-             and 8 jobs sharing their data or not (also `scripts/benchmark_scaling.py` alone).
+             and 8 jobs sharing their data or not (also `scripts/benchmark_scaling.py` alone);
+  workers    a 16-trial search of 1- to 4-epoch trials on 4 slots, as batches and as 4 workers sharing the
+             study: wall time and how busy the slots were.
 `--only NAME[,NAME]` runs those sections alone (`--only epoch`, `--only search,precision`).
 `--accelerator gpu` (default cpu) trains epoch and accuracy on one CUDA GPU (`make gpu-check` runs
 `--accelerator gpu --only epoch,accuracy`); the other sections measure the CPU only: `--only` naming one of

@@ -11,7 +11,7 @@ is refused at once (an argparse error), and a whole run (no `--only`) leaves the
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench import accuracy, data, epoch, multirun, precision, scaling, search, steps, whole_process
+from bench import accuracy, data, epoch, multirun, precision, scaling, search, steps, whole_process, workers
 from bench.common import Results, Run
 from bench.fits import EPOCHS
 
@@ -40,6 +40,7 @@ SECTIONS: dict[str, Section] = {
     "multirun": Section(multirun.measure, ("multirun_4_jobs",)),
     "precision": Section(precision.measure, ("precision_bf16",)),
     "search": Section(search.measure, ("optuna_search_12_trials",), slow=True),
+    "workers": Section(workers.measure, ("workers_vs_batches",), slow=True),
     "scaling": Section(scaling.measure, ("scaling",), slow=True),
 }
 

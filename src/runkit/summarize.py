@@ -6,7 +6,8 @@ metrics, sorted by the optimised metric (runs an Optuna search pruned come after
 their values are from an early epoch; failed runs last). Runs that differ only by a grouping key
 (`seed`, `data.fold`) are also averaged into mean ± std rows. The tables are printed and written next
 to the runs as summary.csv, summary_grouped.csv and summary.md, and the validation curves of all runs
-are drawn in summary.png.
+are drawn in summary.png. A search's folder starts with where the search stands (runkit.sweep_progress):
+trials done, pruned, failed, running and pending, the best so far, and its workers' SLURM states.
 """
 
 import argparse
@@ -22,6 +23,7 @@ from runkit.config import ConfigError, exit_with_error
 from runkit.optional import is_installed, where_to_find
 from runkit.runs.names import short_value
 from runkit.runs.reading import RunRecord, find_run_folders, read_run
+from runkit.sweep_progress import progress_lines
 
 DEFAULT_GROUP_KEYS = ("seed", "data.fold")
 MAXIMISED_NAMES = ("acc", "f1", "auc", "precision", "recall", "r2")
@@ -271,6 +273,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             raise ConfigError(
                 f"{args.path} is not a folder; pass a multirun folder such as logs/train/multiruns/<timestamp>."
             )
+        progress = progress_lines(root)
+        for line in progress:
+            print(line)
+        if progress and not find_run_folders(root):
+            return  # a search whose first trials are still starting: nothing else to show yet
         summary = summarize(root, args.metric, args.mode, args.group_by)
     except ConfigError as error:
         exit_with_error(error)

@@ -173,6 +173,27 @@ def end_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
 
 
+def run_worker(command: list[str]) -> int:
+    """A worker as a SLURM job runs it: the command in the job's own environment, marked as a worker."""
+    task = os.environ.get("SLURM_ARRAY_TASK_ID", "0")
+    return subprocess.run(command, env={**os.environ, WORKER_VARIABLE: f"slurm-{task}"}).returncode
+
+
+SUBMITTED_FILE = "slurm_arrays.txt"  # in <sweep>/workers/: the SLURM arrays of workers submitted, one id a line
+
+
+def record_submitted(sweep_dir: Path, array_id: str) -> None:
+    folder = sweep_dir / WORKERS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / SUBMITTED_FILE).open("a") as file:
+        file.write(f"{array_id}\n")
+
+
+def submitted_arrays(sweep_dir: Path) -> list[str]:
+    path = sweep_dir / WORKERS_DIR / SUBMITTED_FILE
+    return path.read_text().split() if path.is_file() else []
+
+
 def wait_for(workers: list[subprocess.Popen]) -> list[int]:
     """Each worker's exit code, once all have ended; a Ctrl-C here reaches them too (one process group)."""
     return [worker.wait() for worker in workers]

@@ -16,9 +16,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from optuna.trial import TrialState
 
 from runkit.runs.reading import read_scalars
 from runkit.runs.status import read_status
+from runkit.sweep_workers import JOB, TAKES_OVER, WORKER, counted, submitted_arrays
 from tests.runkit.helpers.process import BIN, ROOT, run_script
 from tests.runkit.helpers.runs import TINY_MLP
 from tests.runkit.helpers.slurm import (
@@ -32,6 +34,7 @@ from tests.runkit.helpers.slurm import (
     wait_until,
 )
 from tests.runkit.helpers.sweeps import job_dir, job_dirs
+from tests.runkit.test_sweep_workers import running_trial_with_a_checkpoint, study_of
 
 pytestmark = pytest.mark.slurm
 
@@ -255,3 +258,57 @@ def test_a_local_run_on_a_machine_with_slurm_does_not_suggest_srun(tmp_path: Pat
     result = run_script("train", [*TINY_MLP, "trainer.max_epochs=1", f"paths.log_dir={tmp_path}"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "srun" not in result.stdout + result.stderr
+
+
+# --- a search's workers on SLURM (hydra.sweeper.workers) --------------------------------------------------------
+def search_on_slurm(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
+    args = ["hparams_search=optuna", *LONG_RUN, "trainer.max_epochs=4", "hydra.sweeper.n_trials=8", *overrides]
+    return sweep(tmp_path, *args)
+
+
+def summarize_progress(sweep_dir: Path) -> str:
+    result = run_script("summarize", [str(sweep_dir), "--no-plot"], cwd=sweep_dir)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+def search_ended(sweep_dir: Path, arrays: list[str]) -> bool:
+    """Every trial counted is done and no worker of the search is left in SLURM's queue."""
+    study = study_of(sweep_dir)
+    trials = counted(study)
+    queued = subprocess.run(["squeue", "--noheader", "--array", "--jobs", ",".join(arrays)], capture_output=True)
+    done = len(trials) == 8 and all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+    return done and not queued.stdout.strip()
+
+
+def test_a_search_submitted_as_workers_returns_survives_a_cancelled_worker_and_a_second_command(tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    submitted = search_on_slurm(tmp_path, "hydra.sweeper.workers=3")
+    assert submitted.returncode == 0, submitted.stderr[-3000:]
+    assert "Submitted 3 workers to SLURM as job array" in submitted.stdout
+    (array,) = submitted_arrays(sweep_dir)
+    assert "Follow it: " in submitted.stdout and str(sweep_dir) in submitted.stdout
+    # Progress, read while the workers run.
+    progress = summarize_progress(sweep_dir)
+    assert "Study train_optuna: " in progress and " of 8 trials done" in progress
+    assert f"Workers, SLURM job {array}: " in progress
+    # A worker cancelled in the middle of a trial.
+    victim = wait_until(lambda: running_trial_with_a_checkpoint(sweep_dir), "a worker in the middle of a trial")
+    task = victim.user_attrs[WORKER].split("-slurm")[1]
+    subprocess.run(["scancel", task], check=True)
+    # The command run again while workers are alive: more workers join, no trial runs twice.
+    again = search_on_slurm(tmp_path, "hydra.sweeper.workers=3")
+    assert again.returncode == 0, again.stderr[-3000:]
+    arrays = submitted_arrays(sweep_dir)
+    assert len(arrays) == 2
+    wait_until(lambda: search_ended(sweep_dir, arrays), "the search's 8 trials and its workers to end", timeout=600)
+    study = study_of(sweep_dir)
+    (taker,) = [t for t in study.trials if t.user_attrs.get(TAKES_OVER) == victim.number]
+    assert taker.user_attrs[JOB] == victim.number and taker.params == victim.params
+    jobs = sorted(t.user_attrs[JOB] for t in counted(study))
+    assert jobs == sorted(set(jobs)) and len(jobs) == 8  # one job folder a trial
+    for trial in counted(study):
+        status = read_status(job_dir(sweep_dir, trial.user_attrs[JOB]))
+        assert status["status"] in ("ok", "pruned"), status
+    assert "taken_over" in read_status(job_dir(sweep_dir, victim.number))
+    assert "8 of 8 trials done" in summarize_progress(sweep_dir)

@@ -11,9 +11,10 @@ Hydra scans its plugins.
 import logging
 import math
 import os
+import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from hydra.core.plugins import Plugins
 from hydra.plugins.sweeper import Sweeper
@@ -23,6 +24,8 @@ from omegaconf import DictConfig
 from runkit.config import ConfigError, exit_with_error
 
 log = logging.getLogger(__name__)
+
+SLURM_LAUNCHERS = ("slurm", "submitit_slurm")
 
 
 class OptunaSweeper(Sweeper):
@@ -69,6 +72,8 @@ class OptunaSweeper(Sweeper):
 
         from hydra_plugins.trainlab_optuna_sweeper._search_space import search_space
         from runkit.search import build_pruner, build_sampler, open_storage, prunes, warn_if_sqlite_shared
+        from runkit.sweep_progress import record_search
+        from runkit.sweep_workers import worker_name
 
         self.check_settings(prunes(self.pruner_config))
         if self.workers is not None or (self.n_jobs > 1 and self.launcher_name() != "basic"):
@@ -83,6 +88,8 @@ class OptunaSweeper(Sweeper):
             direction=self.direction,
             load_if_exists=True,  # the same command carries on a stopped search
         )
+        if worker_name() is None:  # the search's own command: where trainlab-summarize finds the study
+            record_search(Path(self.config.hydra.sweep.dir), self.study_name, self.storage, self.n_trials)
         if self.workers is not None:  # workers look after the trials left running: runkit.sweep_workers
             return study, space
         stale = [t.number for t in study.get_trials(deepcopy=False, states=[optuna.trial.TrialState.RUNNING])]
@@ -135,7 +142,7 @@ class OptunaSweeper(Sweeper):
             )
 
     def start_workers(self) -> None:
-        """Start the workers on this machine and wait for them."""
+        """Start the workers: on this machine, waiting for them; on SLURM, submitted, and this command ends."""
         from runkit.process.ddp import COMMAND_AT_START
         from runkit.sweep_workers import start_local_workers, wait_for
 
@@ -144,6 +151,8 @@ class OptunaSweeper(Sweeper):
         except ConfigError as error:
             exit_with_error(error)
         sweep_dir = Path(self.config.hydra.sweep.dir).resolve()
+        if self.launcher_name() in SLURM_LAUNCHERS:
+            self.submit_workers(sweep_dir, COMMAND_AT_START[1:])
         log.info(
             "Search %s: %d workers on this machine share the study, each taking the next trial when it is free.",
             self.study_name,
@@ -155,6 +164,27 @@ class OptunaSweeper(Sweeper):
             log.warning(
                 "Not every worker ended cleanly: %s; run the command again to finish the search.", ", ".join(stopped)
             )
+
+    def submit_workers(self, sweep_dir: Path, arguments: list[str]) -> NoReturn:
+        """The workers as one SLURM array; then this command ends, and they go on without it."""
+        from runkit.runs.commands import program
+        from runkit.sweep_workers import record_submitted, worker_command
+
+        submit = getattr(self.launcher, "submit_workers", None)
+        if submit is None:
+            exit_with_error(
+                ConfigError(
+                    f"hydra.sweeper.workers on SLURM needs trainlab's SLURM launcher, not hydra/launcher="
+                    f"{self.launcher_name()}; use hydra/launcher=slurm."
+                )
+            )
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        array = submit(worker_command(sweep_dir, arguments), self.workers)
+        record_submitted(sweep_dir, array)
+        print(f"Submitted {self.workers} workers to SLURM as job array {array}; they go on after this command ends.")
+        print(f"Sweep folder: {sweep_dir}")
+        print(f"Follow it: {program('trainlab-summarize')} {sweep_dir}")
+        sys.exit(0)  # Hydra's end-of-sweep report would count jobs that have not started yet
 
     def work(self, study: Any, space: Any) -> None:
         """One worker: take the next trial, run it here, tell the study; until the study holds n_trials."""

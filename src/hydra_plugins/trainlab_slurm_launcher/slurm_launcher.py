@@ -62,19 +62,13 @@ QUERY_EVERY_S = (2, 30)  # squeue: after 2 s, then twice as long each time, up t
 
 class SlurmLauncher(submitit_launcher.SlurmLauncher):
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        import submitit
 
         assert self.config is not None
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         if "mode" in self.config.hydra.sweep:  # hydra.sweep.mode: the sweep folder's permissions, in octal
             os.chmod(sweep_dir, int(str(self.config.hydra.sweep.mode), 8))
-        executor = submitit.AutoExecutor(
-            cluster="slurm",
-            folder=self.params["submitit_folder"],
-            slurm_max_num_timeout=self.params["max_num_timeout"],
-        )
-        executor.update_parameters(**self.executor_parameters())
+        executor = self.executor()
         log.info("Submitting %d jobs to SLURM; their output goes to %s", len(job_overrides), sweep_dir)
         jobs_by_number = {initial_job_idx + index: list(overrides) for index, overrides in enumerate(job_overrides)}
         for number, overrides in jobs_by_number.items():
@@ -87,6 +81,26 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher):
             self.job_return(job, overrides, number, ended_without_result.get(job.job_id))
             for job, (number, overrides) in zip(jobs, jobs_by_number.items(), strict=True)
         ]
+
+    def executor(self) -> Any:
+        """submitit's executor with this launcher's settings: partition, time limit, GPUs, ..."""
+        import submitit
+
+        executor = submitit.AutoExecutor(
+            cluster="slurm",
+            folder=self.params["submitit_folder"],
+            slurm_max_num_timeout=self.params["max_num_timeout"],
+        )
+        executor.update_parameters(**self.executor_parameters())
+        return executor
+
+    def submit_workers(self, command: list[str], count: int) -> str:
+        """A search's `count` workers as one SLURM array, each running `command` with these settings; returns
+        the array's job id. Nothing waits for them: the sweep's command may end, and they go on."""
+        from runkit.sweep_workers import run_worker
+
+        jobs = self.executor().map_array(run_worker, [command] * count)
+        return str(jobs[0].job_id).partition("_")[0]
 
     def executor_parameters(self) -> dict[str, Any]:
         """The launcher's settings as submitit's executor names them."""
