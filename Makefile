@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-extras train test test-yours test-full bench gpu-check stress clean lint format tensorboard mlflow rename slurm slurm-down
+.PHONY: help install install-extras train test test-yours test-full bench gpu-check stress clean lint format tensorboard mlflow rename slurm slurm-down postgres postgres-down
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -112,3 +112,11 @@ slurm:  ## Start a one-node SLURM cluster here (root on Debian; installs slurm-w
 
 slurm-down:  ## Stop the daemons that make slurm started
 	bash scripts/slurm_cluster.sh down
+
+# A PostgreSQL server on this machine (root on Debian, no systemd), listening on a Unix socket only: a search's
+# study can live there (hydra.sweeper.storage=<the URL it prints>), and `make test-full` runs a search against it.
+postgres:  ## Start a PostgreSQL server here for search studies (root on Debian; installs postgresql when missing)
+	bash scripts/postgres_server.sh up
+
+postgres-down:  ## Stop the server that make postgres started
+	bash scripts/postgres_server.sh down

@@ -39,7 +39,7 @@ def open_storage(setting: str | None, study_name: str) -> BaseStorage:
         return IN_MEMORY.setdefault(study_name, optuna.storages.InMemoryStorage())
     setting = str(setting)
     if "://" in setting:
-        return optuna.storages.RDBStorage(setting)
+        return database_storage(setting)
     path = Path(setting).expanduser().resolve()
     if path.suffix in SQLITE_SUFFIXES + JOURNAL_SUFFIXES:
         path.parent.mkdir(parents=True, exist_ok=True)  # the study is opened before any job makes the folder
@@ -51,6 +51,20 @@ def open_storage(setting: str | None, study_name: str) -> BaseStorage:
         f"hydra.sweeper.storage={setting} is neither a study file nor a database URL; use a file ending in .db "
         f"(SQLite) or .journal (Optuna's journal file), a URL such as sqlite:///path/optuna.db, or null for memory."
     )
+
+
+def database_storage(url: str) -> BaseStorage:
+    """A study on a database server (or SQLite by URL); a missing driver is one line, with the package to add."""
+    try:
+        return optuna.storages.RDBStorage(url)
+    except ImportError as error:
+        from sqlalchemy.engine import make_url
+
+        shown = make_url(url).render_as_string(hide_password=True)
+        raise ConfigError(
+            f"hydra.sweeper.storage={shown} needs a database driver that is not installed ({error.__cause__ or error}); "
+            f"for PostgreSQL, pip install -e '.[postgres]' (or make install-extras and use .venv-extras)."
+        ) from error
 
 
 def warn_if_sqlite_shared(setting: str | None) -> None:

@@ -5,6 +5,8 @@ import os
 import signal
 import subprocess
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
@@ -12,10 +14,12 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
+from runkit.config import ConfigError
+from runkit.optional import is_installed
 from runkit.runs.reading import read_scalars
 from runkit.search import open_storage
 from runkit.sweep_workers import JOB, TAKES_OVER, WORKER, counted, is_alive, this_worker
-from tests.runkit.helpers.process import BIN
+from tests.runkit.helpers.process import BIN, ROOT
 from tests.runkit.helpers.sweeps import TINY_RUN
 
 STUDY = "train_optuna"
@@ -135,3 +139,58 @@ def test_a_killed_workers_trial_is_taken_over_and_resumed_from_its_last_checkpoi
     steps = [step for step, _ in read_scalars(folder / "tensorboard")["val/loss"]]
     assert len(steps) == 40 and steps == sorted(set(steps))
     assert f"Trial {victim.number}'s worker" in output and "stopped" in output
+
+
+@pytest.mark.slow
+def test_sqlite_chosen_for_several_workers_is_warned_about_once(tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "search"
+    storage = f"hydra.sweeper.storage={sweep_dir / 'optuna.db'}"
+    args = search_args(sweep_dir, tmp_path / "logs", "hydra.sweeper.n_trials=2", "hydra.sweeper.workers=2", storage)
+    process = start([*args, "trainer.max_epochs=1"], tmp_path)
+    output, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, output[-3000:]
+    warning = f"hydra.sweeper.storage={sweep_dir / 'optuna.db'} is SQLite, whose locking is unreliable"
+    assert output.count(warning) == 1  # the command says it; its workers do not repeat it
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    """The study URL of make postgres's server: the one running here, else one started for these tests (root on
+    Debian only), stopped after them."""
+    script = ["bash", str(ROOT / "scripts" / "postgres_server.sh")]
+    running = subprocess.run([*script, "url"], capture_output=True, text=True)
+    if running.returncode == 0:
+        yield running.stdout.strip()
+        return
+    if os.geteuid() != 0 or not Path("/usr/bin/apt-get").exists():
+        pytest.skip("no PostgreSQL server of make postgres runs here, and starting one needs root on Debian")
+    subprocess.run([*script, "up"], check=True, timeout=600)
+    try:
+        yield subprocess.run([*script, "url"], capture_output=True, text=True, check=True).stdout.strip()
+    finally:
+        subprocess.run([*script, "down"], check=True, timeout=120)
+
+
+@pytest.mark.slow
+@pytest.mark.extras  # the PostgreSQL driver (psycopg) is in the postgres extra
+def test_workers_share_a_study_on_a_postgresql_server(postgres_url: str, tmp_path: Path) -> None:
+    sweep_dir, study_name = tmp_path / "search", f"search_{uuid.uuid4().hex}"  # the database outlives the test
+    settings = [f"hydra.sweeper.storage='{postgres_url}'", f"hydra.sweeper.study_name={study_name}"]
+    args = search_args(sweep_dir, tmp_path / "logs", "hydra.sweeper.n_trials=4", "hydra.sweeper.workers=2", *settings)
+    process = start([*args, "trainer.max_epochs=1"], tmp_path)
+    output, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, output[-3000:]
+    trials = optuna.load_study(study_name=study_name, storage=postgres_url).trials
+    assert [(trial.number, trial.state) for trial in trials] == [(n, TrialState.COMPLETE) for n in range(4)]
+    assert sorted(job_folders(sweep_dir)) == list(range(4))
+    assert not (sweep_dir / "optuna.journal").exists()  # the study is in the database, not in the folder
+
+
+@pytest.mark.skipif(is_installed("psycopg"), reason="needs a venv without psycopg, as .venv is")
+def test_a_database_url_without_its_driver_is_one_line_that_hides_the_password() -> None:
+    with pytest.raises(ConfigError) as error:
+        open_storage("postgresql://someone:secret@/studies?host=/tmp", STUDY)
+    message = str(error.value)
+    assert message.startswith("hydra.sweeper.storage=postgresql://someone:***@/studies")
+    assert "needs a database driver that is not installed (No module named 'psycopg')" in message
+    assert "secret" not in message and "\n" not in message

@@ -76,7 +76,8 @@ class OptunaSweeper(Sweeper):
         from runkit.sweep_workers import worker_name
 
         self.check_settings(prunes(self.pruner_config))
-        if self.workers is not None or (self.n_jobs > 1 and self.launcher_name() != "basic"):
+        several_writers = self.workers is not None or (self.n_jobs > 1 and self.launcher_name() != "basic")
+        if several_writers and worker_name() is None:  # said once, by the command, not again by each worker
             warn_if_sqlite_shared(self.storage)
         space = search_space(dict(self.params or {}), arguments)
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # the sweeper logs each trial itself
