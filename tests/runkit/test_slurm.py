@@ -312,3 +312,20 @@ def test_a_search_submitted_as_workers_returns_survives_a_cancelled_worker_and_a
         assert status["status"] in ("ok", "pruned"), status
     assert "taken_over" in read_status(job_dir(sweep_dir, victim.number))
     assert "8 of 8 trials done" in summarize_progress(sweep_dir)
+
+
+def test_a_grid_submitted_as_workers_ends_with_every_job_ok(tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    grid = ["hparams_search=grid", "seed=1,2,3,4", "hydra.sweeper.workers=2", *TINY_MLP, "trainer.max_epochs=1"]
+    submitted = sweep(tmp_path, *grid)
+    assert submitted.returncode == 0, submitted.stderr[-3000:]
+    assert "Submitted 2 workers to SLURM as job array" in submitted.stdout
+    arrays = submitted_arrays(sweep_dir)
+
+    def ended() -> bool:
+        queued = subprocess.run(["squeue", "--noheader", "--array", "--jobs", ",".join(arrays)], capture_output=True)
+        return not queued.stdout.strip() and len(job_dirs(sweep_dir)) == 4
+
+    wait_until(ended, "the grid's workers to end", timeout=600)
+    assert [read_status(job_dir(sweep_dir, number))["status"] for number in range(4)] == ["ok"] * 4
+    assert [job_dir(sweep_dir, number).name for number in range(4)] == [f"00{n}_seed-{n + 1}" for n in range(4)]

@@ -19,21 +19,15 @@ from runkit.optional import is_installed
 from runkit.runs.reading import read_scalars
 from runkit.search import open_storage
 from runkit.sweep_workers import JOB, TAKES_OVER, WORKER, counted, is_alive, this_worker
-from tests.runkit.helpers.process import BIN, ROOT
+from tests.runkit.helpers.process import BIN, ROOT, run_script
 from tests.runkit.helpers.sweeps import TINY_RUN
 
 STUDY = "train_optuna"
 
 
-def search_args(sweep_dir: Path, logs: Path, *overrides: str) -> list[str]:
-    return [
-        "-m",
-        "hparams_search=optuna",
-        *TINY_RUN,
-        f"hydra.sweep.dir={sweep_dir}",
-        f"paths.log_dir={logs}",
-        *overrides,
-    ]
+def search_args(sweep_dir: Path, logs: Path, *overrides: str, search: str = "optuna") -> list[str]:
+    sweep = [f"hydra.sweep.dir={sweep_dir}", f"paths.log_dir={logs}"]
+    return ["-m", f"hparams_search={search}", *TINY_RUN, *sweep, *overrides]
 
 
 def study_of(sweep_dir: Path) -> optuna.Study:
@@ -194,3 +188,29 @@ def test_a_database_url_without_its_driver_is_one_line_that_hides_the_password()
     assert message.startswith("hydra.sweeper.storage=postgresql://someone:***@/studies")
     assert "needs a database driver that is not installed (No module named 'psycopg')" in message
     assert "secret" not in message and "\n" not in message
+
+
+@pytest.mark.slow
+def test_a_grid_run_by_workers_runs_every_combination_once_in_a_basic_sweeps_order(tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "search"
+    grid = ["seed=1,2", "optimizer.lr=0.01,0.001", "hydra.sweeper.workers=2", "trainer.max_epochs=1"]
+    process = start(search_args(sweep_dir, tmp_path / "logs", *grid, search="grid"), tmp_path)
+    output, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, output[-3000:]
+    names = [folder.name for _, folder in sorted(job_folders(sweep_dir).items())]
+    assert names == [
+        "000_seed-1_optimizer.lr-0.01",
+        "001_seed-1_optimizer.lr-0.001",
+        "002_seed-2_optimizer.lr-0.01",
+        "003_seed-2_optimizer.lr-0.001",
+    ]
+    assert "(4 jobs: 4 ok)" in output
+
+
+def test_a_grid_of_an_interval_is_refused_in_one_line(tmp_path: Path) -> None:
+    result = run_script("train", ["-m", "hparams_search=grid", "optimizer.lr=interval(0.001, 0.1)"], cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "Error: optimizer.lr is an interval, which a grid cannot list; give it values, e.g. "
+        "optimizer.lr=0.1,0.01 or choice(0.1, 0.01), or a range(...)."
+    ]

@@ -10,6 +10,7 @@ a plain value                       -> fixed: passed to every trial as it is
 # trainlab's own module. The leading underscore keeps Hydra's plugin scan, which imports every other module under
 # hydra_plugins/ in every run, from importing Optuna with it (tests/runkit/test_multirun.py checks a plain run imports none).
 
+import itertools
 import math
 import re
 from dataclasses import dataclass
@@ -91,6 +92,28 @@ def distribution(key: str, override: Override) -> BaseDistribution:
     raise ConfigError(
         f"{key}={override.get_value_element_as_str()} is a sweep Optuna cannot draw from; use {GRAMMAR_HINT}."
     )
+
+
+def grid_of(space: SearchSpace) -> list[dict[str, Any]]:
+    """Every combination of the searched keys' values, in the order Hydra's basic sweeper runs them (the last key
+    varies fastest); each key must have finitely many values."""
+    grid: dict[str, list[Any]] = {}
+    for key, drawn in space.distributions.items():
+        if isinstance(drawn, CategoricalDistribution):
+            grid[key] = list(drawn.choices)
+        elif isinstance(drawn, IntDistribution) and not drawn.log:
+            grid[key] = list(range(drawn.low, drawn.high + 1, drawn.step))
+        elif isinstance(drawn, FloatDistribution) and drawn.step is not None:
+            count = round((drawn.high - drawn.low) / drawn.step) + 1
+            grid[key] = [drawn.low + drawn.step * index for index in range(count)]
+        else:
+            raise ConfigError(
+                f"{key} is an interval, which a grid cannot list; give it values, e.g. {key}=0.1,0.01 or "
+                f"choice(0.1, 0.01), or a range(...)."
+            )
+    if not grid:
+        raise ConfigError("hparams_search=grid found nothing to sweep; give values to sweep, e.g. seed=1,2,3.")
+    return [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
 
 
 PLAIN = re.compile(r"^[\w.\-/]+$")

@@ -25,13 +25,18 @@ class OptunaSweeperConf:
     # null: in memory; a file: <name>.db (SQLite) or <name>.journal (Optuna's journal file); or a database URL.
     storage: Any = None
     study_name: str = "search"
-    n_trials: int = 20  # the study's total of finished trials (complete, pruned or failed), resumed runs included
+    # The study's total of finished trials (complete, pruned or failed), resumed runs included; null with the grid
+    # sampler: every combination once.
+    n_trials: Any = 20
     n_jobs: int = 1  # trials asked for, and launched, at once (without workers)
     # null: batches of n_jobs trials through the launcher. N: N workers share the study, each taking the next trial
     # as soon as it is free (runkit.sweep_workers); a worker silent for worker_timeout seconds counts as stopped,
     # and its trial is run again, resuming from its last.ckpt.
     workers: Any = None
     worker_timeout: float = 120
+    # true: every combination of the searched values once, queued in the study in a basic sweep's order
+    # (hparams_search=grid); the sampler is never asked.
+    grid: bool = False
     # The search space in Hydra's override grammar: choice(...), range(...), interval(...), tag(log, ...).
     params: dict[str, Any] = field(default_factory=dict)
 

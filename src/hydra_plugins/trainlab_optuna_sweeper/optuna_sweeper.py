@@ -36,16 +36,17 @@ class OptunaSweeper(Sweeper):
         direction: str,
         storage: str | None,
         study_name: str,
-        n_trials: int,
+        n_trials: int | None,
         n_jobs: int,
         params: DictConfig,
         workers: int | None = None,
         worker_timeout: float = 120,
+        grid: bool = False,
     ) -> None:
         self.sampler_config, self.pruner_config = sampler, pruner
         self.direction, self.storage, self.study_name = direction, storage, study_name
         self.n_trials, self.n_jobs, self.params = n_trials, n_jobs, params
-        self.workers, self.worker_timeout = workers, worker_timeout
+        self.workers, self.worker_timeout, self.grid = workers, worker_timeout, grid
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.config = config
@@ -70,7 +71,7 @@ class OptunaSweeper(Sweeper):
     def open_study(self, arguments: list[str]) -> tuple[Any, Any]:
         import optuna
 
-        from hydra_plugins.trainlab_optuna_sweeper._search_space import search_space
+        from hydra_plugins.trainlab_optuna_sweeper._search_space import grid_of, search_space
         from runkit.search import build_pruner, build_sampler, open_storage, prunes, warn_if_sqlite_shared
         from runkit.sweep_progress import record_search
         from runkit.sweep_workers import worker_name
@@ -80,6 +81,11 @@ class OptunaSweeper(Sweeper):
         if several_writers and worker_name() is None:  # said once, by the command, not again by each worker
             warn_if_sqlite_shared(self.storage)
         space = search_space(dict(self.params or {}), arguments)
+        combinations = grid_of(space) if self.grid else []
+        if self.grid:  # every combination once: n_trials null is all of them
+            self.n_trials = self.n_trials or len(combinations)
+        elif self.n_trials is None:
+            raise ConfigError("hydra.sweeper.n_trials=null counts a grid's combinations; set a number of trials.")
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # the sweeper logs each trial itself
         study = optuna.create_study(
             study_name=self.study_name,
@@ -89,6 +95,9 @@ class OptunaSweeper(Sweeper):
             direction=self.direction,
             load_if_exists=True,  # the same command carries on a stopped search
         )
+        if combinations and not study.get_trials(deepcopy=False) and worker_name() is None:
+            for params in combinations:  # a new grid's queue, in the order a basic sweep runs its jobs
+                study.enqueue_trial(params)
         if worker_name() is None:  # the search's own command: where trainlab-summarize finds the study
             record_search(Path(self.config.hydra.sweep.dir), self.study_name, self.storage, self.n_trials)
         if self.workers is not None:  # workers look after the trials left running: runkit.sweep_workers
