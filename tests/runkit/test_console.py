@@ -13,6 +13,7 @@ from lightning.pytorch.callbacks import RichProgressBar
 from lightning.pytorch.demos.boring_classes import BoringModel
 from lightning.pytorch.loggers import TensorBoardLogger
 
+from runkit.callbacks.model_summary import readable_size
 from runkit.callbacks.progress_bar import ThrottledRichProgressBar
 from runkit.config import ConfigError
 from runkit.training import start_run
@@ -168,3 +169,10 @@ def test_a_sweep_names_each_jobs_folder_and_the_viewer_once(tmp_path: Path) -> N
         f"View the curves: {Path(sys.executable).parent / 'tensorboard'} --logdir {sweep}"
     ]
     assert_no_noise(text)
+
+
+@pytest.mark.parametrize(
+    ("megabytes", "shown"), [(0.86, "0.9 MB"), (12.5, "12.5 MB"), (0.0388, "38.8 KB"), (0.000012, "12 bytes")]
+)
+def test_the_model_size_is_shown_in_a_unit_that_shows_it(megabytes: float, shown: str) -> None:
+    assert readable_size(megabytes) == shown  # a small model was `0.0 MB`

@@ -213,6 +213,19 @@ def test_search_mistake_is_one_line_and_exit_code_2(overrides: list[str], error:
     assert not any((tmp_path / "s").glob("*/status.yaml"))
 
 
+@pytest.mark.parametrize("search", ["optuna", "grid"])
+def test_a_search_without_multirun_is_refused_with_the_fix(search: str, tmp_path: Path) -> None:
+    """Hydra ignores a sweeper outside -m: without this check the command would train one ordinary run."""
+    logs = tmp_path / "logs"
+    result = run_script("train", [f"hparams_search={search}", f"paths.log_dir={logs}"], cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"Error: hparams_search={search} runs a search only as a multirun, and without -m this would be one "
+        f"ordinary run; add -m: trainlab-train -m hparams_search={search} ..."
+    ]
+    assert not list(logs.rglob("status.yaml"))  # nothing trained
+
+
 # --- real searches ---------------------------------------------------------------------------------------------
 def search(sweep_dir: Path, *overrides: str, tmp_path: Path, epochs: int = 1) -> subprocess.CompletedProcess:
     args = ["-m", "hparams_search=optuna", f"hydra.sweep.dir={sweep_dir}", *TINY_RUN, f"trainer.max_epochs={epochs}"]

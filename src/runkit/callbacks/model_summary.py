@@ -38,9 +38,18 @@ class OneLineModelSummary(ModelSummary):
         parts = [f"{name} ({kind})" for name, kind, count in rows if count.strip() != "0"]  # not the metrics
         frozen = total_parameters - trainable_parameters
         log.info(
-            "Model: %s; %s parameters%s, %.1f MB",
+            "Model: %s; %s parameters%s, %s",
             ", ".join(parts) or "no parameters",
             get_human_readable_count(total_parameters),
             f" ({get_human_readable_count(frozen)} frozen)" if frozen else "",
-            model_size,
+            readable_size(model_size),
         )
+
+
+def readable_size(megabytes: float) -> str:
+    """Lightning's model size (MB) in the unit that shows it: a small model is not `0.0 MB`."""
+    size = megabytes * 1e6
+    for unit, scale in (("MB", 1e6), ("KB", 1e3)):
+        if size >= scale / 10:
+            return f"{size / scale:.1f} {unit}"
+    return f"{round(size)} bytes"

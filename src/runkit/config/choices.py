@@ -8,6 +8,7 @@ missing option of any other group is Hydra's own error (trainlab/config/command_
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 
 from runkit.config.errors import ConfigError, did_you_mean
 
@@ -23,6 +24,19 @@ def check_chosen_options_exist() -> None:
         group, _, option = str(override).lstrip("+").partition("=")
         if group in chosen and chosen[group] == option and not group.startswith("hydra"):
             check_option_exists(group, option, folders)
+
+
+def check_search_is_a_multirun() -> None:
+    """Hydra ignores the sweeper outside a multirun: `hparams_search=optuna` without -m would train one ordinary
+    run and say nothing. Refused instead, with the command that searches."""
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.RUN:
+        return
+    search = HydraConfig.get().runtime.choices.get("hparams_search")
+    if search:
+        raise ConfigError(
+            f"hparams_search={search} runs a search only as a multirun, and without -m this would be one ordinary "
+            f"run; add -m: trainlab-train -m hparams_search={search} ..."
+        )
 
 
 def check_option_exists(group: str, option: str, folders: list[Path]) -> None:

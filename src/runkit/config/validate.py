@@ -21,7 +21,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from runkit.config.choices import check_chosen_options_exist
+from runkit.config.choices import check_chosen_options_exist, check_search_is_a_multirun
 from runkit.config.errors import ConfigError, missing_class_error, uneven_batch_error
 from runkit.config.schema import SCHEMA_GROUP, register_schemas
 from runkit.optional import is_installed, where_to_find
@@ -45,6 +45,7 @@ TYPE_NAMES = {"int": "an integer", "float": "a number", "bool": "true or false",
 def validate_config(cfg: DictConfig) -> None:
     """Raise a ConfigError for the first mistake in cfg; return quietly when there is none."""
     check_chosen_options_exist()
+    check_search_is_a_multirun()
     tree = OmegaConf.to_container(cfg, resolve=False)
     check_no_missing_values(tree)
     check_logger_packages(tree.get("logger") or {})
