@@ -16,9 +16,9 @@ from runkit.checkpoints import AtomicCheckpointIO
 from runkit.config import ConfigError
 from runkit.config.instantiate import build, refused_settings
 from runkit.config.validate import constructor_parameters
+from runkit.process.hardware import check_and_say_hardware
 from runkit.process.locks import exclusive_lock
 from runkit.process.mode import in_multirun
-from runkit.process.precision import check_bf16_hardware
 from runkit.runs.folder import SHARED_DATA_DIR
 from runkit.runs.resume import continue_event_files
 
@@ -189,5 +189,5 @@ def trainer_options(trainer_cfg: DictConfig, callbacks: list[Callback], loggers:
 def build_trainer(trainer_cfg: DictConfig, callbacks: list[Callback], loggers: list[Logger]) -> pl.Trainer:
     """The Trainer with runkit's options, refused in one line on hardware it does not fit."""
     trainer = build("trainer", trainer_cfg, **trainer_options(trainer_cfg, callbacks, loggers))
-    check_bf16_hardware(trainer.precision, trainer.strategy.root_device, warn=trainer.is_global_zero)
+    check_and_say_hardware(trainer)
     return trainer

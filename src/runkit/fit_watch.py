@@ -9,7 +9,7 @@ from lightning.pytorch.callbacks import Callback
 
 from runkit.callbacks.optuna_trial import raise_if_pruned
 from runkit.checkpoints import check_architecture
-from runkit.process.precision import check_bf16_hardware
+from runkit.process.hardware import check_and_say_hardware
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class FitWatch(Callback):
         self.checked = True
         if self.resumed is not None:
             check_architecture(self.resumed, pl_module, self.ckpt_path)
-        check_bf16_hardware(trainer.precision, trainer.strategy.root_device, warn=trainer.is_global_zero)
+        check_and_say_hardware(trainer)
 
     def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.phase = "test"

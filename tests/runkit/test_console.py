@@ -9,6 +9,7 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import pytest
+import torch
 from lightning.pytorch.callbacks import RichProgressBar
 from lightning.pytorch.demos.boring_classes import BoringModel
 from lightning.pytorch.loggers import TensorBoardLogger
@@ -16,6 +17,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from runkit.callbacks.model_summary import readable_size
 from runkit.callbacks.progress_bar import ThrottledRichProgressBar
 from runkit.config import ConfigError
+from runkit.process import hardware
 from runkit.training import start_run
 from tests.runkit.helpers.config import compose_config
 from tests.runkit.helpers.process import run_script
@@ -68,7 +70,9 @@ def test_a_default_run_prints_what_a_user_needs_in_at_most_40_lines(default_run)
     assert f"Overrides: {' '.join(SHORT)} paths.log_dir=" in text
     assert f"Training; run folder: {run}\n" in text
     assert "Model: net (CNN); 215 K parameters, 0.9 MB" in text
-    assert text.count("GPU available:") == 1
+    # The device once, in trainlab's words, for Lightning's `GPU available: ...` and `TPU available: ...`.
+    assert "GPU available" not in text and "TPU available" not in text
+    assert text.count("Device: cpu, 1 process, precision 32-true") == 1
     # Why it stopped, what came out, where to look.
     assert "`Trainer.fit` stopped: `max_epochs=1` reached." in text
     assert "Final metrics: test/acc=" in text
@@ -86,7 +90,7 @@ def test_eval_and_predict_print_each_line_once_without_adverts(command: str, def
     result = run_script(command, [f"ckpt_path={checkpoint}", f"paths.log_dir={tmp_path}"], cwd=tmp_path)
     assert result.returncode == 0, console(result)[-3000:]
     text = console(result)
-    assert text.count("GPU available:") == 1  # Lightning's lines once, through trainlab's log format
+    assert "GPU available" not in text and text.count("Device: cpu, 1 process") == 1  # said once, in our words
     assert "Test metrics: test/acc=" in text if command == "eval" else "predictions to" in text
     assert_no_noise(text)
 
@@ -176,3 +180,23 @@ def test_a_sweep_names_each_jobs_folder_and_the_viewer_once(tmp_path: Path) -> N
 )
 def test_the_model_size_is_shown_in_a_unit_that_shows_it(megabytes: float, shown: str) -> None:
     assert readable_size(megabytes) == shown  # a small model was `0.0 MB`
+
+
+@pytest.mark.parametrize(
+    ("processes", "precision", "gpu", "line"),
+    [
+        (1, "32-true", False, "Device: cpu, 1 process, precision 32-true"),
+        (2, "bf16-mixed", False, "Device: cpu, 2 processes, precision bf16-mixed"),
+        (
+            1,
+            "32-true",
+            True,
+            "Device: cpu, 1 process, precision 32-true; a CUDA GPU is here but unused (trainer=gpu trains on it)",
+        ),
+    ],
+)
+def test_the_device_line_says_what_trains_and_an_unused_gpu(
+    processes: int, precision: str, gpu: bool, line: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(hardware, "gpu_here", lambda: gpu)  # no GPU on this machine: its answer fed in
+    assert hardware.device_line(torch.device("cpu"), processes, precision) == line

@@ -39,6 +39,10 @@ UNACTIONABLE_LOGS = {
     # The model summary is one of trainlab's callbacks (callbacks.model_summary), so Lightning adds none of its own.
     "lightning.pytorch.utilities.rank_zero": (
         "💡 Tip:",
+        # Said in trainlab's words, once, when the run starts (process/hardware.py).
+        "GPU available:",
+        "TPU available:",
+        "HPU available:",
         "Trainer already configured with model summary callbacks",
         # Said again by the next line: "Loaded model weights from ..." (testing) or "Restored all states from ...".
         "Restoring states from the checkpoint path at",
