@@ -166,14 +166,19 @@ def stop_interrupted_run(cfg: DictConfig, stop: RunInterrupted) -> NoReturn:
 
 @rank_zero_only
 def start_run(cfg: DictConfig) -> None:
-    """What happens once per run before training: run metadata, warnings filter, the config saved and shown."""
+    """What happens once per run before training: run metadata, warnings filter, the config saved."""
     extras = cfg.get("extras") or {}
-    shown = console_config(extras.get("print_config"))
+    console_config(extras.get("print_config"))  # a mistyped setting refused before anything is written
     output_dir = Path(cfg.paths.output_dir)
     write_run_info(cfg, output_dir)
     if extras.get("ignore_warnings"):
         warnings.filterwarnings("ignore")
     save_config_tree(cfg, output_dir / CONFIG_TREE_FILE)
+
+
+def show_config(cfg: DictConfig) -> None:
+    """The config on the console, once the checks before building have passed: a mistake stays one line."""
+    shown = console_config((cfg.get("extras") or {}).get("print_config"))
     if in_multirun():  # Hydra prints what sets each job apart: its overrides
         return
     if shown == "tree":
@@ -200,6 +205,7 @@ def train(cfg: DictConfig, start: StartingPoint | None = None) -> dict[str, floa
     check_named_checkpoints(cfg, trust)
     check_model_fits_data(cfg.model, cfg.data)
     check_optimization(cfg)
+    show_config(cfg)
     resume_step = int(resumed["global_step"]) if resumed is not None and cfg.get("train", True) else None
     loggers = build_loggers(cfg.get("logger"), run_name(cfg.paths.output_dir), resume_step)
     watch = FitWatch(resumed, ckpt_path)

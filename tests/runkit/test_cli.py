@@ -42,10 +42,11 @@ def test_unknown_group_option_lists_the_available_ones(tmp_path: Path) -> None:
 def test_model_that_does_not_fit_the_data_exits_with_one_line(tmp_path: Path) -> None:
     result = run_script("train", ["model=linear", f"paths.log_dir={tmp_path}"], cwd=tmp_path)
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1] == (
+    # The whole console: no `Config:` or `Overrides:` line before it, so the mistake is one line.
+    assert (result.stdout + result.stderr).strip().splitlines() == [
         "Error: model=linear is a regression model but data=synthetic_images is a classification dataset; "
         "choose a classification model."
-    )
+    ]
 
 
 def test_train_writes_one_run_folder_and_says_where(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from runkit.callbacks.model_summary import readable_size
 from runkit.callbacks.progress_bar import ThrottledRichProgressBar
 from runkit.config import ConfigError
 from runkit.process import hardware
-from runkit.training import start_run
+from runkit.training import show_config, start_run
 from tests.runkit.helpers.config import compose_config
 from tests.runkit.helpers.process import run_script
 
@@ -142,6 +142,7 @@ def test_the_config_summary_names_the_choices_and_the_overrides(
     cfg = compose_config("train", ["model=mlp", "optimizer.lr=0.01", cfg_setting], run_dir)
     with caplog.at_level(logging.INFO, logger="runkit.training"):
         start_run(cfg)
+        show_config(cfg)
     lines = [record.getMessage() for record in caplog.records if record.name == "runkit.training"]
     assert lines[0].startswith("Config: data=synthetic_images model=mlp optimizer=adam scheduler=none")
     assert lines[1].startswith("Overrides: ") and lines[1].endswith(f" model=mlp optimizer.lr=0.01 {cfg_setting}")
@@ -150,10 +151,12 @@ def test_the_config_summary_names_the_choices_and_the_overrides(
 
 
 def test_the_whole_tree_on_request_and_nothing_when_off(run_dir: Path, capsys: pytest.CaptureFixture) -> None:
-    start_run(compose_config("train", ["extras.print_config=tree"], run_dir))
-    assert "CONFIG" in capsys.readouterr().out
-    start_run(compose_config("train", ["extras.print_config=false"], run_dir))
-    assert capsys.readouterr().out == ""
+    for setting in ("tree", "false"):
+        cfg = compose_config("train", [f"extras.print_config={setting}"], run_dir)
+        start_run(cfg)
+        show_config(cfg)
+        out = capsys.readouterr().out
+        assert "CONFIG" in out if setting == "tree" else out == ""
     assert "CONFIG" in (run_dir / "config_tree.log").read_text()  # kept whatever the console shows
     with pytest.raises(ConfigError, match=r"extras.print_config=yes is not a choice; use summary, tree or false"):
         start_run(compose_config("train", ["extras.print_config=yes"], run_dir))
