@@ -36,8 +36,14 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     trainer = build_trainer(
         cfg.trainer, callbacks=[], loggers=build_loggers(cfg.get("logger"), run_name(cfg.paths.output_dir))
     )
+    log.info("Testing %s; output folder: %s", which_checkpoint(cfg.ckpt_path, checkpoint), cfg.paths.output_dir)
     trainer.test(model, datamodule=datamodule, verbose=False)  # trainlab-eval prints them in one line
     return {name: float(value) for name, value in trainer.callback_metrics.items()}
+
+
+def which_checkpoint(path: str, checkpoint: dict) -> str:
+    """The checkpoint file and when its run saved it, counted from 1 as the console counts epochs."""
+    return f"{path} (saved after epoch {int(checkpoint['epoch']) + 1}, step {int(checkpoint['global_step'])})"
 
 
 PREDICTIONS_FILE = "predictions.csv"
@@ -58,7 +64,7 @@ def predict(cfg: DictConfig) -> Path:
     trainer = build_trainer(
         cfg.trainer, callbacks=[], loggers=build_loggers(cfg.get("logger"), run_name(cfg.paths.output_dir))
     )
-
+    log.info("Predicting with %s", which_checkpoint(cfg.ckpt_path, checkpoint))
     if paths is None:
         ids, outputs, targets = predict_split(trainer, model, datamodule)
     else:

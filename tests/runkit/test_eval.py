@@ -1,5 +1,6 @@
 """trainlab-eval reproduces a run's test metrics from its checkpoint, and refuses bad paths clearly."""
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -21,11 +22,15 @@ SMALL = [
 ]
 
 
-def test_eval_reproduces_the_runs_test_accuracy(tmp_path: Path) -> None:
+def test_eval_reproduces_the_runs_test_accuracy(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     run_dir = tmp_path / "logs" / "run"
     metrics = train(compose_config("train", SMALL, run_dir))
     best = next((run_dir / "checkpoints").glob("epoch_*.ckpt"))
-    evaluated = evaluate(compose_config("eval", [f"ckpt_path={best}"], tmp_path / "logs" / "eval"))
+    with caplog.at_level(logging.INFO, logger="runkit.evaluation"):
+        evaluated = evaluate(compose_config("eval", [f"ckpt_path={best}"], tmp_path / "logs" / "eval"))
+    saved = torch.load(best, map_location="cpu", weights_only=True)
+    said = f"Testing {best} (saved after epoch {saved['epoch'] + 1}, step {saved['global_step']}); output folder: "
+    assert [record.getMessage() for record in caplog.records if record.getMessage().startswith(said)]
     assert evaluated["test/acc"] == pytest.approx(metrics["test/acc"], abs=1e-6)
     assert evaluated["test/loss"] == pytest.approx(metrics["test/loss"], abs=1e-5)
 
