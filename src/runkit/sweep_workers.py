@@ -103,9 +103,9 @@ def queue_lock(sweep_dir: Path) -> Iterator[None]:
     shared file system (it creates a link, which NFS makes atomic)."""
     from optuna.storages.journal import JournalFileSymlinkLock
 
+    # It waits until the lock is free; a lock left by a worker killed while holding it is taken after 30 s.
     lock = JournalFileSymlinkLock(str(sweep_dir / WORKERS_DIR / "queue"))
-    while not lock.acquire():
-        time.sleep(0.05)
+    lock.acquire()
     try:
         yield
     finally:
@@ -131,8 +131,10 @@ def take_over_lost_trials(study: Any, sweep_dir: Path, timeout_s: float) -> None
     from optuna.trial import TrialState
 
     for trial in study.get_trials(deepcopy=False, states=[TrialState.RUNNING]):
+        # Under the queue lock a running trial names its worker, unless its worker died while asking for it or it
+        # was left running by a search without workers: either way nobody runs it.
         worker = trial.user_attrs.get(WORKER)
-        if worker is None or is_alive(sweep_dir, worker, timeout_s):
+        if worker is not None and is_alive(sweep_dir, worker, timeout_s):
             continue
         job = trial.user_attrs.get(JOB, trial.number)
         study.tell(trial.number, state=TrialState.FAIL)
@@ -140,7 +142,7 @@ def take_over_lost_trials(study: Any, sweep_dir: Path, timeout_s: float) -> None
         log.warning(
             "Trial %d's worker %s stopped; its parameters are queued again, to resume in its job folder %03d.",
             trial.number,
-            worker,
+            worker or "(none recorded)",
             job,
         )
 

@@ -18,7 +18,7 @@ from runkit.config import ConfigError
 from runkit.optional import is_installed
 from runkit.runs.reading import read_scalars
 from runkit.search import open_storage
-from runkit.sweep_workers import JOB, TAKES_OVER, WORKER, counted, is_alive, this_worker
+from runkit.sweep_workers import JOB, TAKES_OVER, WORKER, counted, is_alive, take_over_lost_trials, this_worker
 from tests.runkit.helpers.process import BIN, ROOT, run_script
 from tests.runkit.helpers.sweeps import TINY_RUN
 
@@ -214,3 +214,20 @@ def test_a_grid_of_an_interval_is_refused_in_one_line(tmp_path: Path) -> None:
         "Error: optimizer.lr is an interval, which a grid cannot list; give it values, e.g. "
         "optimizer.lr=0.1,0.01 or choice(0.1, 0.01), or a range(...)."
     ]
+
+
+def test_running_trials_nobody_runs_are_queued_again_and_live_ones_are_left(tmp_path: Path) -> None:
+    study = optuna.create_study(study_name=STUDY, storage=open_storage(str(tmp_path / "optuna.journal"), STUDY))
+    space = {"x": optuna.distributions.FloatDistribution(0, 1)}
+    orphan = study.ask(space)  # left running by a search without workers: no worker recorded
+    mine = study.ask(space)
+    mine.set_user_attr(WORKER, this_worker())
+    (tmp_path / "workers").mkdir()
+    (tmp_path / "workers" / f"{this_worker()}.alive").touch()
+    take_over_lost_trials(study, tmp_path, timeout_s=60)
+    states = {trial.number: trial.state for trial in study.trials}
+    assert states == {0: TrialState.FAIL, 1: TrialState.RUNNING, 2: TrialState.WAITING}
+    queued = study.trials[2]
+    assert queued.user_attrs == {JOB: orphan.number, TAKES_OVER: orphan.number}
+    assert [trial.number for trial in counted(study)] == [1, 2]  # the lost one does not count
+    assert study.ask(space).params == orphan.params  # the next worker's trial: the same parameters, run again
