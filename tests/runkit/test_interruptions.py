@@ -13,8 +13,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from runkit.process.interruption import RunInterrupted, interruption_behind
+from runkit.runs.ending import recording_how_it_ends
 from runkit.runs.reading import read_scalars
 from runkit.runs.status import read_status
+from tests.runkit.helpers.config import compose_config
 from tests.runkit.helpers.process import BIN, run_script
 from tests.runkit.helpers.runs import TINY_MLP
 
@@ -128,3 +131,18 @@ def test_a_sweep_run_again_skips_finished_jobs_and_reruns_failed_ones(tmp_path: 
     assert read_status(finished)["overrides"][-1] == "optimizer.lr=0.050001"
     assert read_status(finished / "attempt_1")["status"] == "ok"  # the finished job of the first sweep, kept
     assert read_status(sweep / "001_optimizer.lr-0.1")["status"] == "ok"  # other values: a folder of its own
+
+
+def test_a_stop_that_surfaces_as_a_librarys_clean_up_error_is_recorded_as_interrupted(run_dir: Path) -> None:
+    """SLURM's warning landing inside OmegaConf's clean-up, while the model is built, came out as OmegaConf's
+    AttributeError; the run was recorded as failed and was not resumed."""
+    cfg = compose_config("train", TINY_MLP, run_dir)
+    with pytest.raises(RunInterrupted) as stopped, recording_how_it_ends(cfg):
+        try:
+            raise RunInterrupted(signal.SIGUSR2)  # as the signal handler raises it, anywhere
+        finally:
+            raise AttributeError("'NoneType' object has no attribute '_invalidate_flags_cache'")
+    assert stopped.value.signal_name == "SIGUSR2"
+    status = read_status(run_dir)
+    assert (status["status"], status["signal"]) == ("interrupted", "SIGUSR2")
+    assert interruption_behind(ValueError("unrelated")) is None

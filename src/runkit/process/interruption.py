@@ -26,6 +26,19 @@ class RunInterrupted(BaseException):
         self.handler_before = handler_before
 
 
+def interruption_behind(error: BaseException) -> RunInterrupted | None:
+    """The RunInterrupted that `error` was raised while handling, if any. A signal that lands inside a library's
+    clean-up (a `finally` or an `__exit__`) can surface as that library's own error, with the stop behind it."""
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, RunInterrupted):
+            return cause
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
 @contextmanager
 def interruptible() -> Iterator[None]:
     """Within this block SIGINT, SIGTERM and SLURM's time-limit warning raise RunInterrupted, once; the previous

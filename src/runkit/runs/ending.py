@@ -8,7 +8,7 @@ from omegaconf import DictConfig
 
 from runkit.callbacks.optuna_trial import TrialPruned
 from runkit.config import ConfigError
-from runkit.process.interruption import RunInterrupted
+from runkit.process.interruption import RunInterrupted, interruption_behind
 from runkit.runs.commands import resume_command
 from runkit.runs.status import (
     FAILED,
@@ -58,8 +58,13 @@ def recording_how_it_ends(cfg: DictConfig) -> Iterator[Ending]:
         write_status(output_dir, INTERRUPTED, signal=stop.signal_name, resume=resume_command(cfg))
         raise
     except Exception as error:
-        write_status(output_dir, FAILED, error=error_line(error))  # the traceback goes to the log
-        raise
+        stop = interruption_behind(error)
+        if stop is None:
+            write_status(output_dir, FAILED, error=error_line(error))  # the traceback goes to the log
+            raise
+        # The signal landed in a library's clean-up, which raised an error of its own: still a stop, not a failure.
+        write_status(output_dir, INTERRUPTED, signal=stop.signal_name, resume=resume_command(cfg))
+        raise stop from error
     write_status(
         output_dir,
         OK,
