@@ -53,7 +53,7 @@ up() {
     if ! as_postgres psql -h "$SOCKETS" -tAc "SELECT 1 FROM pg_database WHERE datname='$DATABASE'" | grep -q 1; then
         as_postgres createdb -h "$SOCKETS" "$DATABASE"
     fi
-    echo "PostgreSQL is up; a search's study: hydra.sweeper.storage='$URL' (stop it with make postgres-down)."
+    echo "PostgreSQL is up; a search's study: \"hydra.sweeper.storage='$URL'\" (stop it with make postgres-down)."
 }
 
 down() {
