@@ -58,15 +58,15 @@ def test_train_writes_one_run_folder_and_says_where(tmp_path: Path) -> None:
     assert (run / ".hydra" / "config.yaml").is_file()
     assert (run / "train.log").is_file()
     assert (run / "checkpoints" / "last.ckpt").is_file()
-    assert "test/acc" in read_scalars(run / "tensorboard")
+    assert "test/acc" in read_scalars(run)
     log = (run / "train.log").read_text()
     assert f"Run folder: {run}" in log
     # The TensorBoard command works as printed, from a shell without the environment activated,
     # and points at the folder this run wrote to.
     (command,) = [line.split("View the curves: ", 1)[1] for line in log.splitlines() if "View the curves: " in line]
-    program, flag, folder = shlex.split(command)
+    program, *module, flag, folder = shlex.split(command)
     assert shutil.which(program, path=os.defpath) or Path(program).is_file()
-    assert (flag, Path(folder)) == ("--logdir", run)
+    assert (module, flag, Path(folder)) == (["-m", "runkit.tensorboard"], "--logdir", run)
 
 
 @pytest.mark.slow  # two processes of ~12 s: run by make test-full and CI
@@ -77,8 +77,8 @@ def test_ddp_cpu_trains_and_tests_with_two_processes(tmp_path: Path) -> None:
     # Rank 0 joins a world of 2 (the process group waits for rank 1); rank 1 logs warnings only.
     assert "Initializing distributed: GLOBAL_RANK: 0, MEMBER: 1/2" in result.stdout + result.stderr
     # One run folder and one set of event files, written by rank 0 only.
-    assert len(list((run / "tensorboard").glob("events.out.tfevents.*"))) >= 1
-    scalars = read_scalars(run / "tensorboard")
+    assert len(list(run.glob("events.out.tfevents.*"))) >= 1
+    scalars = read_scalars(run)
     assert {"val/acc", "test/acc"} <= set(scalars)
     assert len(scalars["test/acc"]) == 1
     assert (run / "checkpoints" / "last.ckpt").is_file()

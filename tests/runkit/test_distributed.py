@@ -51,7 +51,7 @@ def test_ddp_metrics_equal_a_single_process_evaluation(tmp_path: Path) -> None:
     run = tmp_path / "ddp"
     result = run_script("train", [*TINY, "trainer=ddp_cpu", f"hydra.run.dir={run}"], cwd=tmp_path, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    scalars = values(read_scalars(run / "tensorboard"))
+    scalars = values(read_scalars(run))
     best = next((run / "checkpoints").glob("epoch_*.ckpt"))
     evaluated = evaluate(compose_config("eval", [f"ckpt_path={best}"], tmp_path / "eval"))
     assert scalars["test/acc"] == [evaluated["test/acc"]]
@@ -86,7 +86,7 @@ def test_ddp_inside_a_multirun_gives_one_folder_per_job(tmp_path: Path) -> None:
     assert not (tmp_path / "logs").exists()  # no rank started a run or a sweep of its own elsewhere
     for job, seed in (("000_seed-1", 1), ("001_seed-2", 2)):
         assert OmegaConf.load(sweep / job / ".hydra" / "config.yaml").seed == seed
-        assert len(read_scalars(sweep / job / "tensorboard")["test/acc"]) == 1
+        assert len(read_scalars(sweep / job)["test/acc"]) == 1
         assert (sweep / job / "train.log").read_text().count("Final metrics:") == 1
     # Each job's rank 0 joined a world of 2: the process group waits for that job's rank 1.
     assert (result.stdout + result.stderr).count("Initializing distributed: GLOBAL_RANK: 0, MEMBER: 1/2") == 2

@@ -83,7 +83,7 @@ def test_finetune_loads_the_weights_then_trains_head_only_then_everything(pretra
     # Epoch 1: unfrozen, the features change too.
     assert not same(snapshots.after_epoch[1], snapshots.after_epoch[0], "features.")
 
-    scalars = values(read_scalars(run_dir / "tensorboard"))
+    scalars = values(read_scalars(run_dir))
     assert scalars["finetune/backbone_trainable"] == [0.0, 1.0]
 
 

@@ -63,6 +63,6 @@ def test_k_fold_multirun_writes_one_job_per_fold(tmp_path: Path) -> None:
     jobs = sorted(path for path in sweep.iterdir() if path.is_dir())
     assert [job.name for job in jobs] == ["000_data.fold-0", "001_data.fold-1", "002_data.fold-2"]
     for fold, job in enumerate(jobs):
-        hparams, _ = read_hparams(job / "tensorboard")
+        hparams, _ = read_hparams(job)
         assert hparams["data.fold"] == str(fold)  # the key the sweep varies; integers go to TensorBoard as text
-        assert {"val/acc", "test/acc"} <= set(read_scalars(job / "tensorboard"))
+        assert {"val/acc", "test/acc"} <= set(read_scalars(job))

@@ -129,7 +129,7 @@ def test_ddp_over_two_gpus(tmp_path: Path) -> None:
     assert "Device: cuda (" in output and ", 2 processes, " in output
     assert output.count(NCCL) == 1
     assert output.count("Initializing distributed: GLOBAL_RANK: 0, MEMBER: 1/2") == 1
-    assert len(read_scalars(run / "tensorboard")["test/acc"]) == 1
+    assert len(read_scalars(run)["test/acc"]) == 1
     assert (run / "train.log").read_text().count("Final metrics:") == 1  # rank 1 logged no line of its own
 
 
@@ -145,7 +145,7 @@ def test_a_multirun_of_ddp_jobs_over_two_gpus(tmp_path: Path) -> None:
     assert output.count("Initializing distributed: GLOBAL_RANK: 0, MEMBER: 1/2") == 2
     assert not (tmp_path / "logs").exists()  # no extra rank started a run or a sweep of its own
     for job in ("000_seed-1", "001_seed-2"):
-        assert len(read_scalars(sweep / job / "tensorboard")["test/acc"]) == 1
+        assert len(read_scalars(sweep / job)["test/acc"]) == 1
         assert (sweep / job / "train.log").read_text().count("Final metrics:") == 1
 
 
@@ -161,5 +161,5 @@ def test_a_joblib_sweep_gives_each_job_its_own_gpu(tmp_path: Path) -> None:
         _, run_cfg = load_run(folder / "checkpoints" / "last.ckpt")
         assert list(run_cfg.trainer.devices) == [job]  # the trainer it trained with
         assert f"This job trains on GPU {job} of {GPUS}" in (folder / "train.log").read_text()
-        assert len(read_scalars(folder / "tensorboard")["test/acc"]) == 1
+        assert len(read_scalars(folder)["test/acc"]) == 1
     assert sorted(path.name for path in (sweep / ".devices").iterdir()) == ["0.lock", "1.lock"]

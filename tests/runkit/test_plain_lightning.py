@@ -98,7 +98,7 @@ def test_a_metric_added_in_config_reaches_tensorboard_and_the_summary(tmp_path: 
     run_dir = tmp_path / "run"
     result = run_script("train", [F1, *SMALL_IMAGES, "trainer.max_epochs=2", f"hydra.run.dir={run_dir}"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    curves = values(read_scalars(run_dir / "tensorboard"))
+    curves = values(read_scalars(run_dir))
     assert len(curves["val/f1"]) == 2 and len(curves["train/f1"]) == 2 and len(curves["test/f1"]) == 1
     assert "test/f1" in summarize(run_dir).metric_columns
 
@@ -122,7 +122,7 @@ def test_a_plain_module_and_datamodule_get_every_engine_feature(tmp_path: Path) 
     command("train", *common, f"hydra.run.dir={run}")
     assert yaml.safe_load((run / "status.yaml").read_text())["status"] == "ok"
     command("train", *common, "trainer.max_epochs=3", "ckpt_path=last", f"hydra.run.dir={run}")  # resume
-    assert len(values(read_scalars(run / "tensorboard"))["val/acc"]) == 3  # one point per epoch, over both runs
+    assert len(values(read_scalars(run))["val/acc"]) == 3  # one point per epoch, over both runs
 
     sweep = tmp_path / "logs" / "sweep"
     command("train", "-m", *common, "seed=1,2", f"hydra.sweep.dir={sweep}")

@@ -28,7 +28,7 @@ def test_pruning_run_ends_with_the_stated_fraction_of_zero_weights(run_dir: Path
     )
     metrics = train(cfg)
 
-    scalars = values(read_scalars(run_dir / "tensorboard"))
+    scalars = values(read_scalars(run_dir))
     assert scalars["model/sparsity"] == pytest.approx([0.35, 0.7], abs=1e-3)  # one step per epoch
     assert {"val/acc", "test/acc"} <= set(scalars)
 

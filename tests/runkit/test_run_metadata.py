@@ -63,7 +63,7 @@ def test_a_second_record_never_replaces_the_first(run_dir: Path) -> None:
 
 def test_tags_are_in_the_hyperparameters_tab(run_dir: Path) -> None:
     train(compose_config("train", [*SMALL, "tags=[alpha,beta]"], run_dir))
-    hparams, _ = read_hparams(run_dir / "tensorboard")
+    hparams, _ = read_hparams(run_dir)
     assert hparams["tags"] == "['alpha', 'beta']"
 
 

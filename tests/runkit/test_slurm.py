@@ -92,11 +92,11 @@ def finish(process: subprocess.Popen) -> str:
 
 
 def val_steps(run: Path) -> list[int]:
-    return [step for step, _ in read_scalars(run / "tensorboard")["val/loss"]]
+    return [step for step, _ in read_scalars(run)["val/loss"]]
 
 
 def final_values(run: Path) -> dict[str, float]:
-    return {tag: curve[-1][1] for tag, curve in read_scalars(run / "tensorboard").items() if tag.startswith("test/")}
+    return {tag: curve[-1][1] for tag, curve in read_scalars(run).items() if tag.startswith("test/")}
 
 
 def test_a_sweep_ends_ok_with_its_folders_and_runs_named_as_in_a_local_sweep(tmp_path: Path) -> None:
@@ -113,7 +113,7 @@ def test_a_sweep_ends_ok_with_its_folders_and_runs_named_as_in_a_local_sweep(tmp
         assert job.name == local_job.name == f"00{number}_optimizer.lr-0.0{number + 1}"  # the launcher names it alike
         assert read_status(job)["status"] == "ok"
         assert read_status(job)["overrides"][-1] == read_status(local_job)["overrides"][-1]
-        assert any((job / "tensorboard").glob("events.out.tfevents.*"))  # TensorBoard names it by the job folder
+        assert any(job.glob("events.out.tfevents.*"))  # TensorBoard names it by the job folder
         record = final_record(job_id)
         assert (record["JobState"], record["ExitCode"]) == ("COMPLETED", "0:0")
     # Nothing a user cannot act on: no sacct warnings on a cluster without accounting.

@@ -130,7 +130,7 @@ def test_a_killed_workers_trial_is_taken_over_and_resumed_from_its_last_checkpoi
     )
     # Resumed, not restarted: nothing set aside as a failed attempt, and one val/loss point per epoch, in order.
     assert not list(folder.glob("attempt_*"))
-    steps = [step for step, _ in read_scalars(folder / "tensorboard")["val/loss"]]
+    steps = [step for step, _ in read_scalars(folder)["val/loss"]]
     assert len(steps) == 40 and steps == sorted(set(steps))
     assert f"Trial {victim.number}'s worker" in output and "stopped" in output
 

@@ -118,7 +118,7 @@ def test_run_writes_checkpoints_and_tensorboard_scalars(short_run: tuple[Path, d
     run_dir, metrics = short_run
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
     assert len(list((run_dir / "checkpoints").glob("epoch_*.ckpt"))) == 1
-    scalars = read_scalars(run_dir / "tensorboard")
+    scalars = read_scalars(run_dir)
     assert set(scalars) >= CLASSIFICATION_TAGS
     assert len(scalars["val/acc"]) == 2  # one point per epoch
     assert scalars["test/acc"][-1][1] == pytest.approx(metrics["test/acc"], abs=1e-6)
@@ -127,15 +127,15 @@ def test_run_writes_checkpoints_and_tensorboard_scalars(short_run: tuple[Path, d
 def test_step_curve_is_written_every_log_every_n_steps(short_run: tuple[Path, dict[str, float]]) -> None:
     run_dir, _ = short_run
     # 256 images in batches of 32: 8 steps an epoch, 16 in all; log_every_n_steps=4.
-    assert [step for step, _ in read_scalars(run_dir / "tensorboard")["train/loss_step"]] == [3, 7, 11, 15]
-    assert len(read_scalars(run_dir / "tensorboard")["train/loss"]) == 2  # one epoch mean per epoch
+    assert [step for step, _ in read_scalars(run_dir)["train/loss_step"]] == [3, 7, 11, 15]
+    assert len(read_scalars(run_dir)["train/loss"]) == 2  # one epoch mean per epoch
 
 
 def test_epoch_loss_is_the_mean_of_the_step_losses(tmp_path: Path) -> None:
     """train/loss (accumulated by a torchmetrics mean) against every step's own loss."""
     overrides = [*SMALL, "trainer.max_epochs=1", "trainer.log_every_n_steps=1", "test=false"]
     metrics = train(compose_config("train", overrides, tmp_path / "run"))
-    steps = [value for _, value in read_scalars(tmp_path / "run" / "tensorboard")["train/loss_step"]]
+    steps = [value for _, value in read_scalars(tmp_path / "run")["train/loss_step"]]
     assert len(steps) == 8  # equal batches, so the epoch mean is the plain mean of the steps
     assert metrics["train/loss"] == pytest.approx(sum(steps) / len(steps), rel=1e-5)
     # The progress bar and callbacks see the step value too, under the step name.
@@ -144,11 +144,11 @@ def test_epoch_loss_is_the_mean_of_the_step_losses(tmp_path: Path) -> None:
 
 def test_hparams_tab_carries_real_metrics(short_run: tuple[Path, dict[str, float]]) -> None:
     run_dir, metrics = short_run
-    hparams, metric_tags = read_hparams(run_dir / "tensorboard")
+    hparams, metric_tags = read_hparams(run_dir)
     # A short set: the recipe's choices by option name, the settings researchers compare, the tags; the rest of
     # the config stays in .hydra/config.yaml. (TensorBoard shows the columns by name, those a sweep varies first,
     # the first five of them: test_tensorboard_server.py; a sweep's job: test_loggers.py.)
-    columns = read_hparam_columns(run_dir / "tensorboard")
+    columns = read_hparam_columns(run_dir)
     assert columns == [
         "data",
         "model",
@@ -160,14 +160,14 @@ def test_hparams_tab_carries_real_metrics(short_run: tuple[Path, dict[str, float
         "tags",
     ]
     assert (hparams["data"], hparams["model"], hparams["optimizer"]) == ("synthetic_images", "cnn", "adam")
-    assert hparams["optimizer.lr"] == 0.001
-    # Integers as text: TensorBoard would show them to five significant digits (32.000).
+    # Numbers as text: TensorBoard would show them to five significant digits (0.0010000, 32.000).
+    assert hparams["optimizer.lr"] == "0.001"
     assert (hparams["data.batch_size"], hparams["trainer.max_epochs"], hparams["seed"]) == ("32", "2", "12345")
     assert metric_tags[0] == "val/loss"  # the optimized metric first: the one metric column a 1600-px window shows
     assert not [tag for tag in metric_tags if not tag.startswith(("val/", "test/"))]  # final results only
     assert {"val/acc_best", "test/acc", "test/loss"} <= set(metric_tags)
     assert "hp_metric" not in metric_tags
-    scalars = read_scalars(run_dir / "tensorboard")
+    scalars = read_scalars(run_dir)
     assert "hp_metric" not in scalars
     # TensorBoard shows each metric's last scalar value: the real final number.
     assert scalars["val/acc_best"][-1][1] == pytest.approx(metrics["val/acc_best"], abs=1e-6)

@@ -1,1 +1,2 @@
-"""What trainlab adds to Lightning's loggers: the hyperparameters they get (hparams), TensorBoard's epoch tag (tensorboard)."""
+"""What trainlab adds to Lightning's loggers: the hyperparameters they get (hparams), TensorBoard's train-vs-val
+charts (tensorboard)."""

@@ -107,13 +107,25 @@ def write_tensorboard_hparams(logger: TensorBoardLogger, params: dict[str, Any],
     TensorBoard reads each metric's value from the scalar of the same tag in the same run, which
     the training already logged; Lightning's own `log_hyperparams(params, metrics)` would add a
     second point at step 0 to every one of those curves, so the summary is written directly, into
-    an event file of its own in the run's TensorBoard folder (Lightning has closed its writer by now).
-    The tab names each run by that folder, relative to the folder TensorBoard serves: `<job>/tensorboard`.
+    an event file of its own in the run folder (Lightning has closed its writer by now). The tab names
+    each run by that folder, relative to the folder TensorBoard serves: `<job>`.
 
-    TensorBoard shows a number to five significant digits (128.00, 1.0000, a seed of 123456789 as
-    1.2346e+8), so integers go as text; learning rates and other floats stay numbers, for the range
-    filter and the log-scale axes. The columns come in name order after those marked as differing
-    between runs: in a sweep, the keys it varies (`optimizer.lr`, `seed`), so they lead.
+    The columns come in name order after those marked as differing between runs: in a sweep, the keys
+    it varies (`optimizer.lr`, `seed`), so they lead.
     """
-    shown = {key: str(value) if isinstance(value, int) else value for key, value in params.items()}
+    shown = {key: as_text(value) for key, value in params.items()}
     write_summaries(logger.log_dir, hparams_summaries(shown, metrics, differing=set(sweep_varying_keys())))
+
+
+def as_text(value: Any) -> Any:
+    """A hyperparameter as the HPARAMS tab shows it alike in every row: numbers as text.
+
+    The tab shows a number to five significant digits, zeros included: a learning rate of 0.01 as
+    0.010000 and one of 0.001 as 0.0010000, a batch size of 128 as 128.00, a seed of 123456789 as
+    1.2346e+8. As text, to six significant digits, they read as written: 0.01, 0.001, 3e-05, 128.
+    The cost: the tab filters a text column by its values (a checkbox each) rather than by a range,
+    and draws it on a categorical axis rather than a log scale.
+    """
+    if isinstance(value, float):
+        return format(value, "g")
+    return str(value) if isinstance(value, int) else value  # booleans too: True, as the config writes it

@@ -1,18 +1,46 @@
-"""Lightning's TensorBoard logger, with the epoch counter filed beside the training curves."""
+"""Lightning's TensorBoard logger, with a chart of train against validation for each metric logged as both."""
 
+import re
 from typing import Any
 
 from lightning.pytorch.loggers import TensorBoardLogger as LightningTensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_only
+
+# The Custom Scalars dashboard's category that trainlab fills: one chart per metric, train against validation.
+CURVES_CATEGORY = "train vs. val"
+COMPARED_STAGES = ("train", "val")
 
 
 class TensorBoardLogger(LightningTensorBoardLogger):
-    """Writes Lightning's `epoch` (added to every logged step) as `train/epoch`.
+    """Writes a Custom Scalars layout into the run's event files: a chart for each metric logged as both `train/X`
+    and `val/X` (loss, acc), the two curves together, in the order the model logs its validation metrics.
 
-    TensorBoard's Time Series lists tag groups by name, and an ungrouped tag is a group of its own:
-    `epoch` would be the first card a user sees, ahead of the curves they compare.
+    Lightning adds its `epoch` counter to every logged step; it is left out, as a card of its own it says nothing
+    the step axis does not.
     """
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._logged_tags: dict[str, None] = {}  # every tag logged so far, in order (a dict keeps it)
+        self._charted: list[str] = []
+
+    @rank_zero_only
     def log_metrics(self, metrics: dict[str, Any], step: int | None = None) -> None:
-        if "epoch" in metrics:
-            metrics = {("train/epoch" if name == "epoch" else name): value for name, value in metrics.items()}
+        metrics = {name: value for name, value in metrics.items() if name != "epoch"}
         super().log_metrics(metrics, step)
+        self._logged_tags.update(dict.fromkeys(metrics))
+        charted = compared_metrics(list(self._logged_tags))
+        if charted != self._charted:  # normally once, after the first epoch; a later layout replaces it
+            self._charted = charted
+            self.experiment.add_custom_scalars(curves_layout(charted))
+
+
+def compared_metrics(tags: list[str]) -> list[str]:
+    """The metrics logged for both stages compared ('loss' for train/loss and val/loss), in val/'s order."""
+    return [tag.split("/", 1)[1] for tag in tags if tag.startswith("val/") and f"train/{tag[4:]}" in tags]
+
+
+def curves_layout(metrics: list[str]) -> dict[str, dict[str, list]]:
+    """The Custom Scalars layout: each metric's chart draws both stages' tags (TensorBoard matches them by regex)."""
+    charts = {name: ["Multiline", [f"^{stage}/{re.escape(name)}$" for stage in COMPARED_STAGES]] for name in metrics}
+    return {CURVES_CATEGORY: charts}

@@ -2,7 +2,7 @@
 
 A run folder (`logs/<task>/runs/<start time>_<overrides>/`, or a multirun's `<job number>_<values>/`) holds
 `.hydra/` (Hydra's saved config), `config_tree.log`, `run_info.yaml` (how to reproduce it), `status.yaml` (how it
-ended), `checkpoints/` and `tensorboard/`; a sweep's folder also holds `sweep_keys.yaml` and `sweep_command.txt`.
+ended), `checkpoints/` and TensorBoard's event files; a sweep's folder also holds `sweep_keys.yaml` and `sweep_command.txt`.
 These modules are the one place that knows those names, one concern each:
 
 - status.py    status.yaml: how a run ended

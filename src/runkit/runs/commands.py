@@ -66,3 +66,9 @@ def program(name: str) -> str:
     if found and Path(found).resolve() == installed.resolve():
         return name
     return shlex.quote(str(installed))
+
+
+def tensorboard_command(log_dir: str | Path) -> str:
+    """The command that serves these runs in TensorBoard, opening on their train-against-validation charts.
+    This environment's Python by its path: a venv's python links to the system's, which `program` would name."""
+    return f"{shlex.quote(sys.executable)} -m runkit.tensorboard --logdir {shlex.quote(str(log_dir))}"

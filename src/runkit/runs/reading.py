@@ -9,6 +9,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from runkit.runs.names import parse_overrides
+from runkit.runs.resume import ATTEMPT_PREFIX, EVENT_FILES
 from runkit.runs.status import read_status
 
 Curve = list[tuple[int, float]]  # (step, value) points
@@ -48,12 +49,16 @@ def read_scalars(run_dir: Path) -> dict[str, Curve]:
     """Every scalar tag in the run's TensorBoard event files, as TensorBoard's own reader returns them.
 
     The points come in the order TensorBoard shows them; a resumed run's event files are named so
-    that this is step order (see continue_event_files).
+    that this is step order (see continue_event_files). The files are in the run folder itself, or in
+    folders below it where a logger's config names one; a failed attempt set aside (attempt_<n>/) is no
+    part of the run.
     """
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # slow to import
 
     curves: dict[str, Curve] = {}
-    for log_dir in sorted({path.parent for path in run_dir.rglob("events.out.tfevents.*")}):
+    for log_dir in sorted({path.parent for path in run_dir.rglob(EVENT_FILES)}):
+        if any(part.startswith(ATTEMPT_PREFIX) for part in log_dir.relative_to(run_dir).parts):
+            continue
         accumulator = EventAccumulator(str(log_dir), size_guidance={"scalars": 0})
         accumulator.Reload()
         for tag in accumulator.Tags()["scalars"]:

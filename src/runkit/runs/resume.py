@@ -19,7 +19,9 @@ LAST = "last"  # ckpt_path=last: the last.ckpt of the run in hydra.run.dir
 LAST_CHECKPOINT_FILE = "last.ckpt"
 
 # TensorBoard event files are named events.out.tfevents.<second opened>.<host>.<pid>.<counter>.
+EVENT_FILES = "events.out.tfevents.*"
 EVENT_FILE_SECOND = re.compile(r"events\.out\.tfevents\.(\d+)\.")
+ATTEMPT_PREFIX = "attempt_"  # a failed attempt of a sweep's job, set aside in its folder: attempt_<n>/
 
 
 def checkpoint_dir(cfg: DictConfig) -> Path:
@@ -78,6 +80,14 @@ def finished_before(cfg: DictConfig) -> bool:
     return all(then.get(key) == cfg.trainer.get(key) for key in ("max_epochs", "max_steps", "min_epochs"))
 
 
+def resume_line(checkpoint: dict, max_epochs: int | None) -> str:
+    """What a resumed run says as it starts training: the epoch its checkpoint was saved after, counted from 1 as
+    the console counts epochs (the bar's next one is `Epoch <that + 1>`), and the step."""
+    done = int(checkpoint["epoch"]) + 1  # Lightning stores the zero-based epoch the checkpoint was saved in
+    limit = f" of {max_epochs}" if max_epochs is not None and max_epochs > 0 else ""
+    return f"Resuming after epoch {done}{limit} (step {int(checkpoint['global_step'])})."
+
+
 def resolve_checkpoint(cfg: DictConfig) -> str | None:
     """Turn `ckpt_path=last` into this run folder's last.ckpt (set in cfg); a fresh run refuses a used folder."""
     ckpt_path = cfg.get("ckpt_path")
@@ -129,11 +139,13 @@ def sweep_job_plan(cfg: DictConfig) -> str:
 def set_aside_failed_attempt(output_dir: Path) -> Path:
     """Move a failed attempt's checkpoints, curves and status into attempt_<n>/ so a rerun starts clean."""
     number = 1
-    while (output_dir / f"attempt_{number}").exists():
+    while (output_dir / f"{ATTEMPT_PREFIX}{number}").exists():
         number += 1
-    aside = output_dir / f"attempt_{number}"
+    aside = output_dir / f"{ATTEMPT_PREFIX}{number}"
     aside.mkdir()
-    for name in ("checkpoints", "tensorboard", "csv", STATUS_FILE):
+    # TensorBoard's event files (and Lightning's hparams.yaml beside them) are in the run folder itself.
+    names = ["checkpoints", "csv", STATUS_FILE, "hparams.yaml", *(path.name for path in output_dir.glob(EVENT_FILES))]
+    for name in names:
         if (output_dir / name).exists():
             shutil.move(str(output_dir / name), aside / name)
     return aside
@@ -148,9 +160,7 @@ def continue_event_files(log_dir: str | Path) -> None:
     would then show the resumed epochs before the first ones. Waiting for the next second (at most
     one, and only when a run is resumed right after it was written) keeps the names in run order.
     """
-    opened = [
-        int(m[1]) for path in Path(log_dir).glob("events.out.tfevents.*") if (m := EVENT_FILE_SECOND.match(path.name))
-    ]
+    opened = [int(m[1]) for path in Path(log_dir).glob(EVENT_FILES) if (m := EVENT_FILE_SECOND.match(path.name))]
     wait = max(opened, default=0) + 1 - time.time()
     if 0 < wait <= 1:
         time.sleep(wait)

@@ -4,6 +4,8 @@ from pathlib import Path
 from typing import Any
 
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.custom_scalar import layout_pb2
+from tensorboard.plugins.custom_scalar import metadata as custom_scalars
 from tensorboard.plugins.hparams import metadata
 
 from runkit.runs.reading import Curve
@@ -15,8 +17,8 @@ def values(curves: dict[str, Curve]) -> dict[str, list[float]]:
 
 
 def _load(log_dir: Path) -> EventAccumulator:
-    """The TensorBoard run in log_dir: the folder itself, or the one folder below it holding event files (a
-    sweep's job writes into `tensorboard/<what sets it apart>`)."""
+    """The TensorBoard run in log_dir: the run folder itself, or the one folder below it holding event files (a
+    logger whose config names a sub-folder)."""
     (run,) = {path.parent for path in log_dir.rglob("events.out.tfevents.*")} or {log_dir}
     accumulator = EventAccumulator(str(run), size_guidance={"scalars": 0, "tensors": 0})
     accumulator.Reload()
@@ -54,3 +56,16 @@ def read_hparam_columns(log_dir: Path) -> list[str]:
     return (
         [] if content is None else [info.name for info in metadata.parse_experiment_plugin_data(content).hparam_infos]
     )
+
+
+def read_custom_scalars(log_dir: Path) -> dict[str, dict[str, list[str]]]:
+    """The Custom Scalars dashboard's layout of a run, the last one it wrote: {category: {chart: [tag regexes]}}."""
+    accumulator = _load(log_dir)
+    if custom_scalars.CONFIG_SUMMARY_TAG not in accumulator.Tags()["tensors"]:
+        return {}
+    last = accumulator.Tensors(custom_scalars.CONFIG_SUMMARY_TAG)[-1]
+    layout = layout_pb2.Layout.FromString(last.tensor_proto.string_val[0])
+    return {
+        category.title: {chart.title: list(chart.multiline.tag) for chart in category.chart}
+        for category in layout.category
+    }
