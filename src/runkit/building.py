@@ -8,7 +8,7 @@ import lightning.pytorch as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_class
-from lightning.pytorch.callbacks import Callback, LearningRateMonitor
+from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ProgressBar
 from lightning.pytorch.loggers import Logger, MLFlowLogger, TensorBoardLogger, WandbLogger
 from omegaconf import DictConfig
 
@@ -152,7 +152,7 @@ def build_mlflow_logger(entry: DictConfig, options: dict[str, str]) -> MLFlowLog
 
 def run_name_option(logger_class: type, entry: DictConfig, run_name: str) -> dict[str, str]:
     """The argument that names the run, for a logger whose config leaves it unset. TensorBoard names a run
-    by its folder, `<run folder>/tensorboard`, and the run folder already says what sets the run apart."""
+    by its folder, the run folder, which already says what sets the run apart."""
     if issubclass(logger_class, MLFlowLogger) and entry.get("run_name") is None:
         return {"run_name": run_name}
     if issubclass(logger_class, WandbLogger) and entry.get("name") is None:
@@ -183,7 +183,10 @@ def trainer_options(trainer_cfg: DictConfig, callbacks: list[Callback], loggers:
     """What runkit adds to the Trainer's config: the callbacks, the loggers, and a checkpoint writer that writes
     whole files or none, unless the config names plugins of its own."""
     plugins = {} if trainer_cfg.get("plugins") else {"plugins": [AtomicCheckpointIO()]}
-    return {"callbacks": callbacks, "logger": loggers or False, **plugins}
+    # callbacks.progress_bar=null means no progress display: Lightning would otherwise add its own tqdm bar.
+    no_display = not any(isinstance(callback, ProgressBar) for callback in callbacks)
+    quiet = {"enable_progress_bar": False} if no_display and "enable_progress_bar" not in trainer_cfg else {}
+    return {"callbacks": callbacks, "logger": loggers or False, **plugins, **quiet}
 
 
 def build_trainer(trainer_cfg: DictConfig, callbacks: list[Callback], loggers: list[Logger]) -> pl.Trainer:

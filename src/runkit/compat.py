@@ -26,6 +26,17 @@ def set_hydra_config(cfg: DictConfig) -> None:
     HydraConfig.instance().set_config(cfg)
 
 
+# A composed config keeps no record of the file each key came from. ConfigLoader.compute_defaults_list (a public
+# method) computes the files Hydra composes, but what it returns is undocumented: a DefaultsList whose `defaults`
+# are ResultDefaults, each a file's config path and the package it was composed into.
+def composed_files(loader: Any, config_name: str, overrides: Sequence[str]) -> list[tuple[str, str]]:
+    """(config path, e.g. 'experiment/fast', package, e.g. '' or 'trainer') of every file Hydra composes, in order."""
+    from hydra.types import RunMode
+
+    defaults = loader.compute_defaults_list(config_name, list(overrides), RunMode.RUN).defaults
+    return [(str(default.config_path), default.package or "") for default in defaults if default.config_path]
+
+
 # --- Lightning 2.6.6 --------------------------------------------------------------------------------------------
 # Under Hydra, Lightning's subprocess launcher (strategy ddp) starts ranks 1..N-1 with the command from its private
 # `_hydra_subprocess_cmd`: this process's `sys.argv` plus `hydra.run.dir=<HydraConfig run.dir>` and
@@ -39,6 +50,21 @@ def lightning_rank_command(local_rank: int) -> Sequence[str]:
 
     command, _ = _hydra_subprocess_cmd(local_rank)
     return command
+
+
+# Lightning's RichProgressBar labels the training bar from the zero-based epoch (`Epoch 4/4` for max_epochs=5),
+# through its private `_get_train_description(current_epoch)`, and draws the label as it adds the bar's task, before
+# any public hook could change it. trainlab counts epochs from 1 (callbacks/progress_bar.py).
+
+
+class RichEpochLabel:
+    """Mixed into a RichProgressBar subclass (before it): the training bar's label is `self.train_label(epoch)`."""
+
+    def _get_train_description(self, current_epoch: int) -> str:
+        return self.train_label(current_epoch)
+
+    def train_label(self, current_epoch: int) -> str:
+        raise NotImplementedError
 
 
 # --- Optuna 5.1.0 -----------------------------------------------------------------------------------------------

@@ -3,13 +3,23 @@
 import sys
 from pathlib import Path
 
+import lightning.pytorch as pl
 import optuna
 from hydra.core.hydra_config import HydraConfig
+from lightning.pytorch.callbacks import RichProgressBar
+from lightning.pytorch.demos.boring_classes import BoringModel
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import metadata
 
-from runkit.compat import hparams_summaries, lightning_rank_command, reopen_trial, write_summaries
-from tests.runkit.helpers.config import compose_config
+from runkit.compat import (
+    RichEpochLabel,
+    composed_files,
+    hparams_summaries,
+    lightning_rank_command,
+    reopen_trial,
+    write_summaries,
+)
+from tests.runkit.helpers.config import compose_config, hydra_context
 
 
 def test_a_composed_config_becomes_the_runs_hydra_config(tmp_path: Path) -> None:
@@ -17,6 +27,16 @@ def test_a_composed_config_becomes_the_runs_hydra_config(tmp_path: Path) -> None
     assert HydraConfig.initialized()
     assert HydraConfig.get().runtime.choices["model"] == "mlp"
     assert HydraConfig.get().runtime.output_dir == str(tmp_path / "run")
+
+
+def test_hydra_lists_the_files_it_composes_with_their_packages_in_order() -> None:
+    from hydra.core.global_hydra import GlobalHydra
+
+    with hydra_context():
+        files = composed_files(GlobalHydra.instance().config_loader(), "train", ["experiment=example"])
+    assert ("experiment/example", "") in files and ("trainer/default", "trainer") in files
+    assert ("model/mlp", "model") in files and ("_model", "model") in files  # model/mlp's own defaults
+    assert files.index(("trainer/default", "trainer")) < files.index(("experiment/example", ""))
 
 
 def test_lightning_reruns_this_command_line_for_other_ranks(tmp_path: Path, monkeypatch) -> None:
@@ -70,3 +90,24 @@ def test_hparams_metrics_keep_the_order_given(tmp_path: Path) -> None:
     content = accumulator.PluginTagToContent(metadata.PLUGIN_NAME)[metadata.EXPERIMENT_TAG]
     experiment = metadata.parse_experiment_plugin_data(content)
     assert [info.name.tag for info in experiment.metric_infos] == ["val/loss", "val/acc", "test/acc"]
+
+
+def test_the_rich_bar_takes_its_training_label_from_the_mixin(tmp_path: Path) -> None:
+    class LabelledBar(RichEpochLabel, RichProgressBar):
+        def train_label(self, current_epoch: int) -> str:
+            return f"round {current_epoch + 1}"
+
+    bar = LabelledBar()
+    trainer = pl.Trainer(
+        max_epochs=2,
+        limit_train_batches=2,
+        limit_val_batches=0,
+        callbacks=[bar],
+        logger=False,
+        enable_checkpointing=False,
+        accelerator="cpu",
+        devices=1,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(BoringModel())
+    assert bar.progress.tasks[bar.train_progress_bar_id].description == "round 2"

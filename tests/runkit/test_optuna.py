@@ -254,7 +254,12 @@ def test_failed_trial_is_marked_failed_and_the_search_goes_on(tmp_path: Path) ->
 @pytest.mark.slow
 def test_search_stopped_and_run_again_proposes_what_an_uninterrupted_one_does(tmp_path: Path) -> None:
     whole, resumed = tmp_path / "whole", tmp_path / "resumed"
-    search(whole, "hydra.sweeper.n_trials=4", tmp_path=tmp_path)
+    console = search(whole, "hydra.sweeper.n_trials=4", tmp_path=tmp_path)
+    lines = (console.stdout + console.stderr).splitlines()
+    for trial in study_of(whole).trials:  # each trial's overrides are on the console once, on its job's line
+        drawn = " ".join(f"{key}={trial.params[key]}" for key in SEARCHED)
+        (said,) = [line for line in lines if drawn in line]
+        assert f"#{trial.number} : " in said and said.endswith(drawn)
     search(resumed, "hydra.sweeper.n_trials=2", tmp_path=tmp_path)
     search(resumed, "hydra.sweeper.n_trials=4", tmp_path=tmp_path)  # the same command, more trials
     assert [t.params for t in study_of(resumed).trials] == [t.params for t in study_of(whole).trials]
@@ -292,7 +297,7 @@ def test_pruned_trials_under_joblib_are_pruned_in_the_study_the_status_and_the_s
     for trial in pruned:
         assert trial.params["optimizer.lr"] == 1e-6 and list(trial.intermediate_values) == [0]
         status = status_of(job_dir(sweep_dir, trial.number))
-        assert (status["status"], status["epoch"]) == ("pruned", 0)
+        assert (status["status"], status["epoch"]) == ("pruned", 1)  # after the first epoch, counted from 1
         assert status["value"] == pytest.approx(trial.intermediate_values[0])
     assert all(t.state == TrialState.COMPLETE for t in trials if t.params["optimizer.lr"] == 0.05)
     summary = run_script("summarize", [str(sweep_dir), "--no-plot"], cwd=tmp_path)

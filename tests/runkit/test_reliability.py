@@ -46,7 +46,8 @@ def test_diverging_run_stops_at_the_first_non_finite_loss(run_dir: Path) -> None
     with pytest.raises(NonFiniteLossError) as error:
         train(compose_config("train", DIVERGING, run_dir))
     assert str(error.value) == (
-        "The training loss became inf at step 23 (epoch 2, batch 7): the learning rate is likely too high or the data "
+        "The training loss became inf at step 23 (epoch 3, batch 8, counted from 1): "
+        "the learning rate is likely too high or the data "
         f"hold NaN/inf values; lower optimizer.lr or check the data; the last good checkpoint {last} is untouched."
     )
     checkpoint = load_checkpoint(last)

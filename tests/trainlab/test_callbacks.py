@@ -98,7 +98,8 @@ def test_a_diverging_run_stops_at_its_first_non_finite_loss_naming_the_step(comp
     with pytest.raises(NonFiniteLossError) as error:
         fit_and_test(cfg, StopOnNonFiniteLoss())
     assert str(error.value) == (
-        "The training loss became inf at step 23 (epoch 2, batch 7): the learning rate is likely too high or the data "
+        "The training loss became inf at step 23 (epoch 3, batch 8, counted from 1): "
+        "the learning rate is likely too high or the data "
         "hold NaN/inf values; lower optimizer.lr or check the data."
     )
 

@@ -52,7 +52,9 @@ def recording_how_it_ends(cfg: DictConfig) -> Iterator[Ending]:
         if problem is not None:
             raise ConfigError(problem)
     except TrialPruned as pruned:
-        write_status(output_dir, PRUNED, optimized_metric=pruned.metric, value=pruned.value, epoch=pruned.epoch)
+        # The epoch it stopped after, counted from 1 as the console counts: `epoch: 1` is after the first epoch.
+        epoch = pruned.epoch + 1
+        write_status(output_dir, PRUNED, optimized_metric=pruned.metric, value=pruned.value, epoch=epoch)
         raise
     except RunInterrupted as stop:
         write_status(output_dir, INTERRUPTED, signal=stop.signal_name, resume=resume_command(cfg))

@@ -31,7 +31,7 @@ class StopOnNonFiniteLoss(Callback):
         latest = [path for path in saved if Path(path).stem == ModelCheckpoint.CHECKPOINT_NAME_LAST]
         kept = f"; the last good checkpoint {latest[0]} is untouched" if latest else ""
         raise NonFiniteLossError(
-            f"The training loss became {loss.item()} at step {trainer.global_step} (epoch {trainer.current_epoch}, "
-            f"batch {self.batch_idx}): the learning rate is likely too high or the data hold "
+            f"The training loss became {loss.item()} at step {trainer.global_step} (epoch {trainer.current_epoch + 1}, "
+            f"batch {self.batch_idx + 1}, counted from 1): the learning rate is likely too high or the data hold "
             f"NaN/inf values; lower optimizer.lr or check the data{kept}."
         )
