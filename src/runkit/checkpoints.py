@@ -6,6 +6,7 @@ without a hook of its own. The model is rebuilt from that config's `model` secti
 data, and the code its config names is checked first (trusted_code.py).
 """
 
+import logging
 import os
 import pickle
 from collections.abc import Sequence
@@ -23,7 +24,10 @@ from runkit.process.resources import disk_full_error, is_disk_full
 from runkit.trusted_code import Trust, check_trusted
 
 CONFIG_KEY = "trainlab_config"  # the run's composed config, in every checkpoint the run writes
+BEST_CHECKPOINT_FILE = "best.ckpt"  # a relative link to the best checkpoint, beside it: its one stable name
 ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip archive
+
+log = logging.getLogger(__name__)
 
 
 def is_torch_archive(path: Path) -> bool:
@@ -41,6 +45,32 @@ def unreadable_message(path: Path, setting: str = "ckpt_path") -> str:
     return f"{setting}={path} is not a checkpoint (torch.save did not write it); give the path of a .ckpt file from a run's checkpoints/ folder."
 
 
+def missing_message(path: Path, setting: str) -> str:
+    """Why there is no checkpoint at `path`; a run's best.ckpt that is not there yet is told apart."""
+    if path.is_dir():
+        return f"{setting}={path} is a folder, not a checkpoint file; give one of {folder_checkpoints(path)}."
+    if path.name != BEST_CHECKPOINT_FILE or not path.parent.is_dir():
+        return f"{setting}={path} does not exist; give the path of a .ckpt file from a run's checkpoints/ folder."
+    if path.is_symlink():  # the run was stopped between saving a new best and linking it
+        return (
+            f"{setting}={path} links to {os.readlink(path)}, which is gone; resume the run (ckpt_path=last) to "
+            f"relink it, or give another checkpoint of {path.parent}."
+        )
+    return (
+        f"{setting}={path} does not exist: that run saved no best checkpoint (it stopped before its first "
+        f"validation, or model_checkpoint was off); use {path.parent / 'last.ckpt'} or train longer."
+    )
+
+
+def folder_checkpoints(folder: Path) -> str:
+    """The checkpoints a folder given as ckpt_path offers: its own .ckpt files, or its checkpoints/ folder's."""
+    found = sorted(folder.glob("*.ckpt")) or sorted((folder / "checkpoints").glob("*.ckpt"))
+    if not found:
+        return "the .ckpt files of a run's checkpoints/ folder"
+    best = [path for path in found if path.name == BEST_CHECKPOINT_FILE]
+    return "its checkpoints, e.g. " + str((best or found)[0])
+
+
 def load_checkpoint(path: str | Path, trust: Trust | None = None, setting: str = "ckpt_path") -> dict[str, Any]:
     """Load a checkpoint written by trainlab-train, or raise a ConfigError that says what is wrong with it.
 
@@ -49,9 +79,7 @@ def load_checkpoint(path: str | Path, trust: Trust | None = None, setting: str =
     """
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(
-            f"{setting}={path} does not exist; give the path of a .ckpt file from a run's checkpoints/ folder."
-        )
+        raise ConfigError(missing_message(path, setting))
     try:
         # weights_only refuses any pickled object that could run code when loaded.
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
@@ -125,6 +153,52 @@ def stored_run_config(checkpoint: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(run_config, dict) or not isinstance(run_config.get("model"), dict):
         raise TypeError("the run config is not a mapping with a model section")
     return run_config
+
+
+class LinkBestCheckpoint(Callback):
+    """Keeps `checkpoints/best.ckpt` a relative symbolic link to the Trainer's best checkpoint (its first
+    ModelCheckpoint's best_model_path, the one trainlab-train tests after fitting), so that eval, predict and
+    load_model have a name for it that never changes: after a resumed run, with save_top_k > 1, no file copied.
+
+    Lightning runs ModelCheckpoint's hooks after every other callback's, so each hook here sees the saves of
+    the hooks before it; on_train_end, after the last save, makes the link final.
+    """
+
+    def __init__(self) -> None:
+        self.linked = ""
+
+    def link(self, trainer: Any) -> None:
+        best = str(getattr(trainer.checkpoint_callback, "best_model_path", "") or "")
+        if not best or best == self.linked or not trainer.is_global_zero or "://" in best:
+            return  # nothing saved yet, unchanged, another rank's, or remote storage (no links there)
+        try:
+            link_best_checkpoint(Path(best))
+        except OSError as error:  # a file system without symbolic links: the run goes on, and says where the best is
+            log.warning("Could not link %s to %s (%s).", BEST_CHECKPOINT_FILE, best, error)
+        self.linked = best
+
+    def on_train_batch_end(self, trainer: Any, *args: Any) -> None:
+        self.link(trainer)
+
+    def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        self.link(trainer)
+
+    def on_train_end(self, trainer: Any, pl_module: Any) -> None:
+        self.link(trainer)
+
+    def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
+        self.link(trainer)  # an interrupted run's link names its latest best, ready to evaluate or resume
+
+
+def link_best_checkpoint(best: Path) -> None:
+    """Point best.ckpt beside `best` at it, replacing the old link in one rename (never a moment without one)."""
+    link = best.parent / BEST_CHECKPOINT_FILE
+    if best.name == link.name:
+        return
+    temporary = link.with_name(f".{link.name}.{os.getpid()}.partial")
+    temporary.unlink(missing_ok=True)
+    os.symlink(best.name, temporary)  # relative: the run folder can be moved or copied whole
+    os.replace(temporary, link)
 
 
 class RunConfigInCheckpoints(Callback):

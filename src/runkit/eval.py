@@ -1,4 +1,5 @@
-"""Test a saved checkpoint: `trainlab-eval ckpt_path=PATH [data=...] [model=...]`.
+"""Test a saved checkpoint: `trainlab-eval ckpt_path=PATH [data=...] [model=...]`; a run's
+`checkpoints/best.ckpt` is the checkpoint the run itself tested.
 
 The command line only: the config is checked before Lightning (slow to import) is loaded, and
 `trainlab/evaluation.py` does the work.

@@ -8,6 +8,7 @@ probability of every class.
 
 import csv
 import logging
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -42,8 +43,10 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
 
 
 def which_checkpoint(path: str, checkpoint: dict) -> str:
-    """The checkpoint file and when its run saved it, counted from 1 as the console counts epochs."""
-    return f"{path} (saved after epoch {int(checkpoint['epoch']) + 1}, step {int(checkpoint['global_step'])})"
+    """The checkpoint file (and the file a link such as best.ckpt points to) and when its run saved it, counted
+    from 1 as the console counts epochs."""
+    target = f"{os.readlink(path)}, " if Path(path).is_symlink() else ""
+    return f"{path} ({target}saved after epoch {int(checkpoint['epoch']) + 1}, step {int(checkpoint['global_step'])})"
 
 
 PREDICTIONS_FILE = "predictions.csv"

@@ -9,7 +9,7 @@ from hydra.utils import instantiate
 
 import runkit
 from runkit.building import build_datamodule, build_model
-from runkit.checkpoints import AtomicCheckpointIO, load_run, stored_run_config
+from runkit.checkpoints import AtomicCheckpointIO, load_checkpoint, load_run, stored_run_config
 from runkit.config import ConfigError
 from runkit.evaluation import evaluate
 from runkit.training import train
@@ -159,3 +159,50 @@ def test_a_trained_model_loads_from_its_path_alone(tmp_path: Path) -> None:
     for model in loaded:
         assert type(model) is ClassificationModule
         assert torch.equal(model.eval()(inputs), reference(inputs))
+
+
+def best_model_path(last: Path) -> Path:
+    """What Lightning's ModelCheckpoint (the one monitoring val/loss) saved as its best, read from last.ckpt."""
+    states = torch.load(last, map_location="cpu", weights_only=True)["callbacks"]
+    (state,) = [state for key, state in states.items() if "'monitor': 'val/loss'" in key]
+    return Path(state["best_model_path"])
+
+
+def test_best_ckpt_links_the_checkpoint_the_run_tested_also_after_resuming(tmp_path: Path) -> None:
+    """best.ckpt follows ModelCheckpoint's best_model_path, the checkpoint trainlab-train tests after fitting,
+    through a resume and with save_top_k=2; it is a relative link, so no checkpoint is copied."""
+    run_dir = tmp_path / "logs" / "run"
+    overrides = [*TINY, "callbacks.model_checkpoint.save_top_k=2", "callbacks.early_stopping=null"]
+    train(compose_config("train", overrides, run_dir))
+    resumed = train(compose_config("train", [*overrides, "trainer.max_epochs=3", "ckpt_path=last"], run_dir))
+    checkpoints = run_dir / "checkpoints"
+    best = checkpoints / "best.ckpt"
+    assert best.is_symlink() and os.readlink(best) == best_model_path(checkpoints / "last.ckpt").name
+    assert best.resolve() == best_model_path(checkpoints / "last.ckpt").resolve()
+    assert len(list(checkpoints.glob("epoch_*.ckpt"))) == 2
+    evaluated = evaluate(compose_config("eval", [f"ckpt_path={best}"], tmp_path / "logs" / "eval"))
+    assert evaluated["test/acc"] == pytest.approx(resumed["test/acc"], abs=1e-6)
+    assert evaluated["test/loss"] == pytest.approx(resumed["test/loss"], abs=1e-5)
+
+
+def test_a_run_without_a_best_checkpoint_says_so_with_the_fix(tmp_path: Path) -> None:
+    checkpoints = tmp_path / "run" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    with pytest.raises(ConfigError) as error:
+        load_checkpoint(checkpoints / "best.ckpt")
+    assert str(error.value) == (
+        f"ckpt_path={checkpoints / 'best.ckpt'} does not exist: that run saved no best checkpoint (it stopped "
+        f"before its first validation, or model_checkpoint was off); use {checkpoints / 'last.ckpt'} or train longer."
+    )
+
+
+def test_a_best_link_whose_checkpoint_is_gone_says_so_with_the_fix(tmp_path: Path) -> None:
+    checkpoints = tmp_path / "run" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    (checkpoints / "best.ckpt").symlink_to("epoch_004.ckpt")
+    with pytest.raises(ConfigError) as error:
+        load_checkpoint(checkpoints / "best.ckpt")
+    assert str(error.value) == (
+        f"ckpt_path={checkpoints / 'best.ckpt'} links to epoch_004.ckpt, which is gone; resume the run "
+        f"(ckpt_path=last) to relink it, or give another checkpoint of {checkpoints}."
+    )

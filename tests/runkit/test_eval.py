@@ -25,11 +25,13 @@ SMALL = [
 def test_eval_reproduces_the_runs_test_accuracy(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     run_dir = tmp_path / "logs" / "run"
     metrics = train(compose_config("train", SMALL, run_dir))
-    best = next((run_dir / "checkpoints").glob("epoch_*.ckpt"))
+    best = run_dir / "checkpoints" / "best.ckpt"  # the run's best checkpoint, by a name that never changes
     with caplog.at_level(logging.INFO, logger="runkit.evaluation"):
         evaluated = evaluate(compose_config("eval", [f"ckpt_path={best}"], tmp_path / "logs" / "eval"))
     saved = torch.load(best, map_location="cpu", weights_only=True)
-    said = f"Testing {best} (saved after epoch {saved['epoch'] + 1}, step {saved['global_step']}); output folder: "
+    target = next((run_dir / "checkpoints").glob("epoch_*.ckpt")).name
+    said = f"Testing {best} ({target}, saved after epoch {saved['epoch'] + 1}, step {saved['global_step']}); "
+    said += f"output folder: {tmp_path / 'logs' / 'eval'}"
     assert [record.getMessage() for record in caplog.records if record.getMessage().startswith(said)]
     assert evaluated["test/acc"] == pytest.approx(metrics["test/acc"], abs=1e-6)
     assert evaluated["test/loss"] == pytest.approx(metrics["test/loss"], abs=1e-5)
