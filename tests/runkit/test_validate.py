@@ -1,11 +1,12 @@
 """Config mistakes are named before anything is built: wrong types, out-of-range values, misspellings, missing values."""
 
+import shutil
 from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
 
-from runkit.config import ConfigError, user_error_message, validate_config
+from runkit.config import CONFIG_DIR, ConfigError, user_error_message, validate_config
 from runkit.training import train
 from tests.runkit.helpers.config import compose_config
 from tests.runkit.helpers.process import run_script
@@ -42,14 +43,19 @@ MISTAKES = [
         "data.input_shape=[1, 'a'] has the wrong type: expected a list of integers; set data.input_shape to a list of integers.",
     ),
     (["train=maybe"], "train=maybe has the wrong type: expected true or false; set train to true or false."),
-    (["+optimizer.lrr=0.1"], "optimizer.lrr=0.1 is not a setting of torch.optim.Adam; did you mean optimizer.lr?"),
+    (
+        ["+optimizer.lrr=0.1"],
+        "optimizer.lrr=0.1 is not a setting of torch.optim.Adam (set on the command line); did you mean optimizer.lr?",
+    ),
     (
         ["+trainer.max_epoch=3"],
-        "trainer.max_epoch=3 is not a setting of lightning.pytorch.Trainer; did you mean trainer.max_epochs?",
+        "trainer.max_epoch=3 is not a setting of lightning.pytorch.Trainer (set on the command line); "
+        "did you mean trainer.max_epochs?",
     ),
     (
         ["+callbacks.early_stopping.patiense=3"],
-        "callbacks.early_stopping.patiense=3 is not a setting of lightning.pytorch.callbacks.EarlyStopping; "
+        "callbacks.early_stopping.patiense=3 is not a setting of lightning.pytorch.callbacks.EarlyStopping "
+        "(set on the command line); "
         "did you mean callbacks.early_stopping.patience?",
     ),
     (
@@ -76,7 +82,8 @@ MISTAKES = [
     ),
     (
         ["+data.colour=red"],
-        "data.colour=red is not a setting of trainlab.data.synthetic.SyntheticImagesDataModule; remove it or check its spelling.",
+        "data.colour=red is not a setting of trainlab.data.synthetic.SyntheticImagesDataModule (set on the command "
+        "line); remove it or check its spelling.",
     ),
 ]
 
@@ -173,11 +180,12 @@ BUILD_MISTAKES = [
     ),
     (
         ["model.net.hidden=1.5"],
-        "model.net.hidden=1.5 has the wrong type: expected an integer; set model.net.hidden to an integer.",
+        "model.net.hidden=1.5 has the wrong type (set on the command line): expected an integer; set model.net.hidden to an integer.",
     ),
     (
         ["model.net.kernel_size=[3,a]"],
-        "model.net.kernel_size=[3, 'a'] has the wrong type: expected an integer or a list of integers; "
+        "model.net.kernel_size=[3, 'a'] has the wrong type (set on the command line): expected an integer or a list "
+        "of integers; "
         "set model.net.kernel_size to an integer or a list of integers.",
     ),
     (
@@ -185,7 +193,8 @@ BUILD_MISTAKES = [
             "+callbacks.lr_monitor._target_=lightning.pytorch.callbacks.LearningRateMonitor",
             "+callbacks.lr_monitor.logging_interval=hour",
         ],
-        "callbacks.lr_monitor.logging_interval=hour has the wrong type: expected one of step, epoch; "
+        "callbacks.lr_monitor.logging_interval=hour has the wrong type (set on the command line): expected one of "
+        "step, epoch; "
         "set callbacks.lr_monitor.logging_interval to one of step, epoch.",
     ),
     (
@@ -232,3 +241,66 @@ def test_a_class_that_cannot_be_imported_is_one_line_before_anything_is_built(tm
         "spelling and that its package is installed."
     ]
     assert "Data:" not in result.stdout  # found by the config check, before any data is built
+
+
+# A mistyped key in a config file: the line names the file, whichever group it belongs to.
+FILES = {
+    "experiment/fast.yaml": "# @package _global_\ntrainer:\n  max_epoch: 3\n",
+    "trainer/slow.yaml": "defaults:\n  - default\n\nmax_epoch: 3\n",
+    "local/default.yaml": "# @package _global_\ntrainer:\n  max_epoch: 3\n",
+    "model/small.yaml": "defaults:\n  - cnn\n\nnet:\n  hiden: 8\n",
+}
+
+
+@pytest.mark.parametrize(
+    ("file", "overrides", "message"),
+    [
+        (
+            "experiment/fast.yaml",
+            ["experiment=fast"],
+            "trainer.max_epoch=3 is not a setting of lightning.pytorch.Trainer (set in {file}); "
+            "did you mean trainer.max_epochs?",
+        ),
+        (
+            "trainer/slow.yaml",
+            ["trainer=slow"],
+            "trainer.max_epoch=3 is not a setting of lightning.pytorch.Trainer (set in {file}); "
+            "did you mean trainer.max_epochs?",
+        ),
+        (
+            "local/default.yaml",
+            [],
+            "trainer.max_epoch=3 is not a setting of lightning.pytorch.Trainer (set in {file}); "
+            "did you mean trainer.max_epochs?",
+        ),
+        (
+            "model/small.yaml",
+            ["model=small"],
+            "model.net.hiden=8 is not a setting of trainlab.nets.cnn.CNN (set in {file}); did you mean model.net.hidden?",
+        ),
+    ],
+)
+def test_a_mistyped_key_in_a_config_file_names_the_file(
+    file: str, overrides: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configs = tmp_path / "configs"
+    shutil.copytree(CONFIG_DIR, configs)
+    (configs / file).write_text(FILES[file])
+    monkeypatch.chdir(tmp_path)  # a file inside the working folder is named as the user would type it
+    with pytest.raises(ConfigError) as error:
+        compose_config("train", overrides, tmp_path / "logs" / "run", config_dir=configs)
+    assert str(error.value) == message.format(file=f"configs/{file}")
+
+
+@pytest.mark.slow  # a whole trainlab process (~5 s)
+def test_cli_mistyped_key_in_an_experiment_file_names_the_file(tmp_path: Path) -> None:
+    configs = tmp_path / "my_configs"
+    (configs / "experiment").mkdir(parents=True)
+    (configs / "experiment" / "fast.yaml").write_text(FILES["experiment/fast.yaml"])
+    args = ["--config-dir", str(configs), "experiment=fast", f"paths.log_dir={tmp_path / 'logs'}"]
+    result = run_script("train", args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "Error: trainer.max_epoch=3 is not a setting of lightning.pytorch.Trainer (set in "
+        "my_configs/experiment/fast.yaml); did you mean trainer.max_epochs?"
+    ]

@@ -233,8 +233,8 @@ class OptunaSweeper(Sweeper):
 
         job, taken_over = trial.user_attrs[JOB], trial.user_attrs.get(TAKES_OVER)
         overrides = space.overrides(trial.params)
-        took = f" (takes over trial {taken_over}, in its job folder)" if taken_over is not None else ""
-        log.info("Trial %d%s: %s", trial.number, took, " ".join(overrides))
+        took = f", taking over trial {taken_over} in its job folder" if taken_over is not None else ""
+        log.info("Trial %d runs as job #%d%s:", trial.number, job, took)  # the launcher lists its overrides
         os.environ[WORKER_TRIAL_VARIABLE] = str(trial.number)  # the trial this job reports to, for pruning
         (result,) = self.launcher.launch([overrides], initial_job_idx=job)
         state, value = outcome(result)
@@ -259,8 +259,7 @@ class OptunaSweeper(Sweeper):
                     "trials to it. Run one search per study, with hydra.sweeper.n_jobs for parallel trials."
                 )
             overrides = [space.overrides(trial.params) for trial in batch]
-            for trial, job in zip(batch, overrides, strict=True):
-                log.info("Trial %d: %s", trial.number, " ".join(job))
+            log.info(said_of_batch(numbers))  # the launcher lists each job's overrides, once
             returns = self.launcher.launch(overrides, initial_job_idx=numbers[0])
             for trial, job in zip(batch, returns, strict=True):
                 state, value = outcome(job)
@@ -268,6 +267,13 @@ class OptunaSweeper(Sweeper):
         best = [t for t in finished(study) if t.state == optuna.trial.TrialState.COMPLETE]
         if best:
             log.info("Best trial %d: value %s, %s", study.best_trial.number, study.best_value, study.best_params)
+
+
+def said_of_batch(numbers: list[int]) -> str:
+    """The line before a batch of trials is launched: each trial's job has its number."""
+    if len(numbers) == 1:
+        return f"Trial {numbers[0]} runs as job #{numbers[0]}:"
+    return f"Trials {numbers[0]}-{numbers[-1]} run as jobs #{numbers[0]}-#{numbers[-1]}:"
 
 
 def note_takeover(job_dir: Path, trial: int, lost: int) -> None:

@@ -2,27 +2,36 @@
 
 Four kinds of mistakes, each reported as one ConfigError sentence: a mandatory value left at
 `???`, a value of the wrong type, a value out of range (the schemas in `config/schema.py`), and a
-key that the configured class does not take (a misspelling, found from the class's signature).
+key that the configured class does not take (a misspelling, found from the class's signature; the
+error names the config file or the command line that set it).
 The config is read as plain containers without resolving interpolations, so a value is named as
 the user wrote it.
 """
 
 import collections.abc
+import contextlib
 import difflib
 import importlib.util
 import inspect
+import os
 import re
 import types
 import typing
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+from hydra import initialize_config_dir
 from hydra.core.config_store import ConfigStore
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from runkit.compat import composed_files
 from runkit.config.choices import check_chosen_options_exist, check_search_is_a_multirun
 from runkit.config.errors import ConfigError, missing_class_error, uneven_batch_error
+from runkit.config.paths import check_folder_settings
 from runkit.config.schema import SCHEMA_GROUP, register_schemas
 from runkit.optional import is_installed, where_to_find
 
@@ -56,6 +65,7 @@ def validate_config(cfg: DictConfig) -> None:
     for path, node in targeted_nodes(tree):
         check_keys_are_parameters(path, node)
     check_batch_divides_across_processes(cfg)
+    check_folder_settings(cfg)
 
 
 def missing_keys(node: dict, path: str = "") -> Iterator[str]:
@@ -145,12 +155,72 @@ def check_keys_are_parameters(path: str, node: dict) -> None:
         if key not in annotations and not takes_any_keyword:
             close = difflib.get_close_matches(str(key), sorted(annotations), n=1)
             fix = f"did you mean {path}.{close[0]}?" if close else "remove it or check its spelling."
-            raise ConfigError(f"{path}.{key}={value} is not a setting of {target}; {fix}")
+            raise ConfigError(f"{path}.{key}={value} is not a setting of {target}{set_where(f'{path}.{key}')}; {fix}")
         expected = type_mismatch(annotations.get(key, Any), value)
         if expected is not None:
             raise ConfigError(
-                f"{path}.{key}={value} has the wrong type: expected {expected}; set {path}.{key} to {expected}."
+                f"{path}.{key}={value} has the wrong type{set_where(f'{path}.{key}')}: expected {expected}; "
+                f"set {path}.{key} to {expected}."
             )
+
+
+# --- where a setting came from ---------------------------------------------------------------------------------
+def set_where(key: str) -> str:
+    """' (set on the command line)' or ' (set in configs/experiment/fast.yaml)': where the dotted `key` was set, for
+    its error; empty when that cannot be told. Looking never hides the error it is for."""
+    if not HydraConfig.initialized():
+        return ""
+    hydra_cfg = HydraConfig.get()
+    overrides = [str(override) for override in hydra_cfg.overrides.task]
+    if any(override.lstrip("~+").partition("=")[0] == key for override in overrides):
+        return " (set on the command line)"  # applied after every file, so it wins over them
+    try:
+        files = [path for path, package, config in composed_configs(hydra_cfg, overrides) if sets(config, package, key)]
+    except Exception:  # a config Hydra composed a moment ago and now cannot read: say nothing more
+        return ""
+    return f" (set in {shown_path(files[-1])})" if files else ""  # the last file to set a key is the one that counts
+
+
+def composed_configs(hydra_cfg: DictConfig, overrides: list[str]) -> Iterator[tuple[Path, str, dict]]:
+    """(file, package, its content) of every config file the run was composed from, in Hydra's order. Hydra's
+    composed config keeps no origins, so the files are read again, as Hydra read them."""
+    with config_loader(hydra_cfg) as loader:
+        sources = [source for source in loader.get_sources() if source.scheme() == "file"]
+        for config_path, package in composed_files(loader, hydra_cfg.job.config_name, overrides):
+            source = next((source for source in sources if source.is_config(config_path)), None)
+            if source is not None:
+                config = OmegaConf.to_container(source.load_config(config_path).config, resolve=False)
+                yield Path(source.path) / f"{config_path}.yaml", package, config
+
+
+@contextlib.contextmanager
+def config_loader(hydra_cfg: DictConfig) -> Iterator[Any]:
+    """Hydra's config loader: the running command's, or (for a config composed in-process, once Hydra let go)
+    one over the run's primary config folder."""
+    if GlobalHydra.instance().is_initialized():
+        yield GlobalHydra.instance().config_loader()
+        return
+    (primary,) = [source.path for source in hydra_cfg.runtime.config_sources if source.provider == "main"]
+    with initialize_config_dir(config_dir=str(primary), version_base="1.3"):
+        yield GlobalHydra.instance().config_loader()
+
+
+def sets(config: dict, package: str, key: str) -> bool:
+    """Whether a config file composed into `package` ('' for the top level) sets the dotted `key`."""
+    if package and not key.startswith(f"{package}."):
+        return False
+    node: Any = {name: value for name, value in config.items() if name != "defaults"}
+    for part in key.removeprefix(f"{package}." if package else "").split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def shown_path(path: Path) -> str:
+    """A path as the user would type it: relative to the working folder when it is inside it."""
+    relative = os.path.relpath(path)
+    return path.as_posix() if relative.startswith("..") else Path(relative).as_posix()
 
 
 def locate(target: str) -> Any:
