@@ -1,8 +1,10 @@
 """trainlab's optional packages, and what a run that needs a missing one tells the user.
 
 `make install` leaves them out of .venv, because torchmetrics imports scipy and matplotlib at start-up
-whenever they are installed: about a second more on every run. `make install-extras` makes .venv-extras,
-which is .venv plus these packages.
+whenever they are installed (about a second more on every run; docs/benchmarks.md), and MLflow brings both.
+`make install-extras` makes .venv-extras, which is .venv plus these packages. What a newcomer needs works in
+.venv alone: TensorBoard, the CSV log and trainlab-summarize's tables and figure (summary.svg, drawn without
+matplotlib).
 """
 
 import importlib.util
@@ -15,9 +17,10 @@ def is_installed(package: str) -> bool:
     return importlib.util.find_spec(package) is not None
 
 
-def where_to_find(package: str, program: str = "trainlab-train") -> str:
-    """The middle of a one-sentence error: '<what> needs the <package> package, ...; <choose another ...>.'"""
+def where_to_find(package: str) -> str:
+    """The middle of a one-sentence error, `<what> needs <this>, or <choose another ...>.`: two ways to get the
+    package, the caller's third way last."""
     return (
-        f"the {package} package, which is not installed in this venv; run .venv-extras/bin/{program} instead "
-        f"(`make install-extras` makes it), pip install -e '.[{EXTRA_OF[package]}]' here"
+        f"the {package} package, which is not installed in this venv; run .venv-extras/bin/trainlab-train instead "
+        f"(`make install-extras` makes it), add it to this venv with pip install -e '.[{EXTRA_OF[package]}]'"
     )

@@ -6,8 +6,9 @@ metrics, sorted by the optimised metric (runs an Optuna search pruned come after
 their values are from an early epoch; failed runs last). Runs that differ only by a grouping key
 (`seed`, `data.fold`) are also averaged into mean ± std rows. The tables are printed and written next
 to the runs as summary.csv, summary_grouped.csv and summary.md, and the validation curves of all runs
-are drawn in summary.png. A search's folder starts with where the search stands (runkit.sweep_progress):
-trials done, pruned, failed, running and pending, the best so far, and its workers' SLURM states.
+are drawn in summary.svg (it opens in any browser). A search's folder starts with where the search stands
+(runkit.sweep_progress): trials done, pruned, failed, running and pending, the best so far, and its workers'
+SLURM states.
 """
 
 import argparse
@@ -18,11 +19,11 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 from runkit.config import ConfigError, exit_with_error
-from runkit.optional import is_installed, where_to_find
 from runkit.runs.names import short_value
-from runkit.runs.reading import RunRecord, find_run_folders, read_run
+from runkit.runs.reading import Curve, RunRecord, find_run_folders, read_run
 from runkit.sweep_progress import progress_lines
 
 DEFAULT_GROUP_KEYS = ("seed", "data.fold")
@@ -208,30 +209,96 @@ def write_csv(rows: Sequence[Row], path: Path) -> None:
         writer.writerows({key: "" if value is None else value for key, value in row.items()} for row in rows)
 
 
+# The figure is SVG written out by hand: a text file any browser opens, drawn without matplotlib, which stays out of
+# .venv (torchmetrics imports it at every run's start whenever it is installed: runkit/optional.py).
+WIDTH, HEIGHT = 960, 540
+PLOT_LEFT, PLOT_TOP, PLOT_RIGHT, PLOT_BOTTOM = 80, 40, 660, 480  # the axes' box; the legend is right of it
+MAX_LEGEND_ROWS = 20
+COLORS = ("#1f6fb4", "#e8772e", "#2ca02c", "#d62728", "#8c5fbf", "#8c564b", "#d45fb0", "#6f6f6f", "#a8a82a", "#1fb4c4")
+DASHES = {"failed": "6 4", "pruned": "2 3"}  # failed runs dashed, pruned ones dotted
+
+
+def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """About `count` round values (steps of 1, 2 or 5 times a power of ten) from low to high."""
+    raw = (high - low) / count
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(factor * power for factor in (1, 2, 5, 10) if factor * power >= raw)
+    first = math.ceil(low / step - 1e-9) * step
+    return [first + index * step for index in range(int((high - first) / step + 1e-9) + 1)]
+
+
+def axis_range(values: Sequence[float]) -> tuple[float, float]:
+    """The values' span and 3% more each side, so that no point sits on the frame (a single value: 10%)."""
+    low, high = min(values), max(values)
+    pad = (high - low) * 0.03 if high > low else abs(low) * 0.1 or 1.0
+    return low - pad, high + pad
+
+
 def plot_curves(summary: Summary, path: Path) -> None:
-    """The validation curve of every run in one figure; failed runs dashed, pruned ones dotted."""
-    import matplotlib  # only the summary draws, so only it pays for matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """The validation curve of every run in one SVG figure; failed runs dashed, pruned ones dotted."""
     tag = summary.metric if summary.metric.startswith("val/") else "val/loss"
-    figure, axes = plt.subplots(figsize=(8, 5))
+    curves = []
     for row in summary.rows:
-        curve = summary.runs[str(row["run"])].scalars.get(tag)
-        if not curve:
-            continue
-        label = " ".join(f"{key}={row[key]}" for key in summary.varying) or str(row["run"])
-        style = {"failed": "--", "pruned": ":"}.get(str(row["status"]), "-")
-        axes.plot([step for step, _ in curve], [value for _, value in curve], style, marker=".", label=label)
-    axes.set_xlabel("step")
-    axes.set_ylabel(tag)
-    axes.set_title(f"{tag} of {len(summary.rows)} runs")
-    if len(summary.rows) <= 20:
-        axes.legend(fontsize="small")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+        points = [
+            (step, value) for step, value in summary.runs[str(row["run"])].scalars.get(tag, []) if math.isfinite(value)
+        ]
+        if points:
+            label = " ".join(f"{key}={row[key]}" for key in summary.varying) or str(row["run"])
+            curves.append((label, str(row["status"]), points))
+    path.write_text(svg_figure(tag, len(summary.rows), curves))
+
+
+def svg_figure(tag: str, runs: int, curves: Sequence[tuple[str, str, Curve]]) -> str:
+    """The figure's SVG text: axes with round ticks, one polyline per curve, a legend of up to MAX_LEGEND_ROWS."""
+    steps = [step for _, _, points in curves for step, _ in points] or [0]
+    values = [value for _, _, points in curves for _, value in points] or [0.0]
+    (x_low, x_high), (y_low, y_high) = axis_range(steps), axis_range(values)
+
+    def x(step: float) -> float:
+        return PLOT_LEFT + (step - x_low) / (x_high - x_low) * (PLOT_RIGHT - PLOT_LEFT)
+
+    def y(value: float) -> float:
+        return PLOT_BOTTOM - (value - y_low) / (y_high - y_low) * (PLOT_BOTTOM - PLOT_TOP)
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" '
+        'font-family="sans-serif" font-size="12">',
+        f'<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>',
+        f'<text x="{(PLOT_LEFT + PLOT_RIGHT) / 2}" y="24" text-anchor="middle" font-size="15">'
+        f"{escape(f'{tag} of {runs} runs')}</text>",
+        f'<rect x="{PLOT_LEFT}" y="{PLOT_TOP}" width="{PLOT_RIGHT - PLOT_LEFT}" height="{PLOT_BOTTOM - PLOT_TOP}" '
+        'fill="none" stroke="#444"/>',
+    ]
+    for step in nice_ticks(x_low, x_high):
+        parts.append(
+            f'<line x1="{x(step):.1f}" y1="{PLOT_BOTTOM}" x2="{x(step):.1f}" y2="{PLOT_BOTTOM + 5}" stroke="#444"/>'
+        )
+        parts.append(f'<text x="{x(step):.1f}" y="{PLOT_BOTTOM + 19}" text-anchor="middle">{step:g}</text>')
+    for value in nice_ticks(y_low, y_high):
+        parts.append(
+            f'<line x1="{PLOT_LEFT}" y1="{y(value):.1f}" x2="{PLOT_RIGHT}" y2="{y(value):.1f}" stroke="#e4e4e4"/>'
+        )
+        parts.append(f'<text x="{PLOT_LEFT - 8}" y="{y(value) + 4:.1f}" text-anchor="end">{value:.4g}</text>')
+    parts.append(f'<text x="{(PLOT_LEFT + PLOT_RIGHT) / 2}" y="{PLOT_BOTTOM + 42}" text-anchor="middle">step</text>')
+    parts.append(
+        f'<text x="20" y="{(PLOT_TOP + PLOT_BOTTOM) / 2}" text-anchor="middle" '
+        f'transform="rotate(-90 20 {(PLOT_TOP + PLOT_BOTTOM) / 2})">{escape(tag)}</text>'
+    )
+    for index, (label, status, points) in enumerate(curves):
+        color, dash = COLORS[index % len(COLORS)], DASHES.get(status)
+        coordinates = " ".join(f"{x(step):.1f},{y(value):.1f}" for step, value in points)
+        dashes = f' stroke-dasharray="{dash}"' if dash else ""
+        parts.append(f'<g class="curve"><title>{escape(label)} ({escape(status)})</title>')
+        parts.append(f'<polyline points="{coordinates}" fill="none" stroke="{color}" stroke-width="1.8"{dashes}/>')
+        parts += [f'<circle cx="{x(step):.1f}" cy="{y(value):.1f}" r="2.5" fill="{color}"/>' for step, value in points]
+        parts.append("</g>")
+        if len(curves) <= MAX_LEGEND_ROWS:
+            row_y = PLOT_TOP + 8 + index * 20
+            parts.append(
+                f'<line x1="{PLOT_RIGHT + 16}" y1="{row_y}" x2="{PLOT_RIGHT + 46}" y2="{row_y}" stroke="{color}" '
+                f'stroke-width="1.8"{dashes}/><text x="{PLOT_RIGHT + 52}" y="{row_y + 4}">{escape(label)}</text>'
+            )
+    return "\n".join([*parts, "</svg>"]) + "\n"
 
 
 def write_outputs(summary: Summary, root: Path, plot: bool = True) -> list[Path]:
@@ -241,10 +308,8 @@ def write_outputs(summary: Summary, root: Path, plot: bool = True) -> list[Path]
     if summary.grouped:
         written.append(root / "summary_grouped.csv")
         write_csv(summary.grouped, written[-1])
-    if plot and not is_installed("matplotlib"):
-        print(f"summary.png skipped: it needs {where_to_find('matplotlib', 'trainlab-summarize')}.")
-    elif plot:
-        written.append(root / "summary.png")
+    if plot:
+        written.append(root / "summary.svg")
         plot_curves(summary, written[-1])
     return written
 
@@ -261,7 +326,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="KEY",
         help="overrides averaged over in the grouped table (default: seed data.fold)",
     )
-    parser.add_argument("--no-plot", action="store_true", help="skip summary.png")
+    parser.add_argument("--no-plot", action="store_true", help="skip summary.svg")
     return parser.parse_args(argv)
 
 

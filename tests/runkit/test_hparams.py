@@ -34,16 +34,16 @@ def test_a_sweeps_hparams_tab_names_each_job_by_its_folder_and_marks_what_the_sw
     args = ["-m", *TINY_MLP, "trainer.max_epochs=1", "regularizer=none,l2", f"hydra.sweep.dir={sweep}"]
     result = run_script("train", [*args, f"paths.log_dir={tmp_path}"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    # What `tensorboard --logdir <sweep>` reads: the HPARAMS tab's Trial ID is the run's folder below the one served.
+    # What `tensorboard --logdir <sweep>` reads: the HPARAMS tab's Trial ID is the job's folder, and nothing more.
     multiplexer = EventMultiplexer()
     multiplexer.AddRunsFromDirectory(str(sweep))
     multiplexer.Reload()
     hparams_runs = multiplexer.PluginRunToTagToContent(metadata.PLUGIN_NAME)
     jobs = [job_dir(sweep, number) for number in range(2)]
-    assert sorted(hparams_runs) == [f"{job.name}/tensorboard" for job in jobs]
+    assert sorted(hparams_runs) == [job.name for job in jobs]
     for job, regularizer in zip(jobs, ["none", "l2"], strict=True):
         # A short set (at most a dozen): the recipe's choices, the group the sweep varies, the compared settings.
-        assert read_hparam_columns(job / "tensorboard") == [
+        assert read_hparam_columns(job) == [
             "data",
             "model",
             "optimizer",
@@ -54,11 +54,9 @@ def test_a_sweeps_hparams_tab_names_each_job_by_its_folder_and_marks_what_the_sw
             "seed",
             "tags",
         ]
-        experiment = metadata.parse_experiment_plugin_data(
-            hparams_runs[f"{job.name}/tensorboard"][metadata.EXPERIMENT_TAG]
-        )
+        experiment = metadata.parse_experiment_plugin_data(hparams_runs[job.name][metadata.EXPERIMENT_TAG])
         assert [info.name for info in experiment.hparam_infos if info.differs] == ["regularizer"]  # its columns lead
-        hparams, metric_tags = read_hparams(job / "tensorboard")
+        hparams, metric_tags = read_hparams(job)
         assert (hparams["regularizer"], hparams["data.batch_size"], hparams["trainer.max_epochs"]) == (
             regularizer,
             "32",
@@ -78,8 +76,8 @@ def test_a_logger_whose_package_is_missing_stops_the_run_with_one_line(tmp_path:
     assert result.returncode == 2, result.stderr[-2000:]
     assert result.stderr.strip().splitlines() == [
         "Error: logger.mlflow needs the mlflow package, which is not installed in this venv; run "
-        ".venv-extras/bin/trainlab-train instead (`make install-extras` makes it), pip install -e '.[mlflow]' "
-        "here, or choose another logger=."
+        ".venv-extras/bin/trainlab-train instead (`make install-extras` makes it), add it to this venv with "
+        "pip install -e '.[mlflow]', or choose another logger=."
     ]
     assert not (tmp_path / "run" / "checkpoints").exists()
     assert not (tmp_path / "mlflow.db").exists()

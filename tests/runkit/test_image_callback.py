@@ -29,7 +29,7 @@ SMALL = [
 def test_images_are_logged_every_n_validation_epochs(run_dir: Path) -> None:
     overrides = [*SMALL, "callbacks.validation_images.every_n_epochs=2", "callbacks.validation_images.num_images=12"]
     train(compose_config("train", overrides, run_dir))
-    images = read_images(run_dir / "tensorboard")
+    images = read_images(run_dir)
     assert set(images) == {"val/predictions", "val/confusion_matrix"}
     steps_per_epoch = 192 // 32
     for tag, events in images.items():
@@ -58,6 +58,6 @@ def test_without_matplotlib_the_callback_says_what_to_install(monkeypatch: pytes
         ValidationImages()
     assert str(raised.value) == (
         "callbacks.validation_images draws its figures with the matplotlib package, which is not installed in this "
-        "venv; run .venv-extras/bin/trainlab-train instead (`make install-extras` makes it), pip install -e "
-        "'.[images]' here, or choose callbacks=default."
+        "venv; run .venv-extras/bin/trainlab-train instead (`make install-extras` makes it), add it to this venv "
+        "with pip install -e '.[images]', or choose callbacks=default."
     )

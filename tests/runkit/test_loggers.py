@@ -70,7 +70,7 @@ def test_mlflow_records_the_hyperparameters_and_final_metrics(logged_run: tuple[
     from mlflow import MlflowClient  # imported by the test: collecting this file must not need MLflow
 
     run_dir, metrics = logged_run
-    params, _ = read_hparams(run_dir / "tensorboard")
+    params, _ = read_hparams(run_dir)
     client = MlflowClient(f"sqlite:///{run_dir.parent / 'mlflow.db'}")
     (run,) = client.search_runs([client.get_experiment_by_name("train").experiment_id])
     assert run.info.run_name == run_dir.name
@@ -80,7 +80,7 @@ def test_mlflow_records_the_hyperparameters_and_final_metrics(logged_run: tuple[
     for name, value in final_results(metrics).items():
         assert run.data.metrics[name] == pytest.approx(value, abs=1e-6), name
     assert [point.value for point in client.get_metric_history(run.info.run_id, "val/loss")] == pytest.approx(
-        [value for _, value in read_scalars(run_dir / "tensorboard")["val/loss"]]
+        [value for _, value in read_scalars(run_dir)["val/loss"]]
     )
 
 
@@ -89,7 +89,7 @@ def test_wandb_offline_run_records_the_hyperparameters_and_final_metrics(
     logged_run: tuple[Path, dict[str, float]],
 ) -> None:
     run_dir, metrics = logged_run
-    params, _ = read_hparams(run_dir / "tensorboard")
+    params, _ = read_hparams(run_dir)
     run = read_wandb_offline_run(run_dir)
     assert run.name == run_dir.name
     assert_whole_config(run.config, params, run_dir)
@@ -101,7 +101,7 @@ def test_wandb_offline_run_records_the_hyperparameters_and_final_metrics(
 @pytest.mark.slow
 def test_csv_and_tensorboard_record_the_same_run(logged_run: tuple[Path, dict[str, float]]) -> None:
     run_dir, metrics = logged_run
-    params, metric_tags = read_hparams(run_dir / "tensorboard")
+    params, metric_tags = read_hparams(run_dir)
     assert set(metric_tags) == set(final_results(metrics))  # the HPARAMS tab: final val/ and test/ values
     assert_same_params(yaml.safe_load((run_dir / "csv" / "hparams.yaml").read_text()), params)
     with (run_dir / "csv" / "metrics.csv").open() as file:
@@ -115,11 +115,13 @@ def test_csv_and_tensorboard_record_the_same_run(logged_run: tuple[Path, dict[st
 def test_time_series_cards_are_grouped_with_the_learning_rate_beside_the_loss(
     logged_run: tuple[Path, dict[str, float]],
 ) -> None:
-    """TensorBoard shows an ungrouped tag as a group of its own, first: every tag is in train/, val/ or test/."""
+    """TensorBoard shows an ungrouped tag as a group of its own, first: every tag is in train/, val/ or test/, and
+    Lightning's epoch counter, a card that says nothing the step axis does not, is left out."""
     run_dir, _ = logged_run
-    tags = set(read_scalars(run_dir / "tensorboard"))
+    tags = set(read_scalars(run_dir))
     assert {tag.split("/")[0] for tag in tags} == {"train", "val", "test"}
-    assert {"train/lr", "train/epoch", "train/loss"} <= tags
+    assert {"train/lr", "train/loss"} <= tags
+    assert "train/epoch" not in tags
 
 
 @pytest.mark.slow
@@ -158,6 +160,9 @@ def test_make_mlflow_serves_the_run(logged_run: tuple[Path, dict[str, float]], t
     assert run["info"]["run_name"] == run_dir.name
     served = {metric["key"]: metric["value"] for metric in run["data"]["metrics"]}
     assert served["test/acc"] == pytest.approx(metrics["test/acc"], abs=1e-6)
+    # It opens on the runs: the link to the train experiment's runs table, the UI's own address for it.
+    experiment_id = experiment["experiment"]["experiment_id"]
+    assert f"  train: http://127.0.0.1:0/#/experiments/{experiment_id}/runs\n" in log.read_text()
 
 
 @pytest.mark.slow
@@ -173,7 +178,8 @@ def test_parallel_sweep_jobs_share_one_new_mlflow_store(tmp_path: Path) -> None:
     assert statuses == ["ok"] * 3
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("train").experiment_id])
-    assert sorted(run.info.run_name for run in runs) == ["seed=1", "seed=2", "seed=3"]
+    # Named by what the sweep varies, then the sweep (its folder, here named on the command line) and the job number.
+    assert sorted(run.info.run_name for run in runs) == [f"seed={seed}_multirun#00{seed - 1}" for seed in (1, 2, 3)]
     assert {run.info.status for run in runs} == {"FINISHED"}
 
 

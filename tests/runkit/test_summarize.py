@@ -1,9 +1,9 @@
 """trainlab-summarize on a real multirun: numbers checked against the event files read independently."""
 
 import csv
-import importlib.util
 import statistics
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 import yaml
@@ -12,6 +12,8 @@ from runkit.runs.reading import read_scalars
 from runkit.summarize import group_rows, main, sort_key
 from tests.runkit.helpers.process import run_script
 from tests.runkit.helpers.tensorboard import values
+
+SVG = "{http://www.w3.org/2000/svg}"
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -46,7 +48,7 @@ def test_one_row_per_job_with_numbers_from_its_event_files(summarized: tuple[Pat
             )
             assert row["val/loss final"] == row["test/acc"] == ""
             continue
-        scalars = values(read_scalars(job / "tensorboard"))
+        scalars = values(read_scalars(job))
         assert row["status"] == "ok"
         assert float(row["val/loss final"]) == pytest.approx(scalars["val/loss"][-1], abs=1e-6)
         assert float(row["val/loss best"]) == pytest.approx(min(scalars["val/loss"]), abs=1e-6)
@@ -88,30 +90,29 @@ def test_markdown_table_is_written_next_to_the_runs(summarized: tuple[Path, str]
     assert "| -1 | 2 | 2/2 failed | - |" in markdown
 
 
-@pytest.mark.slow  # a sweep of its own in .venv-extras
-@pytest.mark.extras  # matplotlib
-def test_the_curves_are_drawn_next_to_the_runs(summarized: tuple[Path, str]) -> None:
+def test_every_jobs_validation_curve_is_drawn_without_optional_packages(summarized: tuple[Path, str]) -> None:
+    """summary.svg, written in .venv (no matplotlib): one line per job with a curve, its points in the order and
+    at the heights of the job's val/loss values, and a legend naming each by its overrides."""
     sweep_dir, printed = summarized
-    png = (sweep_dir / "summary.png").read_bytes()
-    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000
-    assert f"Wrote {sweep_dir / 'summary.png'}" in printed
-
-
-def test_without_matplotlib_the_summary_says_where_to_find_it(
-    summarized: tuple[Path, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
-) -> None:
-    """.venv has no matplotlib; in a venv that has it, it is hidden. The tables are written all the same."""
-    sweep_dir, _ = summarized
-    real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(
-        importlib.util, "find_spec", lambda name, *args: None if name == "matplotlib" else real_find_spec(name, *args)
-    )
-    main([str(sweep_dir)])
-    assert (
-        "summary.png skipped: it needs the matplotlib package, which is not installed in this venv; run "
-        ".venv-extras/bin/trainlab-summarize instead (`make install-extras` makes it), pip install -e '.[images]' here."
-    ) in capsys.readouterr().out
-    assert (sweep_dir / "summary.md").is_file()
+    assert f"Wrote {sweep_dir / 'summary.svg'}" in printed and "skipped" not in printed
+    svg = ElementTree.parse(sweep_dir / "summary.svg").getroot()
+    curves = {
+        group.find(f"{SVG}title").text: group.find(f"{SVG}polyline").get("points").split()
+        for group in svg.iter(f"{SVG}g")
+        if group.get("class") == "curve"
+    }
+    rows = [row for row in read_csv(sweep_dir / "summary.csv") if row["status"] == "ok"]
+    assert set(curves) == {f"optimizer.lr={row['optimizer.lr']} seed={row['seed']} (ok)" for row in rows}
+    for row in rows:
+        points = curves[f"optimizer.lr={row['optimizer.lr']} seed={row['seed']} (ok)"]
+        losses = [value for _, value in read_scalars(sweep_dir / row["run"])["val/loss"]]
+        heights = [-float(point.split(",")[1]) for point in points]  # SVG's y grows downwards
+        assert len(heights) == len(losses) > 1
+        assert sorted(range(len(losses)), key=losses.__getitem__) == sorted(
+            range(len(heights)), key=heights.__getitem__
+        )
+    legend = [text.text for text in svg.iter(f"{SVG}text")]
+    assert "val/loss of 6 runs" in legend and "optimizer.lr=0.05 seed=1" in legend
 
 
 def test_group_keys_are_configurable(seed_sweep: tuple[Path, str], capsys: pytest.CaptureFixture) -> None:

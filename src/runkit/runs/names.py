@@ -1,11 +1,12 @@
-"""A run's folder and its name in its loggers (TensorBoard, MLflow, W&B), which agree: a single run's folder is
-its start time then what sets it apart (`2026-12-02_16-16-22_894932_mnist_cnn_optimizer.lr-0.01`), and it is
-named by its folder; a sweep's job folder is its number then the values the sweep varies (`003_seed-2`), and it
-is named by those values (`seed=2`). A name is also a folder name: short and safe."""
+"""A run's folder and its name in MLflow and W&B. A single run's folder is its start time then what sets it apart
+(`2026-12-02_16-16-22_894932_mnist_cnn_optimizer.lr-0.01`), so that folders sort by time; a sweep's job folder is
+its number then the values the sweep varies (`003_seed-2`). TensorBoard names a run by its folder. MLflow's and
+W&B's tables show only a name's first 20-odd characters, so there a run is named by what sets it apart first and
+its time last (`mnist_cnn_lr=0.01_2026-12-02_16-16-22`; a sweep's job `seed=2_2026-12-02_16-16-22#003`)."""
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
@@ -21,6 +22,18 @@ SWEEP_KEYS_FILE = "sweep_keys.yaml"
 UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._=,+@-]")
 
 MAX_NAME_LENGTH = 80
+
+# In a logger's name, what sets the run apart is cut past this many characters, after a whole override, and
+# ends with LOGGER_CUT_MARK; the start time and a job's number that follow keep names apart.
+MAX_LOGGER_APART_LENGTH = 60
+LOGGER_CUT_MARK = ",…"
+
+# A run folder's start time as runkit.runs.resolvers writes it: to the second, then microseconds (dropped from a
+# logger's name, which MLflow and W&B show beside the start time anyway), or the SLURM step of an srun's ranks.
+FOLDER_STAMP = re.compile(r"(\d{4}-\d\d-\d\d_(?:\d\d-\d\d-\d\d|slurm-[0-9.]+))(_\d{6})?(?=_|$)")
+
+# For a run with no override to tell it by, the recipe's choices name it in the loggers (`model=cnn,data=mnist`).
+RECIPE_GROUPS = ("model", "data")
 
 # A folder's path is typed back on the command line (`hydra.run.dir=...`, `ckpt_path=.../last.ckpt`), where Hydra
 # reads = and , as syntax: a folder spells the name's `key=value,key=value` as `key-value_key-value`.
@@ -65,12 +78,37 @@ def job_folder_name(number: int, overrides: Sequence[str], sweep_dir: str | Path
 
 
 def run_name(output_dir: str | Path) -> str:
-    """A run's name for its loggers: a sweep job by what sets it apart (`optimizer=sgd,seed=2`; its folder is
-    `<number>_optimizer-sgd_seed-2`), a single run by its folder."""
-    if not in_multirun():
-        return Path(output_dir).name
+    """A run's name in MLflow and W&B: what sets it apart, then when it started. A sweep's job: the values its sweep
+    varies, the sweep's start time and the job's number (`lr=0.01,seed=2_2026-12-02_16-16-22#003`: unique within
+    the sweep); a single run: its experiment and overrides, or with none the recipe's choices, then its start time
+    (`model=cnn,data=synthetic_images_2026-12-02_16-16-22`). Keys are shortened to their last part that no other key
+    shares (`optimizer.lr` to `lr`; the params columns show them whole). A run in a folder named on the command line
+    (`hydra.run.dir=logs/baseline`) is named by that folder."""
+    folder = Path(output_dir).name
+    if not HydraConfig.initialized():
+        return folder
     hydra = HydraConfig.get()
-    return job_name(list(hydra.overrides.task), varying_keys(hydra.sweep.dir)) or f"job{hydra.job.num}"
+    overrides = list(hydra.overrides.task)
+    if in_multirun():
+        apart = apart_in_logger(overrides, varying_keys(hydra.sweep.dir))
+        when = f"{start_time(Path(hydra.sweep.dir).name)}#{int(hydra.job.num):0{JOB_NUMBER_WIDTH}d}"
+    elif FOLDER_STAMP.match(folder):
+        apart, when = apart_in_logger(overrides, []), start_time(folder)
+    else:
+        return folder
+    apart = apart or recipe(hydra.runtime.choices)
+    return f"{cut_at_key(apart, MAX_LOGGER_APART_LENGTH, LOGGER_CUT_MARK)}_{when}"
+
+
+def start_time(folder: str) -> str:
+    """A run or sweep folder's start time to the second; a folder named otherwise (`hydra.sweep.dir=...`) as is."""
+    stamp = FOLDER_STAMP.match(folder)
+    return stamp.group(1) if stamp else folder
+
+
+def recipe(choices: Mapping[str, object]) -> str:
+    """`model=cnn,data=synthetic_images`: the options chosen for RECIPE_GROUPS."""
+    return ",".join(f"{group}={choices[group]}" for group in RECIPE_GROUPS if choices.get(group))
 
 
 def job_name(overrides: Sequence[str], varying: Sequence[str]) -> str:
@@ -81,14 +119,48 @@ def job_name(overrides: Sequence[str], varying: Sequence[str]) -> str:
     return safe_name(",".join(show_override(key, parsed[key]) for key in varying if key in parsed))
 
 
+def apart_in_logger(overrides: Sequence[str], varying: Sequence[str]) -> str:
+    """`lr=0.01,seed=2`: a sweep job's values of the keys its sweep varies, in the sweep's order; when it varies
+    none (or for a single run), what sets the run apart; each key by its shortest part no other key shares."""
+    if varying:
+        parsed = parse_overrides(overrides)
+        experiment, named = "", {key: parsed[key] for key in varying if key in parsed}
+    else:
+        experiment, named = named_overrides(overrides)
+    short = short_keys(list(named))
+    return join_apart(experiment, [show_override(short[key], value) for key, value in named.items()])
+
+
+def short_keys(keys: Sequence[str]) -> dict[str, str]:
+    """Each key's last dotted parts, as few as keep it apart from the others: `optimizer.lr` -> `lr`, but
+    `optimizer.lr` and `scheduler.lr` stay whole. A deletion keeps its ~ (`~callbacks.early_stopping`)."""
+    bare = [key.lstrip("~") for key in keys]
+    short = {}
+    for key, name in zip(keys, bare, strict=True):
+        parts = name.split(".")
+        for count in range(1, len(parts) + 1):
+            tail = ".".join(parts[-count:])
+            if not any(other != name and (other == tail or other.endswith(f".{tail}")) for other in bare):
+                break
+        short[key] = key[: len(key) - len(name)] + tail
+    return short
+
+
 def what_sets_apart(overrides: Sequence[str]) -> str:
     """From a run's command-line overrides, the experiment's name then the others (`mnist_cnn_optimizer.lr=0.01`),
     leaving out those that only say where files go or how the process runs (NOT_IN_NAME)."""
+    experiment, named = named_overrides(overrides)
+    return join_apart(experiment, [show_override(key, value) for key, value in named.items()])
+
+
+def named_overrides(overrides: Sequence[str]) -> tuple[str, dict[str, str]]:
+    """The experiment chosen, and the other overrides but those NOT_IN_NAME, in the order given."""
     parsed = parse_overrides(overrides)
     experiment = parsed.pop("experiment", "")
-    shown = [
-        show_override(key, value) for key, value in parsed.items() if key.lstrip("~").split(".")[0] not in NOT_IN_NAME
-    ]
+    return experiment, {key: value for key, value in parsed.items() if key.lstrip("~").split(".")[0] not in NOT_IN_NAME}
+
+
+def join_apart(experiment: str, shown: Sequence[str]) -> str:
     return "_".join(part for part in (experiment, ",".join(shown)) if part)
 
 
@@ -118,13 +190,42 @@ def varying_keys(sweep_dir: str | Path) -> list[str]:
 
 
 def safe_name(name: str) -> str:
-    """A name that is also a safe, short folder name: other characters become _, and a long name is cut
-    and ends with a hash of the whole, so that two long names stay apart."""
-    name = UNSAFE_IN_NAME.sub("_", name)
-    if len(name) <= MAX_NAME_LENGTH:
-        return name
-    digest = hashlib.sha1(name.encode()).hexdigest()[:8]
-    return f"{name[: MAX_NAME_LENGTH - 9]}_{digest}"
+    """A name that is also a safe, short folder name: other characters become _, and a long name is cut after
+    its last whole override that fits and ends with a hash of the whole, so that two long names stay apart."""
+    safe = UNSAFE_IN_NAME.sub("_", name)
+    if len(safe) <= MAX_NAME_LENGTH:
+        return safe
+    digest = hashlib.sha1(safe.encode()).hexdigest()[:8]
+    # Cut where the name as typed has its override boundaries: `[8,16]`'s brackets are gone from the safe name.
+    return UNSAFE_IN_NAME.sub("_", cut_at_key(name, MAX_NAME_LENGTH, f"_{digest}"))
+
+
+def cut_at_key(text: str, limit: int, mark: str) -> str:
+    """`text` when it has at most `limit` characters; else its overrides that fit before `mark`, cut at the comma
+    after the last whole one (`a=1,b=2,c=...` -> `a=1,b=2` + mark), so that no key or value is cut in half. A
+    first override that alone is too long is cut where the room ends."""
+    if len(text) <= limit:
+        return text
+    room = limit - len(mark)
+    commas = [index for index in top_level_commas(text) if index <= room]
+    return text[: commas[-1] if commas else room] + mark
+
+
+def top_level_commas(text: str) -> list[int]:
+    """Where `key=value,key=value` separates overrides: commas outside brackets and quotes (`channels=[8,16]`)."""
+    depth, quote, found = 0, "", []
+    for index, char in enumerate(text):
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "[({":
+            depth += 1
+        elif char in "])}":
+            depth = max(depth - 1, 0)
+        elif char == "," and depth == 0:
+            found.append(index)
+    return found
 
 
 def parse_overrides(overrides: Sequence[str]) -> dict[str, str]:

@@ -29,7 +29,7 @@ class ValidationImages(Callback):
             raise ValueError(
                 "callbacks.validation_images draws its figures with the matplotlib package, which is not installed "
                 "in this venv; run .venv-extras/bin/trainlab-train instead (`make install-extras` makes it), "
-                "pip install -e '.[images]' here, or choose callbacks=default."
+                "add it to this venv with pip install -e '.[images]', or choose callbacks=default."
             )
         self.every_n_epochs = every_n_epochs
         self.num_images = num_images
