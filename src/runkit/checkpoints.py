@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from omegaconf import DictConfig, OmegaConf
 
@@ -153,6 +153,18 @@ def stored_run_config(checkpoint: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(run_config, dict) or not isinstance(run_config.get("model"), dict):
         raise TypeError("the run config is not a mapping with a model section")
     return run_config
+
+
+class EpochCountedFrom1(ModelCheckpoint):
+    """Lightning's ModelCheckpoint, whose `{epoch}` in file names counts from 1 as the console does:
+    `epoch_004.ckpt` is saved after the line `Epoch 4/5`, not after `Epoch 5/5`."""
+
+    def format_checkpoint_name(
+        self, metrics: dict[str, Any], filename: str | None = None, ver: int | None = None, prefix: str | None = None
+    ) -> str:
+        if "epoch" in metrics:
+            metrics = {**metrics, "epoch": metrics["epoch"] + 1}
+        return super().format_checkpoint_name(metrics, filename=filename, ver=ver, prefix=prefix)
 
 
 class LinkBestCheckpoint(Callback):

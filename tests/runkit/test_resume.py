@@ -43,7 +43,7 @@ def test_last_checkpoint_holds_the_latest_epoch_when_the_monitored_metric_gets_w
     last = torch.load(checkpoints / "last.ckpt", map_location="cpu", weights_only=True)
     assert (last["epoch"], last["global_step"]) == (2, 24)  # 8 batches an epoch
     best = [path.name for path in checkpoints.glob("epoch_*.ckpt")]
-    assert best == ["epoch_000.ckpt"]  # the highest val/loss is the untrained model's, before the loss falls
+    assert best == ["epoch_001.ckpt"]  # the highest val/loss is after the first epoch, before the loss falls
 
 
 def test_resuming_a_finished_run_trains_nothing_and_stays_ok(run_dir: Path) -> None:
