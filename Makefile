@@ -11,6 +11,7 @@ help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 $(INSTALLED): pyproject.toml
+	@echo "Installing trainlab into $(VENV): 2 to 3 minutes the first time, and pip is quiet meanwhile."
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev]"
@@ -20,7 +21,8 @@ install: $(INSTALLED)  ## Create .venv and install trainlab and runkit, its run 
 
 # .venv-extras holds only what the `all` extra adds (MLflow, W&B, matplotlib, the CMA-ES and GP samplers'
 # packages) and sees the rest of .venv through a .pth file. They stay out of .venv because torchmetrics
-# imports scipy and matplotlib whenever they are installed: about 1 s more on every run's start.
+# imports scipy and matplotlib whenever they are installed (MLflow needs both): about 1 s more on every run's
+# start. `make train` needs none of them: TensorBoard, CSV and trainlab-summarize (its summary.svg too) are in .venv.
 EXTRAS_VENV := .venv-extras
 EXTRAS_BIN := $(EXTRAS_VENV)/bin
 EXTRAS_INSTALLED := $(EXTRAS_VENV)/.installed
@@ -61,12 +63,12 @@ format: $(INSTALLED)  ## Fix what ruff can fix and format the code
 LOGDIR ?= logs
 TB_HOST ?= 127.0.0.1
 TB_PORT ?= 6006
-tensorboard: $(INSTALLED)  ## Serve logs/ with TensorBoard on http://127.0.0.1:6006 (LOGDIR=, TB_HOST=, TB_PORT= to change)
-	$(BIN)/tensorboard --logdir $(LOGDIR) --host $(TB_HOST) --port $(TB_PORT)
+tensorboard: $(INSTALLED)  ## Serve logs/ with TensorBoard on http://127.0.0.1:6006, opening on train-vs-val charts (LOGDIR=, TB_HOST=, TB_PORT= to change)
+	$(BIN)/python -m runkit.tensorboard --logdir $(LOGDIR) --host $(TB_HOST) --port $(TB_PORT)
 
 MLFLOW_PORT ?= 5000
-mlflow: $(EXTRAS_INSTALLED)  ## Serve the MLflow store of logs/ (runs with logger=mlflow or many) on http://127.0.0.1:5000 (MLFLOW_PORT= to change)
-	$(EXTRAS_BIN)/mlflow ui --backend-store-uri sqlite:///$(abspath $(LOGDIR))/mlflow.db --host $(TB_HOST) --port $(MLFLOW_PORT)
+mlflow: $(EXTRAS_INSTALLED)  ## Serve the MLflow store of logs/ (runs with logger=mlflow or many) on http://127.0.0.1:5000, printing each experiment's runs link (MLFLOW_PORT= to change)
+	$(EXTRAS_BIN)/python -m runkit.mlflow_ui sqlite:///$(abspath $(LOGDIR))/mlflow.db $(TB_HOST) $(MLFLOW_PORT)
 
 rename: $(INSTALLED)  ## Rename the package trainlab to NAME everywhere: make rename NAME=mypkg
 	$(BIN)/python scripts/rename.py $(NAME)
