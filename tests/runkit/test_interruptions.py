@@ -45,17 +45,22 @@ def start_and_signal(args: list[str], checkpoint: Path, signum: int, cwd: Path) 
     process = subprocess.Popen(
         [str(BIN / "trainlab-train"), *args], cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
-    deadline = time.monotonic() + 240
-    while first_checkpoint_epoch(checkpoint) is None and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert process.poll() is None, "the run ended before the signal could be sent"
+    wait_for_checkpoint(process, checkpoint)
     process.send_signal(signum)
     process.wait(timeout=120)
     return process
 
 
+def wait_for_checkpoint(process: subprocess.Popen, checkpoint: Path) -> None:
+    """Wait until the running `process` has written a whole `checkpoint`, so that a signal lands mid-run."""
+    deadline = time.monotonic() + 240
+    while first_checkpoint_epoch(checkpoint) is None and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert process.poll() is None, "the run ended before the signal could be sent"
+
+
 def val_steps(run: Path) -> list[int]:
-    return [step for step, _ in read_scalars(run / "tensorboard")["val/acc"]]
+    return [step for step, _ in read_scalars(run)["val/acc"]]
 
 
 @pytest.mark.slow
@@ -112,12 +117,12 @@ def test_a_sweep_run_again_skips_finished_jobs_and_reruns_failed_ones(tmp_path: 
     ]
     assert run_script("train", args, cwd=tmp_path).returncode == 0
     finished, failing = sweep / "000_optimizer.lr-0.05", sweep / "001_optimizer.lr--1"
-    finished_files = sorted(path.name for path in (finished / "tensorboard").rglob("*"))
+    finished_files = sorted(path.name for path in finished.glob("events.out.tfevents.*"))
 
     again = run_script("train", args, cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "This job finished in an earlier run of the sweep (status ok); skipped." in again.stdout + again.stderr
-    assert sorted(path.name for path in (finished / "tensorboard").rglob("*")) == finished_files
+    assert sorted(path.name for path in finished.glob("events.out.tfevents.*")) == finished_files
     assert read_status(finished)["status"] == "ok"
     assert read_status(failing)["status"] == "failed"
     assert read_status(failing / "attempt_1")["status"] == "failed"  # the first attempt, kept aside
@@ -130,6 +135,9 @@ def test_a_sweep_run_again_skips_finished_jobs_and_reruns_failed_ones(tmp_path: 
     assert "skipped" not in other.stdout + other.stderr
     assert read_status(finished)["overrides"][-1] == "optimizer.lr=0.050001"
     assert read_status(finished / "attempt_1")["status"] == "ok"  # the finished job of the first sweep, kept
+    # with its curves: the folder's own event files are the new job's alone, one point an epoch.
+    assert sorted(path.name for path in (finished / "attempt_1").glob("events.out.tfevents.*")) == finished_files
+    assert len(read_scalars(finished)["val/acc"]) == 2
     assert read_status(sweep / "001_optimizer.lr-0.1")["status"] == "ok"  # other values: a folder of its own
 
 
