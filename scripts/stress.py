@@ -1,12 +1,15 @@
 """A fault drill: `make stress` (or `.venv/bin/python scripts/stress.py [--kills N] [--seed S]`).
 
-Three drills, each against an uninterrupted reference, with real processes and real SIGKILLs:
+Five drills, each against an uninterrupted reference, with real processes and real SIGKILLs:
   1. a training run killed at random moments N times, resumed with `ckpt_path=last` after each kill;
-  2. a 4-job joblib multirun killed at a random moment, then the same command run again into the same
-     sweep folder (finished jobs are skipped, the others resumed or rerun);
-  3. a process saving a large checkpoint over last.ckpt again and again, killed at random moments:
+  2. a 4-job joblib multirun killed at a random moment: its job processes must stop within 30 s (no orphan
+     trains on), then the same command runs again into the same sweep folder (finished jobs are skipped, the
+     others resumed or rerun);
+  3. two 4-job joblib multiruns started together into one sweep folder: every job trains in one process only,
+     once, and ends ok with the reference's metrics;
+  4. a process saving a large checkpoint over last.ckpt again and again, killed at random moments:
      last.ckpt must load every time;
-  4. a run on a small disk (a tmpfs, as root) that fills during training: one line and exit code 2, status
+  5. a run on a small disk (a tmpfs, as root) that fills during training: one line and exit code 2, status
      failed, last.ckpt whole and no partial file; then, with room again, `ckpt_path=last` finishes it.
 For each drill it prints whether the final metrics equal the uninterrupted run's, how many
 checkpoints and TensorBoard points survived, and anything lost. Exits 1 if any drill lost something.
@@ -43,6 +46,9 @@ RUN = [
     "callbacks.early_stopping=null",
 ]
 FINAL = ("val/loss", "val/acc", "test/loss", "test/acc")
+# How long the job processes of a killed sweep may go on: they check for their parent every 2 s, then record
+# their status (process/orphan.py).
+ORPHAN_GRACE_S = 30
 SAME = "final metrics equal the uninterrupted run's"
 
 
@@ -50,8 +56,9 @@ def train(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([str(BIN / "trainlab-train"), *args], cwd=cwd, capture_output=True, text=True)
 
 
-def kill_at_random(args: list[str], cwd: Path, rng: random.Random, wait_for: Path) -> bool:
-    """Start a run, SIGKILL it at a random moment after `wait_for` exists; False if it finished first."""
+def kill_at_random(args: list[str], cwd: Path, rng: random.Random, wait_for: Path) -> set[int] | None:
+    """Start a run, SIGKILL it at a random moment after `wait_for` exists; None if it finished first, else the
+    processes it had started (a sweep's job processes), which the kill orphaned."""
     process = subprocess.Popen(
         [str(BIN / "trainlab-train"), *args], cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -59,10 +66,36 @@ def kill_at_random(args: list[str], cwd: Path, rng: random.Random, wait_for: Pat
         time.sleep(0.1)
     time.sleep(rng.uniform(0.0, 3.0))
     if process.poll() is not None:
-        return False
+        return None
+    orphans = children(process.pid)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    return True
+    return orphans
+
+
+def children(pid: int) -> set[int]:
+    """The processes `pid` started that still run (Linux's /proc; none found elsewhere)."""
+    tasks = Path(f"/proc/{pid}/task")
+    found: set[int] = set()
+    for task in tasks.iterdir() if tasks.is_dir() else []:
+        found |= {int(child) for child in (task / "children").read_text().split()}
+    return found
+
+
+def running(pid: int) -> bool:
+    """Whether `pid` still runs; one that ended and waits to be reaped (a zombie) does not."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def outlived(processes: set[int], seconds: float) -> set[int]:
+    """Those of `processes` still running after `seconds`: what an orphaned sweep left behind."""
+    deadline = time.monotonic() + seconds
+    while any(running(pid) for pid in processes) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return {pid for pid in processes if running(pid)}
 
 
 def final_values(run: Path) -> dict[str, float]:
@@ -98,7 +131,7 @@ def drill_single_run(work: Path, kills: int, rng: random.Random) -> bool:
     done = 0
     for _ in range(kills):
         resume = ["ckpt_path=last"] if (run / "checkpoints" / "last.ckpt").exists() else []
-        done += kill_at_random([*args, *resume], work, rng, run / "checkpoints" / "last.ckpt")
+        done += kill_at_random([*args, *resume], work, rng, run / "checkpoints" / "last.ckpt") is not None
     resume = ["ckpt_path=last"] if (run / "checkpoints" / "last.ckpt").exists() else []
     final = train([*args, *resume], work)
     lost = [] if final.returncode == 0 else [f"the last resume failed: {final.stderr[-300:]}"]
@@ -114,16 +147,42 @@ def drill_multirun(work: Path, rng: random.Random) -> bool:
     reference, killed = work / "sweep_reference", work / "sweep_killed"
     assert train([*sweep, f"hydra.sweep.dir={reference}"], work).returncode == 0
     args = [*sweep, f"hydra.sweep.dir={killed}"]
-    was_killed = kill_at_random(args, work, rng, killed / jobs[0] / "checkpoints" / "last.ckpt")
-    statuses = [read_status(killed / job)["status"] for job in jobs]
+    orphans = kill_at_random(args, work, rng, killed / jobs[0] / "checkpoints" / "last.ckpt")
+    left_running = outlived(orphans or set(), ORPHAN_GRACE_S)  # the orphaned-sweep drill: none may train on
+    statuses = [read_status(killed / job).get("status") for job in jobs]
     rerun = train(args, work)
     lost = [] if rerun.returncode == 0 else [f"the rerun failed: {rerun.stderr[-300:]}"]
+    lost += (
+        [f"{len(left_running)} job processes still ran {ORPHAN_GRACE_S} s after the sweep died"] if left_running else []
+    )
     finals = [(final_values(killed / job), final_values(reference / job)) for job in jobs]
     same = all(mine and mine == theirs for mine, theirs in finals)  # and none empty: every job's curves were read
     lost += [f"job {job} not ok" for job in jobs if read_status(killed / job)["status"] != "ok"]
     lost += [f"job {job}: {n} doubled points" for job in jobs if (n := doubled_steps(killed / job, reference / job))]
-    details = f"killed: {was_killed}, job statuses after the kill: {statuses}"
+    details = f"killed: {orphans is not None}, job statuses after the kill: {statuses}"
     return report("4-job joblib multirun", SAME, same, details, lost)
+
+
+def drill_two_sweeps_one_folder(work: Path) -> bool:
+    """Two 4-job joblib sweeps started together into one sweep folder: each job trains in one process only."""
+    sweep = ["-m", *RUN, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=1,2,3,4"]
+    jobs = [f"{number:03d}_seed-{number + 1}" for number in range(4)]
+    reference, shared = work / "sweep_reference", work / "sweep_shared"
+    assert train([*sweep, f"hydra.sweep.dir={reference}"], work).returncode == 0
+    command = [str(BIN / "trainlab-train"), *sweep, f"hydra.sweep.dir={shared}"]
+    both = [
+        subprocess.Popen(command, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    lost = []
+    for process in both:
+        error = process.communicate()[1]
+        lost += [f"a sweep failed: {error[-300:]}"] if process.returncode != 0 else []
+    lost += [f"job {job} not ok" for job in jobs if read_status(shared / job).get("status") != "ok"]
+    lost += [f"job {job} set an attempt aside" for job in jobs if list((shared / job).glob("attempt_*"))]
+    lost += [f"job {job}: {n} doubled points" for job in jobs if (n := doubled_steps(shared / job, reference / job))]
+    same = all(final_values(shared / job) == final_values(reference / job) for job in jobs)
+    return report("two sweeps, one folder", SAME, same, "each job trained by one of the two", lost)
 
 
 WRITER = """
@@ -202,11 +261,12 @@ def main() -> None:
     print(f"fault drill, seed {args.seed}: {shlex.join(sys.argv)}")
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
-        for name in ("single", "sweeps", "writes", "disk"):
+        for name in ("single", "sweeps", "shared", "writes", "disk"):
             (work / name).mkdir()
         results = [
             drill_single_run(work / "single", args.kills, rng),
             drill_multirun(work / "sweeps", rng),
+            drill_two_sweeps_one_folder(work / "shared"),
             drill_checkpoint_writes(work / "writes", args.kills, rng),
             drill_full_disk(work / "disk"),
         ]

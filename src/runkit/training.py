@@ -28,7 +28,7 @@ from runkit.building import (
     trainer_options,
 )
 from runkit.callbacks.optuna_trial import TrialPruned, trial_callbacks
-from runkit.checkpoints import RunConfigInCheckpoints, check_named_checkpoints, load_checkpoint
+from runkit.checkpoints import LinkBestCheckpoint, RunConfigInCheckpoints, check_named_checkpoints, load_checkpoint
 from runkit.config import ConfigError, user_error_message
 from runkit.config.instantiate import refused_settings
 from runkit.config.validate import locate
@@ -36,10 +36,11 @@ from runkit.fit_watch import FitWatch
 from runkit.loggers.hparams import log_hyperparameters
 from runkit.process.interruption import RunInterrupted, interruptible
 from runkit.process.mode import in_multirun
+from runkit.process.orphan import job_running, watch_the_sweep
 from runkit.process.resources import memory_limit
 from runkit.process.setup import set_up_process
 from runkit.process.slurm import hand_over_to_submitit, ignore_late_warning
-from runkit.runs.commands import program, resume_command
+from runkit.runs.commands import program, resume_command, tensorboard_command
 from runkit.runs.ending import recording_how_it_ends
 from runkit.runs.folder import discard_unstarted_run_folder
 from runkit.runs.info import (
@@ -50,9 +51,10 @@ from runkit.runs.info import (
     save_config_tree,
     write_run_info,
 )
+from runkit.runs.job_lock import holding_run_folder
 from runkit.runs.names import run_name
 from runkit.runs.reading import final_metrics
-from runkit.runs.resume import StartingPoint, starting_point, sweep_job_plan
+from runkit.runs.resume import StartingPoint, resume_line, starting_point, sweep_job_plan
 from runkit.runs.status import error_line, read_status
 from runkit.trusted_code import trust_of
 
@@ -64,7 +66,7 @@ def run(cfg: DictConfig) -> float | TrialPruned | None:
     job failed).
 
     status.yaml always says how the run ended (runs/ending.py), and the exit code agrees: ok (0), failed (a
-    one-line error and 2, or a traceback and 1), interrupted by SIGINT or SIGTERM (130, 143) with the command
+    one-line error and 2, or a traceback and 1), interrupted by SIGINT, SIGTERM or SIGHUP (130, 143, 129) with the command
     that resumes it. In a multirun a failed job is recorded and returns None, so the sweep goes on (the Optuna
     sweeper marks the trial failed), and a trial stopped by the search's pruner is recorded as pruned and
     returns TrialPruned; a sweep run again into its folder skips finished jobs.
@@ -72,7 +74,8 @@ def run(cfg: DictConfig) -> float | TrialPruned | None:
     submitit then requeues the job, which resumes from its last.ckpt (see process/slurm.py).
     """
     set_up_process(cfg)
-    with interruptible():
+    watch_the_sweep()  # a job in a process of the sweep's stops when the sweep's process dies
+    with interruptible(), job_running(), holding_run_folder(Path(cfg.paths.output_dir)):
         try:
             result = run_unless_finished(cfg)
         except RunInterrupted as stop:
@@ -210,9 +213,11 @@ def train(cfg: DictConfig, start: StartingPoint | None = None) -> dict[str, floa
     loggers = build_loggers(cfg.get("logger"), run_name(cfg.paths.output_dir), resume_step)
     watch = FitWatch(resumed, ckpt_path)
     callbacks = build_callbacks(cfg.get("callbacks"), loggers) + trial_callbacks(cfg)
-    callbacks += [RunConfigInCheckpoints(OmegaConf.to_container(cfg, resolve=True)), watch]
+    callbacks += [RunConfigInCheckpoints(OmegaConf.to_container(cfg, resolve=True)), LinkBestCheckpoint(), watch]
     if cfg.get("train", True):
         log.info("Training; run folder: %s", cfg.paths.output_dir)  # not before: a run stopped earlier keeps no folder
+        if resumed is not None:
+            log.info(resume_line(resumed, cfg.trainer.get("max_epochs")))
     with memory_limit(watch.doing, fixes=lambda: smaller_data(cfg) if watch.phase == "data" else smaller_steps(cfg)):
         trainer = run_entry(cfg, data_options(cfg), trainer_options(cfg.trainer, callbacks, loggers))
     metrics = {**watch.fit_metrics, **to_floats(trainer.callback_metrics)}
@@ -266,7 +271,7 @@ def report_run(cfg: DictConfig, metrics: dict[str, float]) -> None:
     loggers = cfg.get("logger") or {}
     # A sweep's TensorBoard command comes once, for the whole sweep, when it ends (runs.folder.ReportSweep).
     if loggers.get("tensorboard") and not in_multirun():
-        log.info("View the curves: %s --logdir %s", program("tensorboard"), shlex.quote(str(cfg.paths.output_dir)))
+        log.info("View the curves: %s", tensorboard_command(cfg.paths.output_dir))
     if loggers.get("mlflow"):
         store = shlex.quote(absolute_store(str(loggers.mlflow.tracking_uri)))
         log.info("View it in MLflow: %s ui --backend-store-uri %s", program("mlflow"), store)

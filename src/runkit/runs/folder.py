@@ -12,9 +12,12 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from runkit.config import ConfigError, exit_with_error
+from runkit.config.paths import unwritable_folder
 from runkit.process.ddp import COMMAND_AT_START
-from runkit.runs.commands import SWEEP_COMMAND_FILE, program
+from runkit.process.orphan import mark_sweep_process
+from runkit.runs.commands import SWEEP_COMMAND_FILE, program, tensorboard_command
 from runkit.runs.info import CODE_DIFF_FILE, RUN_INFO_FILE
+from runkit.runs.job_lock import LOCK_FILE, hold_run_folder
 from runkit.runs.names import SWEEP_KEYS_FILE, sweep_keys
 from runkit.runs.reading import find_run_folders
 from runkit.runs.resume import refuse_folder_with_checkpoints
@@ -35,11 +38,13 @@ START_FILES = {
     CODE_DIFF_FILE,
     RUN_INFO_FILE,
     "status.yaml",
+    LOCK_FILE,
 }
 
 
 class GuardRunFolder(Callback):
-    """Hydra callback: refuse a fresh run in a folder holding checkpoints, before Hydra writes anything into it.
+    """Hydra callback: wait while another process runs in the run folder, then refuse a fresh run in a folder
+    holding checkpoints, before Hydra writes anything into it.
 
     Hydra saves the run's config into `<run dir>/.hydra/` before the task starts, which would
     overwrite the saved config of the run that already lives there.
@@ -47,7 +52,9 @@ class GuardRunFolder(Callback):
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         run_dir = Path(config.hydra.run.dir)
+        refuse_unwritable(run_dir, "run folder")
         RUN_DIR_EXISTED_AT_START[str(run_dir.resolve())] = run_dir.exists()
+        hold_run_folder(run_dir)  # another process running in it finishes first: its saved config stays its own
         if config.get("ckpt_path") is not None or not config.get("train", True):
             return
         try:
@@ -65,9 +72,11 @@ class ReportSweep(Callback):
     folder, how its jobs ended, and the command that summarises them."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        mark_sweep_process()  # the jobs it starts in processes of their own stop when it dies (process/orphan.py)
         if worker_name():  # a search's worker: the command that started the workers speaks for the sweep
             return
         sweep = Path(config.hydra.sweep.dir)
+        refuse_unwritable(sweep, "sweep folder")
         sweep.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(OmegaConf.create({"varying": sweep_keys(config)}), sweep / SWEEP_KEYS_FILE)
         (sweep / SWEEP_COMMAND_FILE).write_text(shlex.join(COMMAND_AT_START) + "\n")
@@ -80,9 +89,19 @@ class ReportSweep(Callback):
         counts = ", ".join(f"{ended.count(status)} {status}" for status in dict.fromkeys(ended)) or "no jobs"
         print(f"Sweep folder: {sweep} ({len(ended)} jobs: {counts})")
         print(f"Summarise it: {program('trainlab-summarize')} {shlex.quote(str(sweep))}")
-        if any(sweep.glob("*/tensorboard")):
-            print(f"View the curves: {program('tensorboard')} --logdir {shlex.quote(str(sweep))}")
+        if any(sweep.glob("*/events.out.tfevents.*")):
+            print(f"View the curves: {tensorboard_command(sweep)}")
         shutil.rmtree(sweep / SHARED_DATA_DIR, ignore_errors=True)  # the jobs' shared data: rebuilt when needed
+
+
+def refuse_unwritable(folder: Path, kind: str) -> None:
+    """End the command in one line, before Hydra makes `folder`, when it cannot be made or written."""
+    problem = unwritable_folder(folder)
+    if problem:
+        setting = "hydra.sweep.dir" if kind == "sweep folder" else "hydra.run.dir"
+        exit_with_error(
+            ConfigError(f"The {kind} {folder} {problem}; set paths.log_dir (or {setting}) to a folder you can write.")
+        )
 
 
 def chosen_by_user(key: str) -> bool:
