@@ -99,12 +99,12 @@ def outlived(processes: set[int], seconds: float) -> set[int]:
 
 
 def final_values(run: Path) -> dict[str, float]:
-    scalars = read_scalars(run / "tensorboard")
+    scalars = read_scalars(run)
     return {tag: scalars[tag][-1][1] for tag in FINAL if tag in scalars}
 
 
 def points(run: Path) -> int:
-    return sum(len(curve) for curve in read_scalars(run / "tensorboard").values())
+    return sum(len(curve) for curve in read_scalars(run).values())
 
 
 def doubled_steps(run: Path, reference: Path) -> int:
@@ -112,7 +112,7 @@ def doubled_steps(run: Path, reference: Path) -> int:
     uninterrupted run (Lightning logs `epoch` twice at each epoch's last step): what a resume must not add."""
 
     def doubled(folder: Path) -> int:
-        return sum(len(c) - len({step for step, _ in c}) for c in read_scalars(folder / "tensorboard").values())
+        return sum(len(c) - len({step for step, _ in c}) for c in read_scalars(folder).values())
 
     return doubled(run) - doubled(reference)
 
