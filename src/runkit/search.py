@@ -5,6 +5,7 @@ ended; a job whose search has a pruner opens its own trial here to report each v
 (runkit.callbacks.optuna_trial). Only imported when a search runs, so a plain run never imports Optuna.
 """
 
+import json
 import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -46,11 +47,38 @@ def open_storage(setting: str | None, study_name: str) -> BaseStorage:
     if path.suffix in SQLITE_SUFFIXES:
         return optuna.storages.RDBStorage(f"sqlite:///{path}")
     if path.suffix in JOURNAL_SUFFIXES:
+        check_journal(path, setting)
         return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
     raise ConfigError(
         f"hydra.sweeper.storage={setting} is neither a study file nor a database URL; use a file ending in .db "
         f"(SQLite) or .journal (Optuna's journal file), a URL such as sqlite:///path/optuna.db, or null for memory."
     )
+
+
+def check_journal(path: Path, setting: str) -> None:
+    """Refuse a journal file that is not whole JSON records, one per line, before Optuna opens it: Optuna skips a
+    record cut short and appends after it, which damages the file for good.
+
+    Read under Optuna's own journal lock, so that a record another worker is writing is never taken for damage.
+    """
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    lock = optuna.storages.journal.JournalFileSymlinkLock(str(path))
+    lock.acquire()
+    try:
+        content = path.read_bytes()
+    finally:
+        lock.release()
+    lines = content.split(b"\n")
+    problem = None if content.endswith(b"\n") else f"its last record, line {len(lines)}, is cut short"
+    for number, line in enumerate(lines[:-1], start=1):
+        try:
+            json.loads(line)
+        except ValueError:
+            problem = f"line {number} is not a journal record"
+            break
+    if problem:
+        raise ConfigError(unopenable_study(setting, problem))
 
 
 def database_storage(url: str) -> BaseStorage:
@@ -65,6 +93,20 @@ def database_storage(url: str) -> BaseStorage:
             f"hydra.sweeper.storage={shown} needs a database driver that is not installed ({error.__cause__ or error}); "
             f"for PostgreSQL, pip install -e '.[postgres]' (or make install-extras and use .venv-extras)."
         ) from error
+
+
+def unopenable_study(setting: str | None, reason: str) -> str:
+    """One line for a study that cannot be opened (a damaged journal or SQLite file, a database that refuses),
+    naming it with any password hidden; the file is never moved or rewritten."""
+    shown = str(setting)
+    if "://" in shown:
+        from sqlalchemy.engine import make_url
+
+        shown = make_url(shown).render_as_string(hide_password=True)
+    return (
+        f"hydra.sweeper.storage={shown} could not be opened as an Optuna study ({reason}); "
+        "it is left as it is: restore it, move it aside to start a new study, or give another storage."
+    )
 
 
 def warn_if_sqlite_shared(setting: str | None) -> None:

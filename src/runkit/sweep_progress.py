@@ -12,6 +12,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from runkit.config import ConfigError
 from runkit.sweep_workers import TAKES_OVER, submitted_arrays
 
 SEARCH_FILE = "search.yaml"
@@ -33,7 +34,10 @@ def progress_lines(sweep_dir: Path) -> list[str]:
     search = OmegaConf.to_container(OmegaConf.load(path))
     if search.get("storage") is None:
         return []
-    study = load(search)
+    try:
+        study = load(search)
+    except ConfigError as error:  # a damaged study: the jobs' own folders still say how each ended
+        return [f"Study not read: {error}"]
     lines = [trial_counts(study, int(search["n_trials"]))]
     complete = [trial for trial in study.trials if trial.state.name == "COMPLETE"]
     if complete:

@@ -72,7 +72,14 @@ class OptunaSweeper(Sweeper):
         import optuna
 
         from hydra_plugins.trainlab_optuna_sweeper._search_space import grid_of, search_space
-        from runkit.search import build_pruner, build_sampler, open_storage, prunes, warn_if_sqlite_shared
+        from runkit.search import (
+            build_pruner,
+            build_sampler,
+            open_storage,
+            prunes,
+            unopenable_study,
+            warn_if_sqlite_shared,
+        )
         from runkit.sweep_progress import record_search
         from runkit.sweep_workers import worker_name
 
@@ -87,14 +94,21 @@ class OptunaSweeper(Sweeper):
         elif self.n_trials is None:
             raise ConfigError("hydra.sweeper.n_trials=null counts a grid's combinations; set a number of trials.")
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # the sweeper logs each trial itself
-        study = optuna.create_study(
-            study_name=self.study_name,
-            storage=open_storage(self.storage, self.study_name),
-            sampler=build_sampler(self.sampler_config),
-            pruner=build_pruner(self.pruner_config),
-            direction=self.direction,
-            load_if_exists=True,  # the same command carries on a stopped search
-        )
+        sampler, pruner = build_sampler(self.sampler_config), build_pruner(self.pruner_config)
+        try:
+            study = optuna.create_study(
+                study_name=self.study_name,
+                storage=open_storage(self.storage, self.study_name),
+                sampler=sampler,
+                pruner=pruner,
+                direction=self.direction,
+                load_if_exists=True,  # the same command carries on a stopped search
+            )
+        except ConfigError:
+            raise
+        except Exception as error:  # a damaged file or a database that refuses: the study is left as it is
+            reason = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+            raise ConfigError(unopenable_study(self.storage, reason)) from error
         if combinations and not study.get_trials(deepcopy=False) and worker_name() is None:
             for params in combinations:  # a new grid's queue, in the order a basic sweep runs its jobs
                 study.enqueue_trial(params)
