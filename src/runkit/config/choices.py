@@ -9,15 +9,18 @@ from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
+from omegaconf import DictConfig
 
 from runkit.config.errors import ConfigError, did_you_mean
 
 
-def check_chosen_options_exist() -> None:
-    """Raise a ConfigError for a `group=option` of the command line whose option is in no config folder."""
-    if not HydraConfig.initialized():
-        return
-    hydra_cfg = HydraConfig.get()
+def check_chosen_options_exist(hydra_cfg: DictConfig | None = None) -> None:
+    """Raise a ConfigError for a `group=option` of the command line whose option is in no config folder; of
+    this run by default, or of the composed config whose `hydra` section is given (a multirun's first job)."""
+    if hydra_cfg is None:
+        if not HydraConfig.initialized():
+            return
+        hydra_cfg = HydraConfig.get()
     folders = [Path(source.path) for source in hydra_cfg.runtime.config_sources if source.schema == "file"]
     chosen = {str(group): option for group, option in hydra_cfg.runtime.choices.items() if isinstance(option, str)}
     for override in hydra_cfg.overrides.task:

@@ -30,6 +30,7 @@ from hydra.errors import (
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from runkit.config.choices import check_chosen_options_exist
 from runkit.config.compose import CONFIG_DIR
 from runkit.config.errors import ConfigError, did_you_mean
 
@@ -115,12 +116,13 @@ def check_multirun(command: CommandLine) -> None:
         return
     for job in jobs:
         try:
-            compose_command(command, job)
+            composed = compose_command(command, job)
         except Exception as error:
             message = explain(error, replace(command, job=tuple(job)))
             if message is None or (command.config_dir and is_primary_config_missing(error)):
                 return  # not a mistake this check can name for sure: Hydra decides, as before
             raise ConfigError(message) from None
+        check_chosen_options_exist(composed.hydra)  # an optional group's missing option composes as nothing
 
 
 def sweep_jobs(command: CommandLine) -> list[list[str]]:
