@@ -220,10 +220,19 @@ def train(cfg: DictConfig, start: StartingPoint | None = None) -> dict[str, floa
             log.info(resume_line(resumed, cfg.trainer.get("max_epochs")))
     with memory_limit(watch.doing, fixes=lambda: smaller_data(cfg) if watch.phase == "data" else smaller_steps(cfg)):
         trainer = run_entry(cfg, data_options(cfg), trainer_options(cfg.trainer, callbacks, loggers))
-    metrics = {**watch.fit_metrics, **to_floats(trainer.callback_metrics)}
+    metrics = {**logged_before(cfg, resumed), **watch.fit_metrics, **to_floats(trainer.callback_metrics)}
     log_hyperparameters(loggers, cfg, trainer.lightning_module, metrics)
     finish_loggers(loggers)
     return metrics
+
+
+def logged_before(cfg: DictConfig, resumed: dict[str, Any] | None) -> dict[str, float]:
+    """A resumed run's train and val values as it logged them before: a run stopped while testing has no epoch
+    left to fit, so this process logs only its test metrics, and the objective (val/loss) is among these."""
+    if resumed is None:
+        return {}
+    earlier = final_metrics(Path(cfg.paths.output_dir))
+    return {name: value for name, value in earlier.items() if not name.startswith("test/")}
 
 
 def run_entry(cfg: DictConfig, data: dict[str, Any], trainer: dict[str, Any]) -> pl.Trainer:

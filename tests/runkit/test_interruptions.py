@@ -18,7 +18,7 @@ from runkit.runs.ending import recording_how_it_ends
 from runkit.runs.reading import read_scalars
 from runkit.runs.status import read_status
 from tests.runkit.helpers.config import compose_config
-from tests.runkit.helpers.process import BIN, run_script
+from tests.runkit.helpers.process import BIN, ROOT, run_script
 from tests.runkit.helpers.runs import TINY_MLP
 
 # Epochs of 128 steps: long enough that the signal lands between two checkpoints.
@@ -154,3 +154,28 @@ def test_a_stop_that_surfaces_as_a_librarys_clean_up_error_is_recorded_as_interr
     status = read_status(run_dir)
     assert (status["status"], status["signal"]) == ("interrupted", "SIGUSR2")
     assert interruption_behind(ValueError("unrelated")) is None
+
+
+@pytest.mark.slow
+def test_a_run_stopped_while_testing_resumes_to_its_test_and_ends_ok(tmp_path: Path) -> None:
+    """Its fit had finished, so the resumed process fits nothing: its objective comes from the curves logged before."""
+    run = tmp_path / "run"
+    stop = "+callbacks.stop._target_=tests.runkit.helpers.faults.InterruptWhileTestingOnce"
+    args = [*TINY_MLP, "trainer.max_epochs=2", stop, f"+callbacks.stop.done={tmp_path / 'sent'}"]
+    stopped = run_script("train", [*args, f"hydra.run.dir={run}"], cwd=tmp_path, env={"PYTHONPATH": str(ROOT)})
+    assert stopped.returncode == 143, stopped.stderr[-3000:]
+    status = read_status(run)
+    assert status["status"] == "interrupted"
+
+    resumed = subprocess.run(
+        shlex.split(status["resume"]),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    status = read_status(run)
+    assert status["status"] == "ok" and status["value"] == pytest.approx(read_scalars(run)["val/loss"][-1][1])
+    assert "test/acc" in status["metrics"]

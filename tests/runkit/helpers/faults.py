@@ -69,3 +69,16 @@ class InterruptBeforeTraining(pl.Callback):
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         os.kill(os.getpid(), signal.SIGINT)
+
+
+class InterruptWhileTestingOnce(pl.Callback):
+    """SIGTERM at the first test batch, once: the run's fit has finished, its test has not. `done` is the file
+    that says it was sent, so that the run's own resume command, which names this callback too, goes through."""
+
+    def __init__(self, done: str) -> None:
+        self.done = Path(done)
+
+    def on_test_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch, batch_idx, *_) -> None:
+        if not self.done.exists():
+            self.done.touch()
+            os.kill(os.getpid(), signal.SIGTERM)
