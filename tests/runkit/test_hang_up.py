@@ -4,11 +4,13 @@
 import fcntl
 import os
 import pty
+import select
 import shlex
 import signal
 import subprocess
 import termios
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,16 +20,19 @@ from tests.runkit.helpers.process import BIN
 from tests.runkit.test_interruptions import LONG_EPOCHS, first_checkpoint_epoch, val_steps, wait_for_checkpoint
 
 
-def drain(master: int) -> None:
-    """Read the terminal's output until it closes, as a terminal window does, so the run never blocks on it."""
-    try:
-        while os.read(master, 4096):
-            pass
-    except OSError:  # the terminal was closed
-        pass
+def drain(master: int, closing: threading.Event) -> None:
+    """Read the terminal's output until it is to close, as a terminal window does, so the run never blocks on it.
+    It never blocks itself: a read in progress would keep the terminal open after os.close, and the hang-up late."""
+    while not closing.is_set():
+        if select.select([master], [], [], 0.1)[0]:
+            try:
+                if not os.read(master, 4096):
+                    return
+            except OSError:  # the run ended and closed its side
+                return
 
 
-def start_in_a_terminal(args: list[str], cwd: Path) -> tuple[subprocess.Popen, int]:
+def start_in_a_terminal(args: list[str], cwd: Path) -> tuple[subprocess.Popen, Callable[[], None]]:
     """`trainlab-train args` in a session of its own whose controlling terminal is a new pseudo-terminal."""
     master, follower = pty.openpty()
 
@@ -45,16 +50,24 @@ def start_in_a_terminal(args: list[str], cwd: Path) -> tuple[subprocess.Popen, i
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     os.close(follower)
-    threading.Thread(target=drain, args=(master,), daemon=True).start()
-    return process, master
+    closing = threading.Event()
+    reader = threading.Thread(target=drain, args=(master, closing), daemon=True)
+    reader.start()
+
+    def close_the_terminal() -> None:
+        closing.set()
+        reader.join()
+        os.close(master)  # the last reference: the kernel hangs up the session's leader, the run
+
+    return process, close_the_terminal
 
 
 @pytest.mark.slow
 def test_closing_the_terminal_records_the_run_as_interrupted_and_it_resumes(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    process, master = start_in_a_terminal([*LONG_EPOCHS, f"hydra.run.dir={run}"], tmp_path)
+    process, close_the_terminal = start_in_a_terminal([*LONG_EPOCHS, f"hydra.run.dir={run}"], tmp_path)
     wait_for_checkpoint(process, run / "checkpoints" / "last.ckpt")
-    os.close(master)  # the terminal closes: the kernel sends SIGHUP to the session's leader, the run
+    close_the_terminal()
     process.wait(timeout=120)
 
     assert process.returncode == 128 + signal.SIGHUP
