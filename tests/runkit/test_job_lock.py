@@ -12,7 +12,7 @@ import pytest
 from runkit.runs.job_lock import LOCK_FILE
 from runkit.runs.reading import find_run_folders
 from runkit.runs.status import read_status
-from tests.runkit.helpers.process import BIN
+from tests.runkit.helpers.process import BIN, run_script
 from tests.runkit.helpers.runs import TINY_MLP
 from tests.runkit.test_interruptions import LONG_EPOCHS, val_steps
 
@@ -76,13 +76,7 @@ def test_a_lock_left_by_a_killed_process_is_taken_over_at_once(tmp_path: Path) -
     holder.wait()
     assert (run / LOCK_FILE).exists()
 
-    done = subprocess.run(
-        [str(BIN / "trainlab-train"), *TINY_MLP, "trainer.max_epochs=1", f"hydra.run.dir={run}"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_script("train", [*TINY_MLP, "trainer.max_epochs=1", f"hydra.run.dir={run}"], cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert WAITING not in done.stdout + done.stderr
     assert read_status(run)["status"] == "ok"
@@ -113,13 +107,7 @@ def test_a_second_run_into_a_running_runs_folder_waits_then_refuses_to_overwrite
     first = start_train([*LONG_EPOCHS, f"hydra.run.dir={run}"], tmp_path)
     read_until(first, "Training; run folder")
     config_of_the_first = (run / ".hydra" / "config.yaml").read_text()
-    second = subprocess.run(
-        [str(BIN / "trainlab-train"), *LONG_EPOCHS, "seed=7", f"hydra.run.dir={run}"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    second = run_script("train", [*LONG_EPOCHS, "seed=7", f"hydra.run.dir={run}"], cwd=tmp_path, timeout=900)
     first.communicate(timeout=900)
 
     assert first.returncode == 0 and read_status(run)["status"] == "ok"
