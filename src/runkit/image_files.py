@@ -1,5 +1,6 @@
 """Image files (PNG, JPEG) as model inputs: decoded, resized and standardised like the training images."""
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -56,8 +57,18 @@ def read_image(path: Path, shape: tuple[int, int, int]) -> torch.Tensor:
     try:
         image = decode_image(str(path), mode=mode)
     except RuntimeError as error:
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise ConfigError(f"input image {path} could not be decoded ({reason}); give PNG or JPEG files.") from None
+        raise ConfigError(
+            f"input image {path} is damaged or not an image: torchvision could not decode it ({decoder_reason(error)}); "
+            "give PNG or JPEG files."
+        ) from None
     if tuple(image.shape[1:]) != (height, width):
         image = resize(image, [height, width], antialias=True)
     return image.float() / 255.0
+
+
+def decoder_reason(error: RuntimeError) -> str:
+    """torchvision's reason, without the C++ source location it puts first (`decode_image, /.../x.cpp:67, ...`)
+    and the advice about other formats after it: `Unsupported image file.`"""
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    text = re.sub(r"^\(?\w+, \S+\.(?:cpp|h):\d+, ", "", text)
+    return text.split(". ")[0].rstrip(".)") + "."

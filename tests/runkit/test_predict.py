@@ -143,8 +143,19 @@ def test_bad_input_folders_are_clear_errors(classifier_run: Path, tmp_path: Path
         predict_dir(tmp_path, [f"ckpt_path={ckpt}", f"input={tmp_path / 'no_such_dir'}"])
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "truncated.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
-    with pytest.raises(ConfigError, match=r"input image .*truncated.png could not be decoded"):
+    with pytest.raises(
+        ConfigError, match=r"input image .*truncated.png is damaged or not an image: torchvision could not decode it"
+    ) as error:
         predict_dir(tmp_path, [f"ckpt_path={ckpt}", f"input={tmp_path / 'broken'}"])
+    assert ".cpp" not in str(error.value)  # torchvision's reason, without the C++ file it was raised in
+    (tmp_path / "garbled").mkdir()
+    (tmp_path / "garbled" / "noise.png").write_bytes(bytes(range(256)))  # not an image at all
+    with pytest.raises(ConfigError) as error:
+        predict_dir(tmp_path, [f"ckpt_path={ckpt}", f"input={tmp_path / 'garbled'}"])
+    assert str(error.value) == (
+        f"input image {tmp_path / 'garbled' / 'noise.png'} is damaged or not an image: torchvision could not decode "
+        "it (Unsupported image file.); give PNG or JPEG files."
+    )
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConfigError, match=r"input=.*empty holds no .png, .jpg or .jpeg files"):
         predict_dir(tmp_path, [f"ckpt_path={ckpt}", f"input={tmp_path / 'empty'}"])
