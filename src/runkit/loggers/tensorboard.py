@@ -28,6 +28,8 @@ class TensorBoardLogger(LightningTensorBoardLogger):
     def log_metrics(self, metrics: dict[str, Any], step: int | None = None) -> None:
         metrics = {name: value for name, value in metrics.items() if name != "epoch"}
         super().log_metrics(metrics, step)
+        if all(name in self._logged_tags for name in metrics):  # every step but the first few: nothing new to chart
+            return
         self._logged_tags.update(dict.fromkeys(metrics))
         charted = compared_metrics(list(self._logged_tags))
         if charted != self._charted:  # normally once, after the first epoch; a later layout replaces it

@@ -54,7 +54,9 @@ def stop_when_orphaned(parent: int) -> None:
         deadline = time.monotonic() + STOPPING_GRACE_S
         while _job_running.is_set() and time.monotonic() < deadline:
             time.sleep(0.1)
-    os._exit(128 + signal.SIGTERM)  # nobody is left to give this worker process more work
+    # os._exit (documented in Python's os module): end at once, skipping the worker pool's exit handlers, which
+    # would wait on a parent that is gone; nobody is left to give this process more work.
+    os._exit(128 + signal.SIGTERM)
 
 
 @contextmanager
