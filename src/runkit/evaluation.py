@@ -21,10 +21,12 @@ from runkit.checkpoints import load_run, rebuild_model
 from runkit.image_files import list_images, read_images
 from runkit.runs.names import run_name
 from runkit.trusted_code import trust_of
+from runkit.unreadable_files import naming_unreadable_files
 
 log = logging.getLogger(__name__)
 
 
+@naming_unreadable_files()
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Test the checkpoint at cfg.ckpt_path (a validated config) and return its test metrics."""
     checkpoint, run_cfg = load_run(cfg.ckpt_path, cfg.get("model"), trust_of(cfg))
@@ -52,6 +54,7 @@ def which_checkpoint(path: str, checkpoint: dict) -> str:
 PREDICTIONS_FILE = "predictions.csv"
 
 
+@naming_unreadable_files()
 def predict(cfg: DictConfig) -> Path:
     """Predict with the checkpoint at cfg.ckpt_path (a validated config); returns the predictions file."""
     if cfg.get("seed") is not None:

@@ -57,6 +57,7 @@ from runkit.runs.reading import final_metrics
 from runkit.runs.resume import StartingPoint, resume_line, starting_point, sweep_job_plan
 from runkit.runs.status import error_line, read_status
 from runkit.trusted_code import trust_of
+from runkit.unreadable_files import naming_unreadable_files
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +219,10 @@ def train(cfg: DictConfig, start: StartingPoint | None = None) -> dict[str, floa
         log.info("Training; run folder: %s", cfg.paths.output_dir)  # not before: a run stopped earlier keeps no folder
         if resumed is not None:
             log.info(resume_line(resumed, cfg.trainer.get("max_epochs")))
-    with memory_limit(watch.doing, fixes=lambda: smaller_data(cfg) if watch.phase == "data" else smaller_steps(cfg)):
+    with (
+        naming_unreadable_files(),
+        memory_limit(watch.doing, fixes=lambda: smaller_data(cfg) if watch.phase == "data" else smaller_steps(cfg)),
+    ):
         trainer = run_entry(cfg, data_options(cfg), trainer_options(cfg.trainer, callbacks, loggers))
     metrics = {**logged_before(cfg, resumed), **watch.fit_metrics, **to_floats(trainer.callback_metrics)}
     log_hyperparameters(loggers, cfg, trainer.lightning_module, metrics)
