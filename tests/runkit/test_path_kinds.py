@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.runkit.helpers.faults import can_mount
-from tests.runkit.helpers.process import BIN
+from tests.runkit.helpers.faults import can_mount, read_only_mount
+from tests.runkit.helpers.process import BIN, run_script
+from tests.trainlab.idx import write_layout
 
 QUICK = ["debug=fdr", "extras.print_config=false"]
 
@@ -57,14 +58,49 @@ def test_a_file_in_the_log_folders_path_is_refused_before_hydra_writes(
     )
 
 
-@pytest.mark.skipif(not can_mount(), reason="needs to mount a read-only tmpfs (root with CAP_SYS_ADMIN)")
+NEEDS_MOUNT = pytest.mark.skipif(not can_mount(), reason="needs to mount a read-only tmpfs (root with CAP_SYS_ADMIN)")
+
+
+@NEEDS_MOUNT
 def test_a_log_folder_on_a_read_only_file_system_is_refused_before_any_work(tmp_path: Path) -> None:
-    mount = tmp_path / "readonly"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", str(mount)], check=True)
-    try:
+    with read_only_mount(tmp_path / "readonly") as mount:
         line = refused("trainlab-train", [*QUICK, f"paths.log_dir={mount / 'logs'}"], tmp_path)
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
     assert line.startswith(f"Error: The run folder {mount}/logs/")
     assert f"lies in {mount}, which is on a read-only file system; set paths.log_dir" in line
+
+
+@NEEDS_MOUNT
+def test_a_read_only_data_folder_a_download_must_write_is_refused_before_any_work(tmp_path: Path) -> None:
+    with read_only_mount(tmp_path / "readonly") as mount:
+        line = refused("trainlab-train", [*QUICK, "data=mnist", f"data.data_dir={mount}"], tmp_path)
+    assert line == (
+        f"Error: MNIST must be downloaded into {mount}/MNIST/raw, which cannot be written (Read-only file system); "
+        "set data.data_dir to a folder you can write, or put the four IDX files (raw or .gz) there and set "
+        "data.download=false."
+    )
+    assert not [path for path in tmp_path.rglob("logs/**/*") if path.is_file()]  # no run was started
+
+
+@NEEDS_MOUNT
+def test_data_already_on_a_read_only_file_system_trains(tmp_path: Path) -> None:
+    """Reading needs no write: a shared read-only copy of the data is what many clusters give."""
+    with read_only_mount(tmp_path / "readonly", fill=lambda folder: write_layout(folder, "mnist")) as mount:
+        args = [*QUICK, "data=mnist", f"data.data_dir={mount}", "data.num_val=40", f"hydra.run.dir={tmp_path / 'run'}"]
+        done = run_script("train", args, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+@NEEDS_MOUNT
+def test_packed_files_on_a_read_only_file_system_say_they_must_be_unpacked(tmp_path: Path) -> None:
+    from trainlab.data.vision import MNISTFamilyDataModule
+
+    with (
+        read_only_mount(tmp_path / "readonly", fill=lambda folder: write_layout(folder, "mnist", packed=True)) as mount,
+        pytest.raises(ValueError) as error,
+    ):
+        MNISTFamilyDataModule(data_dir=str(mount), download=False)
+    raw = mount / "MNIST" / "raw"
+    assert str(error.value) == (
+        f"{raw}/train-images-idx3-ubyte.gz must be unpacked beside it, but {raw} cannot be written (Read-only file "
+        "system); unpack it there (gunzip -k), or copy the files to a folder you can write and set data.data_dir to it."
+    )

@@ -74,6 +74,8 @@ class MNISTFamilyDataModule(TensorDataModule):
         self._augmentation = None
         if not download:
             self.require_files()  # fail before any model or trainer is built
+        elif self.missing_files():
+            self.require_writable_raw_folder()  # a download that could not be saved fails now, not after building
 
     # --- files ------------------------------------------------------------------------------------
     @property
@@ -110,6 +112,19 @@ class MNISTFamilyDataModule(TensorDataModule):
                 f"data.download=false: set data.download=true while online, or put the four IDX files "
                 f"(raw or .gz) in {self.raw_folder}/."
             )
+
+    def require_writable_raw_folder(self) -> None:
+        """Make the raw folder and write a scratch file there, as the download will: a read-only mount or a folder
+        without write permission says so by name, before anything is built."""
+        try:
+            self.raw_folder.mkdir(parents=True, exist_ok=True)
+            tempfile.TemporaryFile(dir=self.raw_folder).close()
+        except OSError as error:
+            raise ValueError(
+                f"{self.dataset} must be downloaded into {self.raw_folder}, which cannot be written ({error.strerror}); "
+                f"set data.data_dir to a folder you can write, or put the four IDX files (raw or .gz) there and set "
+                f"data.download=false."
+            ) from None
 
     # --- Lightning hooks --------------------------------------------------------------------------
     def prepare_data(self) -> None:
@@ -192,7 +207,13 @@ REFETCH = "copy the file again, or delete it and run once with data.download=tru
 
 def unpack(packed: Path, target: Path) -> None:
     """Write the contents of a .gz file to ``target``, atomically, so parallel processes never see half a file."""
-    handle, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        handle, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    except OSError as error:  # a read-only data folder holding only the .gz files
+        raise ValueError(
+            f"{packed} must be unpacked beside it, but {target.parent} cannot be written ({error.strerror}); unpack "
+            "it there (gunzip -k), or copy the files to a folder you can write and set data.data_dir to it."
+        ) from None
     try:
         with gzip.open(packed, "rb") as source, os.fdopen(handle, "wb") as sink:
             shutil.copyfileobj(source, sink)

@@ -5,7 +5,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -19,6 +19,20 @@ def small_disk(folder: Path, size: str = "4m") -> Iterator[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], check=True)
     try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+@contextmanager
+def read_only_mount(folder: Path, fill: Callable[[Path], object] = lambda _: None) -> Iterator[Path]:
+    """A tmpfs mounted on `folder` for the block (root only), holding what `fill` writes there, then remounted
+    read-only: a real read-only file system, as a shared data set on a cluster often is."""
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(folder)], check=True)
+    try:
+        fill(folder)
+        subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
         yield folder
     finally:
         subprocess.run(["umount", "-l", str(folder)], check=True)
