@@ -19,7 +19,8 @@ from runkit.config import (
     read_command_line,
     user_error_message,
 )
-from runkit.config.errors import ResourceError
+from runkit.config.errors import USER_ERROR_EXIT_CODE, RankFailed, ResourceError
+from runkit.process.mode import process_rank
 from runkit.runs.folder import discard_unstarted_run_folder
 
 T = TypeVar("T")
@@ -42,9 +43,12 @@ def exit_on_user_error(task: Callable[..., T]) -> Callable[..., T]:
             message = user_error_message(error)
             if message is None or os.environ.get(FULL_ERROR) == "1":  # the developer's full traceback
                 raise
+            if isinstance(error, RankFailed):  # the failing rank printed its line; status.yaml holds it
+                raise SystemExit(USER_ERROR_EXIT_CODE) from None
             if not isinstance(error, ResourceError):  # the machine stopped a run it started: its record stays
                 discard_unstarted_run_folder()  # a mistake, nothing trained: leave no folder that looks like a result
-            exit_with_error(message)
+            rank = process_rank()
+            exit_with_error(f"rank {rank}: {message}" if rank > 0 else message)
 
     return wrapper
 

@@ -20,6 +20,11 @@ class ResourceError(ConfigError):
     """The machine lacks what the run asks for (memory, disk space): the message says what, and what to change."""
 
 
+class RankFailed(ConfigError):
+    """Under DDP, rank 0's end when another rank failed: that rank printed its line, and status.yaml holds it
+    (runs/rank_failure.py)."""
+
+
 def user_error_message(error: BaseException | None) -> str | None:
     """The one-line message of a user error (possibly wrapped by Hydra's instantiate), or None: a ConfigError,
     or a ValueError that the researcher's own code raised."""

@@ -1,6 +1,7 @@
 """status.yaml: how a run ended (running, ok, failed, interrupted, pruned), and the one line that says why."""
 
 import math
+import os
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
@@ -16,15 +17,22 @@ RUNNING, OK, FAILED, INTERRUPTED = "running", "ok", "failed", "interrupted"
 PRUNED = "pruned"  # an Optuna trial stopped early by the search's pruner: not a failure, but not run to the end
 
 
-def write_status(output_dir: str | Path, status: str, **details: object) -> None:
-    """Write `status.yaml` in the run folder (rank 0 only under DDP); a multirun job's records its overrides."""
-    if process_rank() > 0:
+def write_status(output_dir: str | Path, status: str, from_any_rank: bool = False, **details: object) -> None:
+    """Write `status.yaml` in the run folder (rank 0 only under DDP, unless `from_any_rank`); a multirun job's
+    records its overrides. The file is replaced whole: a write that fails (a full disk) leaves the one before.
+    An OSError says it could not be written."""
+    if process_rank() > 0 and not from_any_rank:
         return
     if in_multirun():
         details.setdefault("overrides", job_overrides())
     path = Path(output_dir) / STATUS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(OmegaConf.create({"status": status, **details}), path)
+    partial = path.with_name(f".{STATUS_FILE}.{os.getpid()}.partial")
+    try:
+        partial.write_text(OmegaConf.to_yaml(OmegaConf.create({"status": status, **details})))
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def read_status(run_dir: Path) -> dict:
