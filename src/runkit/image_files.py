@@ -1,6 +1,5 @@
 """Image files (PNG, JPEG) as model inputs: decoded, resized and standardised like the training images."""
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -8,6 +7,7 @@ import lightning.pytorch as pl
 import torch
 
 from runkit.config.errors import ConfigError
+from runkit.unreadable_files import first_line
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -69,6 +69,4 @@ def read_image(path: Path, shape: tuple[int, int, int]) -> torch.Tensor:
 def decoder_reason(error: RuntimeError) -> str:
     """torchvision's reason, without the C++ source location it puts first (`decode_image, /.../x.cpp:67, ...`)
     and the advice about other formats after it: `Unsupported image file.`"""
-    text = str(error).splitlines()[0] if str(error) else type(error).__name__
-    text = re.sub(r"^\(?\w+, \S+\.(?:cpp|h):\d+, ", "", text)
-    return text.split(". ")[0].rstrip(".)") + "."
+    return first_line(error).split(". ")[0].rstrip(".)") + "."

@@ -37,7 +37,7 @@ from runkit.loggers.hparams import log_hyperparameters
 from runkit.process.interruption import RunInterrupted, interruptible
 from runkit.process.mode import in_multirun
 from runkit.process.orphan import job_running, watch_the_sweep
-from runkit.process.resources import memory_limit
+from runkit.process.resources import disk_space_named, memory_error, memory_limit
 from runkit.process.setup import set_up_process
 from runkit.process.slurm import hand_over_to_submitit, ignore_late_warning
 from runkit.runs.commands import program, resume_command, tensorboard_command
@@ -53,6 +53,7 @@ from runkit.runs.info import (
 )
 from runkit.runs.job_lock import holding_run_folder
 from runkit.runs.names import run_name
+from runkit.runs.rank_failure import RecordRankFailure, forget_rank_failures
 from runkit.runs.reading import final_metrics
 from runkit.runs.resume import StartingPoint, resume_line, starting_point, sweep_job_plan
 from runkit.runs.status import error_line, read_status
@@ -91,7 +92,7 @@ def run_unless_finished(cfg: DictConfig) -> float | TrialPruned | None:
     if start.finished:
         return finished_result(cfg)
     try:
-        with recording_how_it_ends(cfg) as ending:
+        with recording_how_it_ends(cfg) as ending, disk_space_named(Path(cfg.paths.output_dir)):
             start_run(cfg)
             ending.metrics = train(cfg, start)
     except TrialPruned as pruned:
@@ -174,6 +175,7 @@ def start_run(cfg: DictConfig) -> None:
     extras = cfg.get("extras") or {}
     console_config(extras.get("print_config"))  # a mistyped setting refused before anything is written
     output_dir = Path(cfg.paths.output_dir)
+    forget_rank_failures(output_dir)
     write_run_info(cfg, output_dir)
     if extras.get("ignore_warnings"):
         warnings.filterwarnings("ignore")
@@ -215,14 +217,16 @@ def train(cfg: DictConfig, start: StartingPoint | None = None) -> dict[str, floa
     watch = FitWatch(resumed, ckpt_path)
     callbacks = build_callbacks(cfg.get("callbacks"), loggers) + trial_callbacks(cfg)
     callbacks += [RunConfigInCheckpoints(OmegaConf.to_container(cfg, resolve=True)), LinkBestCheckpoint(), watch]
+
+    def fixes() -> str:  # asked only when memory runs out: which settings help depends on how far the run got
+        return smaller_data(cfg) if watch.phase == "data" else smaller_steps(cfg)
+
+    callbacks.append(RecordRankFailure(cfg.paths.output_dir, lambda error: memory_error(error, watch.doing, fixes)))
     if cfg.get("train", True):
         log.info("Training; run folder: %s", cfg.paths.output_dir)  # not before: a run stopped earlier keeps no folder
         if resumed is not None:
             log.info(resume_line(resumed, cfg.trainer.get("max_epochs")))
-    with (
-        naming_unreadable_files(),
-        memory_limit(watch.doing, fixes=lambda: smaller_data(cfg) if watch.phase == "data" else smaller_steps(cfg)),
-    ):
+    with naming_unreadable_files(), memory_limit(watch.doing, fixes):
         trainer = run_entry(cfg, data_options(cfg), trainer_options(cfg.trainer, callbacks, loggers))
     metrics = {**logged_before(cfg, resumed), **watch.fit_metrics, **to_floats(trainer.callback_metrics)}
     log_hyperparameters(loggers, cfg, trainer.lightning_module, metrics)

@@ -16,9 +16,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
-import lightning.pytorch as pl
-from torch.utils.data import Dataset
-
 from runkit.config import ConfigError, user_error_message
 from runkit.project import in_packages, own_packages
 
@@ -72,6 +69,9 @@ def traceback_frames(error: BaseException) -> list[FrameType]:
 
 def is_data_code(frame: FrameType) -> bool:
     """A method of a data module or a dataset: where a run reads its data."""
+    import lightning.pytorch as pl  # here, not at the top: a command that fails on its config never loads them
+    from torch.utils.data import Dataset
+
     owner = frame.f_locals.get("self")
     return isinstance(owner, (pl.LightningDataModule, Dataset))
 
@@ -110,7 +110,9 @@ def opened_file(value: object) -> str | None:
 
 
 def existing_file(value: object) -> str | None:
-    """A path (str or os.PathLike) that names a file on disk."""
+    """A path (str, bytes or os.PathLike) that names a file on disk."""
+    if isinstance(value, bytes):  # TensorBoard's writer, for one, holds its file name as bytes
+        value = os.fsdecode(value)
     if not isinstance(value, (str, os.PathLike)) or (isinstance(value, str) and ("\n" in value or len(value) > 4096)):
         return None
     try:

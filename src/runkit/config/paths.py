@@ -3,6 +3,7 @@ is built: a file where a folder is expected, or a folder that cannot be written,
 found, not a library's traceback."""
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +11,9 @@ from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from runkit.config.errors import ConfigError
+
+# Less free space than this is a full disk: not room for a run's records and one checkpoint of a small model.
+FULL_DISK_BYTES = 1024 * 1024
 
 
 def check_folder_settings(cfg: DictConfig) -> None:
@@ -51,14 +55,15 @@ def not_a_folder(path: Path) -> str | None:
 
 def unwritable_folder(path: Path) -> str | None:
     """What keeps this process from making and writing `path`, if anything: a file on the way, a read-only file
-    system, or no write permission where the nearest existing folder is."""
+    system, no write permission where the nearest existing folder is, or a full disk."""
     problem = not_a_folder(path)
     if problem:
         return problem
     existing = next(part for part in [path, *path.parents] if part.exists())
-    if os.access(existing, os.W_OK | os.X_OK):
-        return None
     where = "is" if existing == path else f"lies in {existing}, which is"
+    if os.access(existing, os.W_OK | os.X_OK):
+        free = shutil.disk_usage(existing).free
+        return f"{where} on a full disk ({free // 1024} KiB free)" if free < FULL_DISK_BYTES else None
     if os.statvfs(existing).f_flag & os.ST_RDONLY:
         return f"{where} on a read-only file system"
     return f"{where} not writable by this user"

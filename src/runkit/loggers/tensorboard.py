@@ -1,6 +1,7 @@
 """Lightning's TensorBoard logger, with a chart of train against validation for each metric logged as both."""
 
 import re
+import threading
 from typing import Any
 
 from lightning.pytorch.loggers import TensorBoardLogger as LightningTensorBoardLogger
@@ -21,6 +22,7 @@ class TensorBoardLogger(LightningTensorBoardLogger):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        leave_failed_writes_to_the_run()
         self._logged_tags: dict[str, None] = {}  # every tag logged so far, in order (a dict keeps it)
         self._charted: list[str] = []
 
@@ -35,6 +37,22 @@ class TensorBoardLogger(LightningTensorBoardLogger):
         if charted != self._charted:  # normally once, after the first epoch; a later layout replaces it
             self._charted = charted
             self.experiment.add_custom_scalars(curves_layout(charted))
+
+
+def leave_failed_writes_to_the_run() -> None:
+    """TensorBoard writes event files from a thread of its own. When a write fails (a full disk), that thread ends
+    with a traceback on the console, and the run's next write raises the same error in the run's own thread, where
+    the run reports it in one line (process/resources.disk_space_named). So the thread's traceback is left out."""
+    previous = threading.excepthook
+    if getattr(previous, "leaves_tensorboard_writes", False):  # installed already
+        return
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if not (type(args.thread).__module__.startswith("tensorboard.") and isinstance(args.exc_value, OSError)):
+            previous(args)
+
+    hook.leaves_tensorboard_writes = True
+    threading.excepthook = hook
 
 
 def compared_metrics(tags: list[str]) -> list[str]:

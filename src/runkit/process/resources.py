@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from runkit.config.errors import ResourceError
+from runkit.config.paths import FULL_DISK_BYTES
+from runkit.unreadable_files import opened_file, traceback_frames
 
 MEMINFO = Path("/proc/meminfo")
 # torch's CPU allocator: "DefaultCPUAllocator: can't allocate memory: you tried to allocate 123 bytes."
@@ -61,20 +63,33 @@ def memory_limit(doing: str | Callable[[], str], fixes: str | Callable[[], str])
     try:
         yield
     except (MemoryError, RuntimeError) as error:
-        shortfall = out_of_memory(error)
-        if shortfall is None:
+        explained = memory_error(error, doing, fixes)
+        if explained is None:
             raise
-        doing, fixes = (part() if callable(part) else part for part in (doing, fixes))
-        raise ResourceError(f"Out of memory while {doing}: {shortfall}; {fixes}.") from None
+        raise explained from None
+
+
+def memory_error(
+    error: BaseException, doing: str | Callable[[], str], fixes: str | Callable[[], str]
+) -> ResourceError | None:
+    """memory_limit's one line for an error, or None when the error is not one of running out of memory."""
+    shortfall = out_of_memory(error)
+    if shortfall is None:
+        return None
+    doing, fixes = (part() if callable(part) else part for part in (doing, fixes))
+    return ResourceError(f"Out of memory while {doing}: {shortfall}; {fixes}.")
+
+
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)  # no space left, or the user's quota (a cluster's home or scratch) spent
 
 
 def is_disk_full(error: BaseException, folder: Path) -> bool:
-    """Whether a failed write into `folder` failed for want of space: ENOSPC, or (torch's zip writer names no
-    errno) a file system left with almost no free space."""
-    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+    """Whether a failed write into `folder` failed for want of space: ENOSPC or EDQUOT, or (torch's zip writer
+    names no errno) a file system left with almost no free space."""
+    if isinstance(error, OSError) and error.errno in DISK_FULL:
         return True
     try:
-        return shutil.disk_usage(folder).free < 1024 * 1024
+        return shutil.disk_usage(folder).free < FULL_DISK_BYTES
     except OSError:
         return False
 
@@ -84,3 +99,41 @@ def disk_full_error(folder: Path, writing: str) -> ResourceError:
         f"The disk of {folder} is full: {writing} could not be written (earlier checkpoints are whole); free space "
         "there, or write the run to another disk with paths.log_dir=<folder>."
     )
+
+
+@contextmanager
+def disk_space_named(run_folder: Path) -> Iterator[None]:
+    """Within the block, a write that fails for want of space, wherever it happens (TensorBoard's event file, the
+    CSV or MLflow logger's files, the run's records), is one ResourceError line naming the file. Libraries wrap
+    such an error in their own (Lightning's TensorBoard logger in a ValueError), so the whole chain is searched."""
+    try:
+        yield
+    except Exception as error:
+        full = None if isinstance(error, ResourceError) else disk_full_in_chain(error)
+        if full is None:
+            raise
+        path = file_named_by(full)
+        folder = path.parent if path is not None else run_folder
+        raise disk_full_error(folder, f"the file {path.name}" if path is not None else "a file") from error
+
+
+def disk_full_in_chain(error: BaseException) -> OSError | None:
+    """The OSError of a full disk among the error and the errors it was raised from or while handling."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno in DISK_FULL:
+            return error
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def file_named_by(error: OSError) -> Path | None:
+    """The file a failed write was writing: the error's own filename, or the file its innermost frames held."""
+    if isinstance(error.filename, str):
+        return Path(error.filename)
+    for frame in reversed(traceback_frames(error)):
+        found = next(filter(None, map(opened_file, frame.f_locals.values())), None)
+        if found is not None:
+            return Path(found)
+    return None

@@ -5,6 +5,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -96,3 +97,39 @@ class InterruptWhileTestingOnce(pl.Callback):
         if not self.done.exists():
             self.done.touch()
             os.kill(os.getpid(), signal.SIGTERM)
+
+
+class FillDiskAtEpoch(pl.Callback):
+    """Fills `folder`'s file system to the last byte when the given training epoch (counted from 0) starts."""
+
+    def __init__(self, folder: str, epoch: int = 1) -> None:
+        self.folder, self.epoch = Path(folder), epoch
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.current_epoch == self.epoch:
+            fill_disk(self.folder, leave=0)
+
+
+class GpuRunsOutOfMemoryOnRank(GpuRunsOutOfMemory):
+    """As GpuRunsOutOfMemory, on one DDP rank only. The others go on to the next all-reduce, where gloo tells them
+    the rank is gone; with `others_hang`, they sleep instead, as a rank waiting in an NCCL all-reduce does."""
+
+    def __init__(self, rank: int, others_hang: bool = False) -> None:
+        self.rank, self.others_hang = rank, others_hang
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch, batch_idx: int) -> None:
+        if trainer.global_rank == self.rank:
+            super().on_train_batch_start(trainer, pl_module, batch, batch_idx)
+        elif self.others_hang:
+            time.sleep(600)
+
+
+class StatusBecomesAFolder(pl.Callback):
+    """When testing ends, a folder takes status.yaml's place: the run's record can no longer be written."""
+
+    def __init__(self, run_dir: str) -> None:
+        self.status = Path(run_dir) / "status.yaml"
+
+    def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.status.unlink()
+        self.status.mkdir()
