@@ -7,6 +7,7 @@ ended; a job whose search has a pruner opens its own trial here to report each v
 
 import json
 import logging
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -102,7 +103,15 @@ def unopenable_study(setting: str | None, reason: str) -> str:
     if "://" in shown:
         from sqlalchemy.engine import make_url
 
-        shown = make_url(shown).render_as_string(hide_password=True)
+        url = make_url(shown)
+        shown = url.render_as_string(hide_password=True)
+        reason = re.sub(r"\(\w+(\.\w+)*\) ", "", reason)  # SQLAlchemy's repeat of the driver's error class
+        if url.get_backend_name() != "sqlite":  # a database server that refuses, or is not there
+            return (
+                f"hydra.sweeper.storage={shown} could not be opened as an Optuna study ({reason}); nothing was "
+                "written to it: check that its server runs and the URL's host, port, database, user and password "
+                "(make postgres starts a PostgreSQL server here)."
+            )
     return (
         f"hydra.sweeper.storage={shown} could not be opened as an Optuna study ({reason}); "
         "it is left as it is: restore it, move it aside to start a new study, or give another storage."

@@ -64,3 +64,29 @@ def test_a_search_whose_study_was_damaged_later_still_summarises_its_jobs(tmp_pa
     assert summary.stdout.startswith(f"Study not read: hydra.sweeper.storage={journal} could not be opened")
     assert "| ok |" in summary.stdout  # the job's row, from its own folder
     assert journal.read_bytes() == damaged
+
+
+@pytest.mark.extras  # SQLAlchemy's PostgreSQL driver, psycopg, is in .venv-extras
+def test_a_database_server_that_is_not_there_is_named_in_one_line_with_the_password_hidden(tmp_path: Path) -> None:
+    storage = f"postgresql://trainlab:secret@/optuna?host={tmp_path / 'no_server_here'}"  # a socket folder, empty
+    done = subprocess.run(
+        [
+            str(BIN / "trainlab-train"),
+            *SEARCH,
+            f"hydra.sweep.dir={tmp_path / 'sweep'}",
+            f"hydra.sweeper.storage='{storage}'",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr and "secret" not in done.stderr
+    line = done.stderr.strip().splitlines()[-1]
+    assert line.startswith("Error: hydra.sweeper.storage=postgresql://trainlab:***@/optuna?host=")
+    assert "could not be opened as an Optuna study (OperationalError: connection is bad: " in line
+    assert line.endswith(
+        "check that its server runs and the URL's host, port, database, user and password (make postgres starts a PostgreSQL server here)."
+    )
+    assert not list((tmp_path / "sweep").glob("000_*"))  # no trial ran
