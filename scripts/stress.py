@@ -1,6 +1,6 @@
 """A fault drill: `make stress` (or `.venv/bin/python scripts/stress.py [--kills N] [--seed S]`).
 
-Five drills, each against an uninterrupted reference, with real processes and real SIGKILLs:
+Six drills, the first five against an uninterrupted reference, with real processes and real SIGKILLs:
   1. a training run killed at random moments N times, resumed with `ckpt_path=last` after each kill;
   2. a 4-job joblib multirun killed at a random moment: its job processes must stop within 30 s (no orphan
      trains on), then the same command runs again into the same sweep folder (finished jobs are skipped, the
@@ -10,7 +10,9 @@ Five drills, each against an uninterrupted reference, with real processes and re
   4. a process saving a large checkpoint over last.ckpt again and again, killed at random moments:
      last.ckpt must load every time;
   5. a run on a small disk (a tmpfs, as root) that fills during training: one line and exit code 2, status
-     failed, last.ckpt whole and no partial file; then, with room again, `ckpt_path=last` finishes it.
+     failed, last.ckpt whole and no partial file; then, with room again, `ckpt_path=last` finishes it;
+  6. several sweeps of many one-epoch jobs side by side (3 of 24 by default): every job ends ok, and no sweep's
+     process gains open files from job to job; its threads and memory per job are reported.
 For each drill it prints whether the final metrics equal the uninterrupted run's, how many
 checkpoints and TensorBoard points survived, and anything lost. Exits 1 if any drill lost something.
 """
@@ -185,6 +187,79 @@ def drill_two_sweeps_one_folder(work: Path) -> bool:
     return report("two sweeps, one folder", SAME, same, "each job trained by one of the two", lost)
 
 
+SMALL_JOB = [
+    "data=synthetic_classification",
+    "model=mlp",
+    "data.num_train=256",
+    "data.num_val=64",
+    "data.num_test=64",
+    "trainer.max_epochs=1",
+    "extras.print_config=false",
+    "callbacks.progress_bar=null",
+]
+
+
+def process_reading(pid: int) -> tuple[int, int, float] | None:
+    """Open file descriptors, threads and resident memory (MB) of a running process (Linux's /proc)."""
+    try:
+        fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+        return (
+            len(list(Path(f"/proc/{pid}/fd").iterdir())),
+            int(fields["Threads"]),
+            int(fields["VmRSS"].split()[0]) / 1024,
+        )
+    except (OSError, KeyError, ValueError):  # it ended meanwhile
+        return None
+
+
+def drill_many_small_jobs(work: Path, sweeps: int, jobs: int) -> bool:
+    """Several sweeps of many one-epoch jobs side by side, each in one process (the basic launcher): every job
+    ends ok, and each sweep's process holds no more open files at its last jobs than at its first. Its threads
+    and memory are read at each finished job too, and reported."""
+    command = [str(BIN / "trainlab-train"), "-m", *SMALL_JOB, f"seed=range(0,{jobs})"]
+    folders = [work / f"sweep_{number}" for number in range(sweeps)]
+    # Each sweep's stderr goes to a file, not a pipe: a pipe nobody reads until the end fills and stalls it.
+    processes = [
+        subprocess.Popen(
+            [*command, f"hydra.sweep.dir={folder}"],
+            cwd=work,
+            stdout=subprocess.DEVNULL,
+            stderr=folder.with_suffix(".err").open("w"),
+        )
+        for folder in folders
+    ]
+    readings: list[dict[int, tuple[int, int, float]]] = [{} for _ in processes]  # per sweep: by jobs finished
+    while any(process.poll() is None for process in processes):
+        for process, folder, by_jobs in zip(processes, folders, readings, strict=True):
+            finished = sum(read_status(path.parent).get("status") == "ok" for path in folder.glob("*/status.yaml"))
+            reading = process_reading(process.pid) if process.poll() is None else None
+            if reading is not None and finished:
+                # The fewest files over the moments a count of jobs was finished: a job starting holds a few more.
+                before = by_jobs.get(finished, reading)
+                by_jobs[finished] = (min(before[0], reading[0]), reading[1], reading[2])
+        time.sleep(0.2)
+    lost = []
+    details = []
+    for process, folder, by_jobs in zip(processes, folders, readings, strict=True):
+        error = folder.with_suffix(".err").read_text()
+        lost += [f"{folder.name} failed: {error[-300:]}"] if process.wait() != 0 else []
+        statuses = [read_status(path.parent).get("status") for path in folder.glob("*/status.yaml")]
+        lost += [f"{folder.name}: {statuses.count('ok')} of {jobs} jobs ok"] if statuses.count("ok") != jobs else []
+        if len(by_jobs) < 2:
+            lost.append(f"{folder.name}: too few readings of its process")
+            continue
+        first, last = min(by_jobs), max(by_jobs)
+        (fds_first, threads_first, rss_first), (fds_last, threads_last, rss_last) = by_jobs[first], by_jobs[last]
+        lost += [f"{folder.name}: open files {fds_first} -> {fds_last}"] if fds_last > fds_first else []
+        slope = (rss_last - rss_first) / (last - first)
+        details.append(
+            f"{folder.name}: after job {first} -> {last}: files {fds_first} -> {fds_last}, threads {threads_first} -> "
+            f"{threads_last}, memory {rss_first:.0f} -> {rss_last:.0f} MB ({slope:+.2f} MB a job)"
+        )
+    claim = f"{sweeps} sweeps of {jobs} jobs side by side: every job ok, no open files gained from job to job"
+    return report("many small jobs", claim, not lost, "; ".join(details), lost)
+
+
 WRITER = """
 import sys, torch
 from runkit.checkpoints import AtomicCheckpointIO
@@ -256,12 +331,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=3, help="kills in the single-run and checkpoint drills")
     parser.add_argument("--seed", type=int, default=0, help="seeds the moments of the kills")
+    parser.add_argument("--sweeps", type=int, default=3, help="sweeps side by side in the many-small-jobs drill")
+    parser.add_argument("--jobs", type=int, default=24, help="jobs in each of those sweeps")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     print(f"fault drill, seed {args.seed}: {shlex.join(sys.argv)}")
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
-        for name in ("single", "sweeps", "shared", "writes", "disk"):
+        for name in ("single", "sweeps", "shared", "writes", "disk", "many"):
             (work / name).mkdir()
         results = [
             drill_single_run(work / "single", args.kills, rng),
@@ -269,6 +346,7 @@ def main() -> None:
             drill_two_sweeps_one_folder(work / "shared"),
             drill_checkpoint_writes(work / "writes", args.kills, rng),
             drill_full_disk(work / "disk"),
+            drill_many_small_jobs(work / "many", args.sweeps, args.jobs),
         ]
     sys.exit(0 if all(results) else 1)
 
