@@ -234,9 +234,8 @@ def drill_many_small_jobs(work: Path, sweeps: int, jobs: int) -> bool:
             finished = sum(read_status(path.parent).get("status") == "ok" for path in folder.glob("*/status.yaml"))
             reading = process_reading(process.pid) if process.poll() is None else None
             if reading is not None and finished:
-                # The fewest files over the moments a count of jobs was finished: a job starting holds a few more.
                 before = by_jobs.get(finished, reading)
-                by_jobs[finished] = (min(before[0], reading[0]), reading[1], reading[2])
+                by_jobs[finished] = (min(before[0], reading[0]), reading[1], reading[2])  # the fewest files seen
         time.sleep(0.2)
     lost = []
     details = []
@@ -249,7 +248,12 @@ def drill_many_small_jobs(work: Path, sweeps: int, jobs: int) -> bool:
             lost.append(f"{folder.name}: too few readings of its process")
             continue
         first, last = min(by_jobs), max(by_jobs)
-        (fds_first, threads_first, rss_first), (fds_last, threads_last, rss_last) = by_jobs[first], by_jobs[last]
+        (_, threads_first, rss_first), (_, threads_last, rss_last) = by_jobs[first], by_jobs[last]
+        # Open files while the first and the last third of the jobs ran: the fewest seen, since a job holds its log
+        # and lock files only while it runs.
+        third = max(1, (last - first) // 3)
+        fds_first = min(fds for count, (fds, _, _) in by_jobs.items() if count < first + third)
+        fds_last = min(fds for count, (fds, _, _) in by_jobs.items() if count > last - third)
         lost += [f"{folder.name}: open files {fds_first} -> {fds_last}"] if fds_last > fds_first else []
         slope = (rss_last - rss_first) / (last - first)
         details.append(
