@@ -226,7 +226,7 @@ def train(cfg: DictConfig, start: StartingPoint | None = None) -> dict[str, floa
         log.info("Training; run folder: %s", cfg.paths.output_dir)  # not before: a run stopped earlier keeps no folder
         if resumed is not None:
             log.info(resume_line(resumed, cfg.trainer.get("max_epochs")))
-    with naming_unreadable_files(), memory_limit(watch.doing, fixes):
+    with memory_limit(watch.doing, fixes):
         trainer = run_entry(cfg, data_options(cfg), trainer_options(cfg.trainer, callbacks, loggers))
     metrics = {**logged_before(cfg, resumed), **watch.fit_metrics, **to_floats(trainer.callback_metrics)}
     log_hyperparameters(loggers, cfg, trainer.lightning_module, metrics)
@@ -244,10 +244,12 @@ def logged_before(cfg: DictConfig, resumed: dict[str, Any] | None) -> dict[str, 
 
 
 def run_entry(cfg: DictConfig, data: dict[str, Any], trainer: dict[str, Any]) -> pl.Trainer:
-    """The researcher's entry, with a class that refuses its settings told in one line."""
+    """The researcher's entry, with a data file that cannot be read and a class that refuses its settings each
+    told in one line."""
     entry = locate(str(cfg.entry))
     try:
-        return entry(cfg, data, trainer)
+        with naming_unreadable_files():  # before the settings' check: a data module's __init__ may read its files
+            return entry(cfg, data, trainer)
     except InstantiationException as error:
         raise refused_settings("", cfg, error) from error
 

@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
+from hydra.errors import InstantiationException
+
 from runkit.config import ConfigError, user_error_message
 from runkit.project import in_packages, own_packages
 
@@ -35,7 +37,7 @@ def naming_unreadable_files() -> Iterator[None]:
 
 def unreadable_file_message(error: BaseException) -> str | None:
     """One line for an error raised while a data module or dataset read a file, or None for any other error."""
-    while error.__cause__ is not None and user_error_message(error) is None and not is_reading_error(error):
+    while isinstance(error, InstantiationException) and error.__cause__ is not None:
         error = error.__cause__  # Hydra's instantiate wraps what a data module's __init__ raised
     if user_error_message(error) is not None or not is_reading_error(error):
         return None

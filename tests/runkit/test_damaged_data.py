@@ -204,3 +204,29 @@ def test_an_error_outside_the_data_code_is_not_blamed_on_a_file(tmp_path: Path) 
         np.load(path).reshape(3, 5)  # a file read whole, then a shape mistake outside any data module
     except ValueError as error:
         assert unreadable_file_message(error) is None
+
+
+class NpyReadInInit(pl.LightningDataModule):
+    """Reads its file as it is built, inside Hydra's instantiate."""
+
+    def __init__(self, folder: str, input_shape: list[int], num_classes: int) -> None:
+        super().__init__()
+        self.inputs = np.load(Path(folder) / "x.npy")
+
+
+def test_a_file_read_while_hydra_builds_the_data_module_is_named_too(tmp_path: Path) -> None:
+    from omegaconf import OmegaConf, open_dict
+
+    from runkit.training import train
+    from tests.runkit.helpers.config import compose_config
+    from tests.runkit.helpers.runs import TINY_MLP
+
+    folder = write_npy_pair(tmp_path / "data")
+    cut_short(folder / "x.npy")
+    cfg = compose_config("train", [*TINY_MLP, "logger=none"], tmp_path / "run")
+    with open_dict(cfg):
+        data = {"_target_": f"{__name__}.NpyReadInInit", "folder": str(folder), "input_shape": [4], "num_classes": 2}
+        cfg.data = OmegaConf.create(data)
+    with pytest.raises(ConfigError) as error:
+        train(cfg)
+    assert str(error.value).startswith(f"The data file {folder / 'x.npy'} could not be read (numpy: ")
