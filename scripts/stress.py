@@ -235,7 +235,8 @@ def drill_many_small_jobs(work: Path, sweeps: int, jobs: int) -> bool:
             reading = process_reading(process.pid) if process.poll() is None else None
             if reading is not None and finished:
                 before = by_jobs.get(finished, reading)
-                by_jobs[finished] = (min(before[0], reading[0]), reading[1], reading[2])  # the fewest files seen
+                # The fewest files and the least memory seen: a job that runs holds more than what stays after it.
+                by_jobs[finished] = (min(before[0], reading[0]), reading[1], min(before[2], reading[2]))
         time.sleep(0.2)
     lost = []
     details = []

@@ -2,7 +2,10 @@
 final metrics of a run that had finished."""
 
 import csv
+import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,10 +63,25 @@ def read_scalars(run_dir: Path) -> dict[str, Curve]:
         if any(part.startswith(ATTEMPT_PREFIX) for part in log_dir.relative_to(run_dir).parts):
             continue
         accumulator = EventAccumulator(str(log_dir), size_guidance={"scalars": 0})
-        accumulator.Reload()
+        with quiet_purges():
+            accumulator.Reload()
         for tag in accumulator.Tags()["scalars"]:
             curves.setdefault(tag, []).extend((event.step, event.value) for event in accumulator.Scalars(tag))
     return curves
+
+
+@contextmanager
+def quiet_purges() -> Iterator[None]:
+    """A resumed run's event files begin again at the step it resumed from, so the reader drops the points an
+    interrupted attempt logged past its checkpoint, as TensorBoard's display does. That is what a resume means,
+    but the reader warns of it ("Detected out of order event.step ...") on its logger, so it is quiet here."""
+    tensorboard_log = logging.getLogger("tensorboard")
+    level = tensorboard_log.level
+    tensorboard_log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        tensorboard_log.setLevel(level)
 
 
 def read_csv_scalars(run_dir: Path) -> dict[str, Curve]:
