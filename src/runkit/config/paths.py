@@ -12,8 +12,9 @@ from omegaconf.errors import OmegaConfBaseException
 
 from runkit.config.errors import ConfigError
 
-# Less free space than this is a full disk: not room for a run's records and one checkpoint of a small model.
-FULL_DISK_BYTES = 1024 * 1024
+# Less free space than this is a full disk for a run folder: not room for what Hydra and the run write first
+# (.hydra/, status.yaml, the log file; about 20 KiB). A run with room for those says so itself if a later write fails.
+FULL_DISK_BYTES = 64 * 1024
 
 
 def check_folder_settings(cfg: DictConfig) -> None:

@@ -26,11 +26,9 @@ FAILED_RANK_FILE = ".failed_rank"  # in the run folder: the failing rank's line,
 class RecordRankFailure(Callback):
     """On a rank other than 0, an error records the run as failed with that rank's line, and tells rank 0."""
 
-    def __init__(
-        self, output_dir: str, explain: Callable[[BaseException], BaseException] = lambda error: error
-    ) -> None:
+    def __init__(self, output_dir: str, explain: Callable[[BaseException], Exception | None] = lambda _: None) -> None:
         self.output_dir = Path(output_dir)
-        self.explain = explain  # the error as the run will report it (out of memory: with the settings to change)
+        self.explain = explain  # the error as the run reports it, where it differs (out of memory: what to change)
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
         if trainer.global_rank == 0 or not isinstance(exception, Exception) or isinstance(exception, TrialPruned):
