@@ -43,8 +43,10 @@ def exit_on_user_error(task: Callable[..., T]) -> Callable[..., T]:
             message = user_error_message(error)
             if message is None or os.environ.get(FULL_ERROR) == "1":  # the developer's full traceback
                 raise
-            if isinstance(error, RankFailed):  # the failing rank printed its line; status.yaml holds it
-                raise SystemExit(USER_ERROR_EXIT_CODE) from None
+            if isinstance(error, RankFailed):  # the rank that failed first printed its line; status.yaml holds it
+                # Another rank than 0 ends with 0: a non-zero code would make Lightning's launcher SIGKILL rank 0
+                # before rank 0 has ended the run (rank 0's own code tells how the run ended).
+                raise SystemExit(USER_ERROR_EXIT_CODE if process_rank() == 0 else 0) from None
             if not isinstance(error, ResourceError):  # the machine stopped a run it started: its record stays
                 discard_unstarted_run_folder()  # a mistake, nothing trained: leave no folder that looks like a result
             rank = process_rank()

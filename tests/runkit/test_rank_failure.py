@@ -1,7 +1,7 @@
-"""A DDP rank other than 0 that runs out of memory ends the run with that rank's one line, on the console and in
-status.yaml, whether rank 0 hears of it from gloo or is killed by Lightning's launcher while it waits. Real DDP
-over two CPU processes (gloo), real subprocesses; the second case fails on a runkit without the rank's own
-record (status.yaml would still say running)."""
+"""Under DDP, the rank that runs out of memory first ends the run with its one line, on the console and in
+status.yaml: a rank other than 0, whether rank 0 hears of it from gloo or is killed by Lightning's launcher while
+it waits, and rank 0 itself, whose loss the other rank only reports as a lost connection. Real DDP over two CPU
+processes (gloo), real subprocesses."""
 
 import time
 from pathlib import Path
@@ -59,3 +59,20 @@ def test_a_rank_other_than_0_out_of_memory_is_its_one_line(tmp_path: Path, other
     status = read_status(run_dir)
     assert status["status"] == "failed" and status["error"] == errors[0].removeprefix("Error: ")
     assert none_left_running(run_dir)
+
+
+@pytest.mark.slow  # two DDP processes (~10 s)
+def test_rank_0_out_of_memory_is_not_blamed_on_the_rank_that_lost_it(tmp_path: Path) -> None:
+    """Rank 1 then fails too, with gloo's lost connection: that is the consequence, and stays quiet."""
+    run_dir = tmp_path / "run"
+    args = [*TINY_MLP, "trainer=ddp_cpu", "trainer.max_epochs=2", "logger=none", f"hydra.run.dir={run_dir}"]
+    done = run_script("train", [*args, FAULT, "+callbacks.fault.rank=0"], cwd=tmp_path, env={"PYTHONPATH": str(ROOT)})
+    errors = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
+    assert errors and errors[0].startswith("Error: Out of memory while training: it asked for 2.00 GiB more"), (
+        done.stderr[-3000:]
+    )
+    assert len(errors) == 1 and "Traceback" not in done.stderr and "Connection closed" not in done.stderr
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert read_status(run_dir) == {"status": "failed", "error": errors[0].removeprefix("Error: ")}
+    assert none_left_running(run_dir)
+    assert (run_dir / ".failed_rank").read_text().startswith("0\n")  # rank 0 claimed the failure

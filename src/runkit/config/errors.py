@@ -21,8 +21,8 @@ class ResourceError(ConfigError):
 
 
 class RankFailed(ConfigError):
-    """Under DDP, rank 0's end when another rank failed: that rank printed its line, and status.yaml holds it
-    (runs/rank_failure.py)."""
+    """Under DDP, a rank's end when another rank failed first: that rank printed its line, and status.yaml holds
+    it (runs/rank_failure.py)."""
 
 
 def user_error_message(error: BaseException | None) -> str | None:

@@ -12,7 +12,7 @@ from runkit.config import ConfigError
 from runkit.config.errors import ResourceError
 from runkit.process.interruption import RunInterrupted, interruption_behind
 from runkit.runs.commands import resume_command
-from runkit.runs.rank_failure import other_rank_failure
+from runkit.runs.rank_failure import failure_of_another_rank
 from runkit.runs.status import (
     FAILED,
     INTERRUPTED,
@@ -66,9 +66,9 @@ def recording_how_it_ends(cfg: DictConfig) -> Iterator[Ending]:
         record_interruption(cfg, stop)
         raise
     except Exception as error:
-        failed_elsewhere = other_rank_failure(output_dir)  # under DDP: another rank failed, and this one lost it
+        failed_elsewhere = failure_of_another_rank(output_dir)  # under DDP: another rank failed first
         if failed_elsewhere is not None:
-            record(output_dir, f"The run failed on {failed_elsewhere}", FAILED, error=str(failed_elsewhere))
+            record(output_dir, f"The run failed: {failed_elsewhere}", FAILED, error=str(failed_elsewhere))
             raise failed_elsewhere from error
         stop = interruption_behind(error)
         if stop is None:
