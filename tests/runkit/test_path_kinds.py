@@ -82,6 +82,7 @@ def test_a_read_only_data_folder_a_download_must_write_is_refused_before_any_wor
 
 
 @NEEDS_MOUNT
+@pytest.mark.slow  # a whole training run (~10 s)
 def test_data_already_on_a_read_only_file_system_trains(tmp_path: Path) -> None:
     """Reading needs no write: a shared read-only copy of the data is what many clusters give."""
     with read_only_mount(tmp_path / "readonly", fill=lambda folder: write_layout(folder, "mnist")) as mount:
