@@ -40,7 +40,7 @@ from runkit.process.orphan import job_running, watch_the_sweep
 from runkit.process.resources import disk_space_named, memory_error, memory_limit
 from runkit.process.setup import set_up_process
 from runkit.process.slurm import hand_over_to_submitit, ignore_late_warning
-from runkit.runs.commands import program, resume_command, tensorboard_command
+from runkit.runs.commands import mlflow_command, program, resume_command, tensorboard_command
 from runkit.runs.ending import recording_how_it_ends
 from runkit.runs.folder import discard_unstarted_run_folder
 from runkit.runs.info import (
@@ -292,7 +292,6 @@ def report_run(cfg: DictConfig, metrics: dict[str, float]) -> None:
     if loggers.get("tensorboard") and not in_multirun():
         log.info("View the curves: %s", tensorboard_command(cfg.paths.output_dir))
     if loggers.get("mlflow"):
-        store = shlex.quote(absolute_store(str(loggers.mlflow.tracking_uri)))
-        log.info("View it in MLflow: %s ui --backend-store-uri %s", program("mlflow"), store)
+        log.info("View it in MLflow: %s", mlflow_command(absolute_store(str(loggers.mlflow.tracking_uri))))
     for offline_run in sorted(Path(cfg.paths.output_dir).glob("wandb/offline-run-*")):
         log.info("Upload it to W&B: %s sync %s", program("wandb"), shlex.quote(str(offline_run)))

@@ -5,6 +5,7 @@ offline run's records and the CSV files."""
 import csv
 import logging
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -190,4 +191,4 @@ def test_the_printed_mlflow_command_works_from_any_folder(tmp_path: Path, caplog
     with caplog.at_level(logging.INFO):
         report_run(cfg, {})
     store = f"sqlite:///{Path.cwd() / 'logs' / 'mlflow.db'}"
-    assert f"ui --backend-store-uri {store}" in caplog.text
+    assert f"View it in MLflow: {sys.executable} -m runkit.mlflow_ui {store} 127.0.0.1 5000" in caplog.text

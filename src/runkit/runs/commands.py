@@ -72,3 +72,9 @@ def tensorboard_command(log_dir: str | Path) -> str:
     """The command that serves these runs in TensorBoard, opening on their train-against-validation charts.
     This environment's Python by its path: a venv's python links to the system's, which `program` would name."""
     return f"{shlex.quote(sys.executable)} -m runkit.tensorboard --logdir {shlex.quote(str(log_dir))}"
+
+
+def mlflow_command(store: str) -> str:
+    """The command that serves an MLflow store and prints the link to each experiment's runs table, as `make
+    mlflow` does; MLflow's own `mlflow ui` opens on its home page instead."""
+    return f"{shlex.quote(sys.executable)} -m runkit.mlflow_ui {shlex.quote(store)} 127.0.0.1 5000"
